@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts (when stopped) the services the test
+# suite talks to: PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379, and
+# Debian's headless Chromium for the browser tests.
+set -euo pipefail
+
+updated=0
+apt_install() {
+  if [ "$updated" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 0.5; done
+  echo "services: nothing listens on 127.0.0.1:$1" >&2
+  return 1
+}
+
+# PostgreSQL
+if ! port_open 5432; then
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+  wait_port 5432
+fi
+psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" postgres | grep -q 1 ||
+  psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE test" postgres >/dev/null
+
+# Redis
+if ! port_open 6379; then
+  command -v redis-server >/dev/null || apt_install redis-server
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  wait_port 6379
+fi
+
+# Chromium for the browser tests
+if ! [ -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+echo "services: postgres, redis and chromium are ready"

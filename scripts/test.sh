@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The project's checks. With no argument: lint, then every test under the race
+# detector, then a short run of each fuzz target on its seed corpus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:$(go env GOPATH)/bin"
+
+lint() {
+  echo "== gofmt"
+  bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+  if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
+  echo "== go vet"
+  go vet ./...
+  echo "== staticcheck"
+  command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
+  staticcheck ./...
+}
+
+fuzz() {
+  # Each fuzz target runs briefly on top of its committed corpus.
+  local t="${FUZZTIME:-10s}"
+  go test -run '^$' -fuzz '^FuzzDecodeCookie$' -fuzztime "$t" ./session
+  go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$t" ./token
+  go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime "$t" ./httpapi
+}
+
+unit() {
+  echo "== go test -race"
+  go test -race -count=1 -timeout 15m ./...
+  if [ -f bench/go.mod ]; then
+    echo "== bench module (benchmarks compile and run once)"
+    (cd bench && go vet ./... && go test -count=1 -run . -bench . -benchtime 1x ./...)
+  fi
+}
+
+case "${1:-all}" in
+  lint) lint ;;
+  fuzz) fuzz ;;
+  unit) unit ;;
+  all) lint; unit; fuzz ;;
+  *) echo "usage: $0 [lint|unit|fuzz|all]" >&2; exit 2 ;;
+esac
