@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/valetauth/valet"
+)
+
+const userColumns = `id, email, password_hash, roles, disabled, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(sc scanner) (valet.User, error) {
+	var (
+		u                valet.User
+		roles            string
+		created, updated sql.NullInt64
+		disabled         int
+	)
+	if err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &roles, &disabled, &created, &updated); err != nil {
+		return valet.User{}, err
+	}
+	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
+		return valet.User{}, fmt.Errorf("roles of user %s: %v", u.ID, err)
+	}
+	if len(u.Roles) == 0 {
+		u.Roles = nil
+	}
+	u.Disabled = disabled != 0
+	u.CreatedAt, u.UpdatedAt = timeOf(created), timeOf(updated)
+	return u, nil
+}
+
+func rolesJSON(roles []string) (string, error) {
+	if roles == nil {
+		roles = []string{}
+	}
+	b, err := json.Marshal(roles)
+	return string(b), err
+}
+
+// CreateUser stores u. It returns an error wrapping valet.ErrConflict when
+// u.Email or u.ID is taken and valet.ErrUnavailable on other failures.
+func (db *DB) CreateUser(ctx context.Context, u valet.User) error {
+	roles, err := rolesJSON(u.Roles)
+	if err != nil {
+		return fmt.Errorf("%w: sqlite: roles: %v", valet.ErrInvalidRequest, err)
+	}
+	_, err = db.rw.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt))
+	if err != nil {
+		return db.fail(ctx, "create user", err)
+	}
+	return nil
+}
+
+// UserByID returns the user with id. It returns an error wrapping
+// valet.ErrNotFound when there is none and valet.ErrUnavailable on failure.
+func (db *DB) UserByID(ctx context.Context, id string) (valet.User, error) {
+	return db.userBy(ctx, "id", id)
+}
+
+// UserByEmail returns the user with email. It returns an error wrapping
+// valet.ErrNotFound when there is none and valet.ErrUnavailable on failure.
+func (db *DB) UserByEmail(ctx context.Context, email string) (valet.User, error) {
+	return db.userBy(ctx, "email", email)
+}
+
+func (db *DB) userBy(ctx context.Context, column, value string) (valet.User, error) {
+	u, err := scanUser(db.ro.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+column+` = ?`, value))
+	if errors.Is(err, sql.ErrNoRows) {
+		return valet.User{}, fmt.Errorf("sqlite: user: %w", valet.ErrNotFound)
+	}
+	if err != nil {
+		return valet.User{}, db.fail(ctx, "user", err)
+	}
+	return u, nil
+}
+
+// UpdateUser replaces the user that has u.ID with u. It returns an error
+// wrapping valet.ErrNotFound when there is none, valet.ErrConflict when
+// another user has u.Email, and valet.ErrUnavailable on other failures.
+func (db *DB) UpdateUser(ctx context.Context, u valet.User) error {
+	roles, err := rolesJSON(u.Roles)
+	if err != nil {
+		return fmt.Errorf("%w: sqlite: roles: %v", valet.ErrInvalidRequest, err)
+	}
+	res, err := db.rw.ExecContext(ctx, `UPDATE users
+		SET email = ?, password_hash = ?, roles = ?, disabled = ?, created_at = ?, updated_at = ?
+		WHERE id = ?`,
+		u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt), u.ID)
+	if err != nil {
+		return db.fail(ctx, "update user", err)
+	}
+	return db.oneRow(ctx, "update user", res)
+}
+
+// oneRow returns nil when res affected a row and an error wrapping
+// valet.ErrNotFound when it affected none.
+func (db *DB) oneRow(ctx context.Context, op string, res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.fail(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: %s: %w", op, valet.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteUser removes the user with id. It returns an error wrapping
+// valet.ErrNotFound when there is none and valet.ErrUnavailable on failure.
+// The user's sessions and refresh families stay until the caller ends them,
+// so that it learns which sessions it ended.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	res, err := db.rw.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+	if err != nil {
+		return db.fail(ctx, "delete user", err)
+	}
+	return db.oneRow(ctx, "delete user", res)
+}
+
+// ListUsers returns the page of users that q selects, oldest first, and the
+// number of all users whose email contains q.Search (case-sensitively, with
+// no wildcards). A Limit of 0 or less means 50 and a negative Offset means 0.
+// It returns an error wrapping valet.ErrUnavailable on failure.
+func (db *DB) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, int, error) {
+	limit, offset := q.Limit, max(q.Offset, 0)
+	if limit <= 0 {
+		limit = 50
+	}
+	// One read transaction, so that the count and the page agree.
+	tx, err := db.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, db.fail(ctx, "list users", err)
+	}
+	defer tx.Rollback()
+
+	// instr, not LIKE: a search for "_" or "%" means those characters.
+	const match = `(?1 = '' OR instr(email, ?1) > 0)`
+	var total int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+match, q.Search).Scan(&total); err != nil {
+		return nil, 0, db.fail(ctx, "list users", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+match+`
+		ORDER BY created_at, id LIMIT ?2 OFFSET ?3`, q.Search, limit, offset)
+	if err != nil {
+		return nil, 0, db.fail(ctx, "list users", err)
+	}
+	defer rows.Close()
+	var users []valet.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, 0, db.fail(ctx, "list users", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, db.fail(ctx, "list users", err)
+	}
+	return users, total, nil
+}
