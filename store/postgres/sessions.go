@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/valetauth/valet"
+)
+
+const sessionColumns = `id, user_id, mode, created_at, last_seen_at, expires_at, idle_expires_at, user_agent, ip`
+
+// live is the condition on a session row that it has not expired at $2.
+const live = `expires_at > $2 AND (idle_expires_at IS NULL OR idle_expires_at > $2)`
+
+// CreateSession stores s. It returns an error wrapping valet.ErrConflict
+// when s.ID exists and valet.ErrUnavailable when the database fails.
+func (db *DB) CreateSession(ctx context.Context, s valet.Session) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	_, err := db.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		s.ID, s.UserID, string(s.Mode), s.CreatedAt, s.LastSeenAt, s.ExpiresAt,
+		nullTime(s.IdleExpiresAt), s.UserAgent, s.IP)
+	if err != nil {
+		return fail("create session", err)
+	}
+	return nil
+}
+
+// Session returns the session with id. found is false, with a nil error,
+// when there is none or it has expired by Config.Now. It returns an error
+// wrapping valet.ErrUnavailable when the database fails.
+func (db *DB) Session(ctx context.Context, id string) (valet.Session, bool, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	row := db.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE id = $1 AND `+live, id, db.now())
+	s, err := scanSession(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return valet.Session{}, false, nil
+	}
+	if err != nil {
+		return valet.Session{}, false, fail("session", err)
+	}
+	return s, true, nil
+}
+
+// TouchSession records that the session was seen at lastSeen and moves its
+// idle expiry to idleExpiresAt. A session that is gone is no error. It
+// returns an error wrapping valet.ErrUnavailable when the database fails.
+func (db *DB) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	_, err := db.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1`,
+		id, lastSeen, nullTime(idleExpiresAt))
+	if err != nil {
+		return fail("touch session", err)
+	}
+	return nil
+}
+
+// DeleteSession removes the session with id and reports whether it existed.
+// It returns an error wrapping valet.ErrUnavailable when the database fails.
+func (db *DB) DeleteSession(ctx context.Context, id string) (bool, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tag, err := db.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+	if err != nil {
+		return false, fail("delete session", err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// UserSessions returns the user's sessions that have not expired by
+// Config.Now, newest first. It returns an error wrapping
+// valet.ErrUnavailable when the database fails.
+func (db *DB) UserSessions(ctx context.Context, userID string) ([]valet.Session, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	rows, err := db.pool.Query(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE user_id = $1 AND `+live+` ORDER BY created_at DESC, id DESC`, userID, db.now())
+	if err != nil {
+		return nil, fail("user sessions", err)
+	}
+	defer rows.Close()
+	var ss []valet.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fail("user sessions", err)
+		}
+		ss = append(ss, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail("user sessions", err)
+	}
+	return ss, nil
+}
+
+// DeleteUserSessions removes every session of the user except the one with
+// id except (if not empty), expired ones included, and returns the ids it
+// removed. It returns an error wrapping valet.ErrUnavailable when the
+// database fails, in which case nothing was removed.
+func (db *DB) DeleteUserSessions(ctx context.Context, userID, except string) ([]string, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	rows, err := db.pool.Query(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id`, userID, except)
+	if err != nil {
+		return nil, fail("delete user sessions", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fail("delete user sessions", err)
+	}
+	return ids, nil
+}
+
+// DeleteExpired removes the sessions, refresh families (with their token
+// hashes) and revocations that have ended by now, for a periodic sweep: the
+// reads ignore them already, so this only reclaims space. It returns how
+// many rows it removed, or an error wrapping valet.ErrUnavailable when the
+// database fails.
+func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	var n int64
+	for _, q := range []string{
+		`DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1`,
+		`DELETE FROM refresh_families WHERE expires_at <= $1`,
+		`DELETE FROM revocations WHERE until <= $1`,
+	} {
+		tag, err := db.pool.Exec(ctx, q, now)
+		if err != nil {
+			return n, fail("delete expired", err)
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
+}
+
+func scanSession(row pgx.Row) (valet.Session, error) {
+	var (
+		s    valet.Session
+		mode string
+		idle *time.Time
+	)
+	err := row.Scan(&s.ID, &s.UserID, &mode, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &idle, &s.UserAgent, &s.IP)
+	s.Mode = valet.Mode(mode)
+	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC()
+	s.IdleExpiresAt = fromNull(idle)
+	return s, err
+}

@@ -1,0 +1,154 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/valetauth/valet"
+)
+
+const userColumns = `id, email, password_hash, roles, disabled, created_at, updated_at`
+
+// CreateUser stores u. It returns an error wrapping valet.ErrConflict when
+// u's email or id is taken, and valet.ErrUnavailable when the database
+// fails.
+func (db *DB) CreateUser(ctx context.Context, u valet.User) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	_, err := db.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt)
+	if err != nil {
+		return fail("create user", err)
+	}
+	return nil
+}
+
+// UserByID returns the user with id. It returns an error wrapping
+// valet.ErrNotFound when there is none and valet.ErrUnavailable when the
+// database fails.
+func (db *DB) UserByID(ctx context.Context, id string) (valet.User, error) {
+	return db.user(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
+}
+
+// UserByEmail returns the user with email. It returns an error wrapping
+// valet.ErrNotFound when there is none and valet.ErrUnavailable when the
+// database fails.
+func (db *DB) UserByEmail(ctx context.Context, email string) (valet.User, error) {
+	return db.user(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email)
+}
+
+func (db *DB) user(ctx context.Context, query string, arg string) (valet.User, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	u, err := scanUser(db.pool.QueryRow(ctx, query, arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return valet.User{}, fmt.Errorf("postgres: user: %w", valet.ErrNotFound)
+	}
+	if err != nil {
+		return valet.User{}, fail("user", err)
+	}
+	return u, nil
+}
+
+// UpdateUser replaces every field of the stored user that has u.ID with u's.
+// It returns an error wrapping valet.ErrNotFound when there is no such user,
+// valet.ErrConflict when the new email is taken, and valet.ErrUnavailable
+// when the database fails.
+func (db *DB) UpdateUser(ctx context.Context, u valet.User) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tag, err := db.pool.Exec(ctx, `UPDATE users SET email = $2, password_hash = $3,
+		roles = $4, disabled = $5, created_at = $6, updated_at = $7 WHERE id = $1`,
+		u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt)
+	if err != nil {
+		return fail("update user", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: update user: %w", valet.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteUser removes the user with id. It returns an error wrapping
+// valet.ErrNotFound when there is none and valet.ErrUnavailable when the
+// database fails. The user's sessions and refresh families are left to the
+// caller, which may keep them in another backend.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tag, err := db.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	if err != nil {
+		return fail("delete user", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: delete user: %w", valet.ErrNotFound)
+	}
+	return nil
+}
+
+// ListUsers returns one page of the users whose email contains q.Search
+// (case-sensitively, as emails are stored normalized), oldest first, and the
+// number of all matches. A Limit of 0 or less means 50 and a negative Offset
+// means 0. It returns an error wrapping valet.ErrUnavailable when the
+// database fails.
+func (db *DB) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, int, error) {
+	limit, offset := q.Limit, q.Offset
+	if limit <= 0 {
+		limit = 50
+	}
+	offset = max(offset, 0)
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+
+	// strpos rather than LIKE, so that % and _ in the search are plain text.
+	var b pgx.Batch
+	b.Queue(`SELECT count(*) FROM users WHERE strpos(email, $1) > 0`, q.Search)
+	b.Queue(`SELECT `+userColumns+` FROM users WHERE strpos(email, $1) > 0
+		ORDER BY created_at, id LIMIT $2 OFFSET $3`, q.Search, limit, offset)
+	br := db.pool.SendBatch(ctx, &b)
+	defer br.Close()
+
+	var total int
+	if err := br.QueryRow().Scan(&total); err != nil {
+		return nil, 0, fail("list users", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, 0, fail("list users", err)
+	}
+	defer rows.Close()
+	var users []valet.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, 0, fail("list users", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fail("list users", err)
+	}
+	return users, total, nil
+}
+
+func scanUser(row pgx.Row) (valet.User, error) {
+	var u valet.User
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Roles, &u.Disabled, &u.CreatedAt, &u.UpdatedAt)
+	if len(u.Roles) == 0 {
+		u.Roles = nil
+	}
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	return u, err
+}
+
+// roles keeps a nil slice from becoming SQL NULL in a NOT NULL column.
+func roles(r []string) []string {
+	if r == nil {
+		return []string{}
+	}
+	return r
+}
