@@ -1,0 +1,144 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/valetauth/valet"
+)
+
+// ErrNoSession is returned (wrapping valet.ErrUnauthenticated) when the
+// session named by a valid cookie is gone or has expired.
+var ErrNoSession = fmt.Errorf("%w: session ended", valet.ErrUnauthenticated)
+
+// Config holds the session lifetimes. Zero fields take their defaults.
+type Config struct {
+	// Lifetime is the absolute lifetime of a session. Default 7 days.
+	Lifetime time.Duration
+	// IdleTimeout ends a session that has not been seen for this long.
+	// Default 24 hours.
+	IdleTimeout time.Duration
+	// TouchInterval bounds how often "last seen" is written for one session,
+	// so a busy client does not cause a store write per request. Default 1 minute.
+	TouchInterval time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Lifetime <= 0 {
+		c.Lifetime = 7 * 24 * time.Hour
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 24 * time.Hour
+	}
+	if c.TouchInterval <= 0 {
+		c.TouchInterval = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Manager creates, loads and ends sessions. It is safe for concurrent use.
+type Manager struct {
+	store valet.SessionStore
+	codec *Codec
+	cfg   Config
+}
+
+// NewManager returns a Manager over store that signs cookies with codec.
+func NewManager(store valet.SessionStore, codec *Codec, cfg Config) *Manager {
+	if store == nil || codec == nil {
+		panic("session: NewManager needs a store and a codec")
+	}
+	cfg.defaults()
+	return &Manager{store: store, codec: codec, cfg: cfg}
+}
+
+// Config returns the manager's settings with defaults filled in.
+func (m *Manager) Config() Config { return m.cfg }
+
+// Codec returns the cookie codec.
+func (m *Manager) Codec() *Codec { return m.codec }
+
+// Store returns the session store.
+func (m *Manager) Store() valet.SessionStore { return m.store }
+
+// Create starts a session for userID and returns it with the cookie value
+// that names it. Every call makes a new secret: a login never reuses an id
+// the client already had (session fixation).
+func (m *Manager) Create(ctx context.Context, userID string, mode valet.Mode, userAgent, ip string) (valet.Session, string, error) {
+	secret := valet.NewID()
+	now := m.cfg.Now().UTC()
+	s := valet.Session{
+		ID:            valet.HashSecret(secret),
+		UserID:        userID,
+		Mode:          mode,
+		CreatedAt:     now,
+		LastSeenAt:    now,
+		ExpiresAt:     now.Add(m.cfg.Lifetime),
+		IdleExpiresAt: now.Add(m.cfg.IdleTimeout),
+		UserAgent:     truncate(userAgent, 512),
+		IP:            truncate(ip, 64),
+	}
+	if s.IdleExpiresAt.After(s.ExpiresAt) {
+		s.IdleExpiresAt = s.ExpiresAt
+	}
+	if err := m.store.CreateSession(ctx, s); err != nil {
+		return valet.Session{}, "", fmt.Errorf("session: create: %w", err)
+	}
+	return s, m.codec.Encode(secret), nil
+}
+
+// LoadCookie returns the session named by a cookie value. A value whose
+// HMAC does not match is refused with ErrBadCookie before any store lookup.
+func (m *Manager) LoadCookie(ctx context.Context, value string) (valet.Session, error) {
+	secret, err := m.codec.Decode(value)
+	if err != nil {
+		return valet.Session{}, err
+	}
+	return m.Load(ctx, valet.HashSecret(secret))
+}
+
+// Load returns the live session with public id, sliding its idle expiry
+// forward when the last write is older than TouchInterval. A session that is
+// gone or expired gives ErrNoSession; a store failure is returned as is.
+func (m *Manager) Load(ctx context.Context, id string) (valet.Session, error) {
+	s, found, err := m.store.Session(ctx, id)
+	if err != nil {
+		return valet.Session{}, fmt.Errorf("session: load: %w", err)
+	}
+	now := m.cfg.Now()
+	if !found || s.Expired(now) {
+		return valet.Session{}, ErrNoSession
+	}
+	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
+		idle := now.Add(m.cfg.IdleTimeout)
+		if idle.After(s.ExpiresAt) {
+			idle = s.ExpiresAt
+		}
+		if err := m.store.TouchSession(ctx, id, now.UTC(), idle.UTC()); err != nil {
+			return valet.Session{}, fmt.Errorf("session: touch: %w", err)
+		}
+		s.LastSeenAt, s.IdleExpiresAt = now.UTC(), idle.UTC()
+	}
+	return s, nil
+}
+
+// Destroy ends the session with id and reports whether it existed.
+func (m *Manager) Destroy(ctx context.Context, id string) (bool, error) {
+	ok, err := m.store.DeleteSession(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("session: destroy: %w", err)
+	}
+	return ok, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
