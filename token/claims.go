@@ -1,0 +1,412 @@
+package token
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Claims are the registered claims of RFC 7519 that valet uses, plus its
+// own. Times are seconds since the Unix epoch. The JSON form is the one
+// encoding/json gives for the struct tags; Sign writes it without reflection.
+type Claims struct {
+	Issuer    string   `json:"iss,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  Audience `json:"aud,omitempty"`
+	ExpiresAt int64    `json:"exp"`
+	NotBefore int64    `json:"nbf,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	ID        string   `json:"jti,omitempty"`
+	// SessionID binds a hybrid-mode token to its server session.
+	SessionID string   `json:"sid,omitempty"`
+	Roles     []string `json:"roles,omitempty"`
+	Email     string   `json:"email,omitempty"`
+}
+
+// Audience is the aud claim. It marshals as a string when it has one element
+// and as an array otherwise (RFC 7519 allows both); parsing accepts both.
+type Audience []string
+
+// MarshalJSON returns a as a JSON string when it has one element and as an
+// array otherwise. It never fails.
+func (a Audience) MarshalJSON() ([]byte, error) {
+	return appendAudience(nil, a), nil
+}
+
+// UnmarshalJSON sets a from a JSON string or array of strings; null leaves a
+// unchanged. It returns an error for any other JSON value.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = Audience{s}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return because(ErrMalformed, "aud is neither a string nor an array of strings")
+	}
+	if list == nil {
+		list = []string{}
+	}
+	*a = list
+	return nil
+}
+
+func appendAudience(dst []byte, a Audience) []byte {
+	if len(a) == 1 {
+		return appendJSONString(dst, a[0])
+	}
+	return appendJSONStrings(dst, a)
+}
+
+// appendClaims appends the JSON of c, byte for byte what json.Marshal gives.
+func appendClaims(dst []byte, c *Claims) []byte {
+	dst = append(dst, '{')
+	first := true
+	field := func(name string) {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, '"')
+		dst = append(dst, name...)
+		dst = append(dst, '"', ':')
+	}
+	if c.Issuer != "" {
+		field("iss")
+		dst = appendJSONString(dst, c.Issuer)
+	}
+	if c.Subject != "" {
+		field("sub")
+		dst = appendJSONString(dst, c.Subject)
+	}
+	if len(c.Audience) > 0 {
+		field("aud")
+		dst = appendAudience(dst, c.Audience)
+	}
+	field("exp")
+	dst = strconv.AppendInt(dst, c.ExpiresAt, 10)
+	if c.NotBefore != 0 {
+		field("nbf")
+		dst = strconv.AppendInt(dst, c.NotBefore, 10)
+	}
+	if c.IssuedAt != 0 {
+		field("iat")
+		dst = strconv.AppendInt(dst, c.IssuedAt, 10)
+	}
+	if c.ID != "" {
+		field("jti")
+		dst = appendJSONString(dst, c.ID)
+	}
+	if c.SessionID != "" {
+		field("sid")
+		dst = appendJSONString(dst, c.SessionID)
+	}
+	if len(c.Roles) > 0 {
+		field("roles")
+		dst = appendJSONStrings(dst, c.Roles)
+	}
+	if c.Email != "" {
+		field("email")
+		dst = appendJSONString(dst, c.Email)
+	}
+	return append(dst, '}')
+}
+
+func appendJSONStrings(dst []byte, list []string) []byte {
+	dst = append(dst, '[')
+	for i, s := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, s)
+	}
+	return append(dst, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes s as encoding/json does, HTML escaping included:
+// invalid UTF-8 becomes U+FFFD and U+2028 and U+2029 are escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// The claims parseClaims knows, as bits of a set of those seen.
+const (
+	claimIss = 1 << iota
+	claimSub
+	claimAud
+	claimExp
+	claimNbf
+	claimIat
+	claimJti
+	claimSid
+	claimRoles
+	claimEmail
+)
+
+// claimNames are the names claimBit knows.
+var claimNames = [][]byte{
+	[]byte("iss"), []byte("sub"), []byte("aud"), []byte("exp"), []byte("nbf"),
+	[]byte("iat"), []byte("jti"), []byte("sid"), []byte("roles"), []byte("email"),
+}
+
+// foldsTo reports whether name equals one of names under Unicode case
+// folding. encoding/json matches member names to struct fields that way (so
+// "EXP" and "ſub" are exp and sub to it), and a token must not mean
+// one thing to this package and another to a consumer built on it.
+func foldsTo(name []byte, names [][]byte) bool {
+	for _, n := range names {
+		if bytes.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// claimBit returns the bit of a known claim name, or 0.
+func claimBit(name []byte) int {
+	switch string(name) {
+	case "iss":
+		return claimIss
+	case "sub":
+		return claimSub
+	case "aud":
+		return claimAud
+	case "exp":
+		return claimExp
+	case "nbf":
+		return claimNbf
+	case "iat":
+		return claimIat
+	case "jti":
+		return claimJti
+	case "sid":
+		return claimSid
+	case "roles":
+		return claimRoles
+	case "email":
+		return claimEmail
+	}
+	return 0
+}
+
+// parseClaims decodes the JSON payload b into c, which must be zero. It
+// returns whether exp was present. Unknown claims are checked for syntax
+// and skipped. A claim of the wrong type, a time claim that is not a whole
+// number of seconds, a duplicated member anywhere, or anything after the
+// object is refused.
+func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
+	r := jsonReader{b: b, depth: 1}
+	if !r.eat('{') {
+		return false, errPayloadJSON
+	}
+	var (
+		src     string // b as a string, made on first use
+		seen    int
+		unknown memberSet
+		// aud and roles are collected on the stack and copied out with
+		// one allocation.
+		audBuf, rolesBuf [8]string
+		aud, roles       = audBuf[:0], rolesBuf[:0]
+	)
+	if !r.eat('}') {
+		for {
+			name, ok := r.key()
+			if !ok {
+				return false, errPayloadJSON
+			}
+			bit := claimBit(name)
+			if bit == 0 {
+				if foldsTo(name, claimNames) {
+					return false, errCaseVariant
+				}
+				if unknown.add(name) {
+					return false, errDuplicate
+				}
+				if !r.skip() {
+					if r.dup {
+						return false, errDuplicate
+					}
+					return false, errPayloadJSON
+				}
+			} else {
+				if seen&bit != 0 {
+					return false, errDuplicate
+				}
+				seen |= bit
+				switch bit {
+				case claimExp, claimNbf, claimIat:
+					v, inRange, ok := r.numericDate()
+					if !ok {
+						return false, errPayloadJSON
+					}
+					if !inRange {
+						return false, errNumericDate
+					}
+					switch bit {
+					case claimExp:
+						c.ExpiresAt = v
+					case claimNbf:
+						c.NotBefore = v
+					default:
+						c.IssuedAt = v
+					}
+				case claimAud, claimRoles:
+					list := roles
+					if bit == claimAud {
+						list = aud
+					}
+					list, err := r.stringList(&src, list, bit == claimAud)
+					if err != nil {
+						return false, err
+					}
+					if bit == claimAud {
+						aud = list
+					} else {
+						roles = list
+					}
+				default:
+					if r.peek() != '"' {
+						if !r.skip() {
+							return false, errPayloadJSON
+						}
+						return false, errClaimType
+					}
+					s, ok := r.stringValue(&src)
+					if !ok {
+						return false, errPayloadJSON
+					}
+					switch bit {
+					case claimIss:
+						c.Issuer = s
+					case claimSub:
+						c.Subject = s
+					case claimJti:
+						c.ID = s
+					case claimSid:
+						c.SessionID = s
+					default:
+						c.Email = s
+					}
+				}
+			}
+			if r.eat(',') {
+				continue
+			}
+			if !r.eat('}') {
+				return false, errPayloadJSON
+			}
+			break
+		}
+	}
+	if !r.end() {
+		return false, errPayloadJSON
+	}
+	if seen&(claimAud|claimRoles) != 0 {
+		all := make([]string, len(aud)+len(roles))
+		n := copy(all, aud)
+		copy(all[n:], roles)
+		if seen&claimAud != 0 {
+			c.Audience = Audience(all[:n:n])
+		}
+		if seen&claimRoles != 0 {
+			c.Roles = all[n:]
+		}
+	}
+	return seen&claimExp != 0, nil
+}
+
+// stringList reads an array of strings, or a lone string when one is
+// allowed, and appends its elements to list.
+func (r *jsonReader) stringList(src *string, list []string, oneAllowed bool) ([]string, error) {
+	if oneAllowed && r.peek() == '"' {
+		s, ok := r.stringValue(src)
+		if !ok {
+			return nil, errPayloadJSON
+		}
+		return append(list, s), nil
+	}
+	if !r.eat('[') {
+		if !r.skip() {
+			return nil, errPayloadJSON
+		}
+		return nil, errClaimType
+	}
+	if r.eat(']') {
+		return list, nil
+	}
+	for {
+		if r.peek() != '"' {
+			if !r.skip() {
+				return nil, errPayloadJSON
+			}
+			return nil, errClaimType
+		}
+		s, ok := r.stringValue(src)
+		if !ok {
+			return nil, errPayloadJSON
+		}
+		list = append(list, s)
+		if r.eat(',') {
+			continue
+		}
+		if !r.eat(']') {
+			return nil, errPayloadJSON
+		}
+		return list, nil
+	}
+}
