@@ -1,0 +1,128 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/token"
+)
+
+// IdentifyCookie returns the identity behind a session cookie value. A value
+// with a wrong HMAC is refused before any store lookup. Errors wrap
+// valet.ErrUnauthenticated, or valet.ErrUnavailable when a store fails.
+func (s *Service) IdentifyCookie(ctx context.Context, value string) (*valet.Identity, error) {
+	sess, err := s.sessions.LoadCookie(ctx, value)
+	if err != nil {
+		return nil, err
+	}
+	return s.sessionIdentity(ctx, sess)
+}
+
+func (s *Service) sessionIdentity(ctx context.Context, sess valet.Session) (*valet.Identity, error) {
+	u, err := s.users.UserByID(ctx, sess.UserID)
+	if errors.Is(err, valet.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the account is gone", valet.ErrUnauthenticated)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, fmt.Errorf("%w: this account is disabled", valet.ErrUnauthenticated)
+	}
+	return &valet.Identity{User: u, Mode: sess.Mode, SessionID: sess.ID, ExpiresAt: sess.Expiry()}, nil
+}
+
+// IdentifyBearer returns the identity behind an access token: signature and
+// claims, and for a hybrid token (one with a sid) the in-memory revocation
+// check. No store is consulted, unless the revocation channel has been down
+// too long. Errors wrap valet.ErrTokenInvalid, ErrTokenExpired or ErrRevoked.
+func (s *Service) IdentifyBearer(ctx context.Context, tok string) (*valet.Identity, error) {
+	var c token.Claims
+	if err := s.verifier.Verify(tok, &c); err != nil {
+		return nil, err
+	}
+	id := &valet.Identity{
+		User:      valet.User{ID: c.Subject, Email: c.Email, Roles: c.Roles},
+		Mode:      valet.ModeToken,
+		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
+		TokenID:   c.ID,
+	}
+	if id.User.Roles == nil {
+		id.User.Roles = []string{}
+	}
+	if c.SessionID != "" {
+		if s.revoker == nil {
+			return nil, fmt.Errorf("%w: hybrid tokens are not accepted here", valet.ErrTokenInvalid)
+		}
+		if err := s.revoker.Check(ctx, c.SessionID); err != nil {
+			if errors.Is(err, valet.ErrRevoked) {
+				return nil, fmt.Errorf("%w: %w", valet.ErrTokenInvalid, err)
+			}
+			return nil, err
+		}
+		id.Mode, id.SessionID = valet.ModeHybrid, c.SessionID
+	}
+	return id, nil
+}
+
+// Logout ends what id stands for: its session (session and hybrid modes; a
+// hybrid session's tokens are refused on every node at once). A token-mode
+// identity holds nothing on the server; revoke its refresh token instead.
+func (s *Service) Logout(ctx context.Context, id *valet.Identity, c Client) error {
+	if id.SessionID == "" {
+		return nil
+	}
+	if err := s.endSession(ctx, id.User.ID, id.SessionID); err != nil {
+		return err
+	}
+	s.audit(ctx, "logout", id.User.ID, id.SessionID, c)
+	return nil
+}
+
+// endSession deletes a session, revokes the refresh families bound to it,
+// and puts it in the revocation set so its hybrid tokens die at once.
+func (s *Service) endSession(ctx context.Context, userID, sid string) error {
+	if _, err := s.sessions.Destroy(ctx, sid); err != nil {
+		return err
+	}
+	return s.afterSessionsEnded(ctx, userID, []string{sid})
+}
+
+func (s *Service) afterSessionsEnded(ctx context.Context, userID string, sids []string) error {
+	// A revocation must outlive every token that could name the session.
+	until := s.cfg.Now().Add(s.cfg.AccessTTL + s.cfg.Leeway).UTC()
+	for _, sid := range sids {
+		if s.refresh != nil {
+			if err := s.refresh.RevokeRefreshFamilies(ctx, userID, sid); err != nil {
+				return err
+			}
+		}
+		if s.revoker != nil {
+			if err := s.revoker.Revoke(ctx, valet.Revocation{SessionID: sid, Until: until}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Introspect verifies an access token as IdentifyBearer does and returns its
+// claims (RFC 7662 introspection).
+func (s *Service) Introspect(ctx context.Context, tok string) (token.Claims, error) {
+	var c token.Claims
+	if err := s.verifier.Verify(tok, &c); err != nil {
+		return token.Claims{}, err
+	}
+	if c.SessionID != "" {
+		if s.revoker == nil {
+			return token.Claims{}, valet.ErrTokenInvalid
+		}
+		if err := s.revoker.Check(ctx, c.SessionID); err != nil {
+			return token.Claims{}, err
+		}
+	}
+	return c, nil
+}

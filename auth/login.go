@@ -1,0 +1,298 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/password"
+	"github.com/valetauth/valet/token"
+)
+
+// Client describes where a request comes from, for session records and
+// audit events.
+type Client struct {
+	UserAgent string
+	IP        string
+}
+
+// Grant is what a login or a refresh hands to the client.
+type Grant struct {
+	User valet.User
+	Mode valet.Mode
+	// Session is set in session and hybrid modes.
+	Session *valet.Session
+	// Cookie is the session cookie value, set in session mode.
+	Cookie string
+	// AccessToken and its lifetime, set in token and hybrid modes.
+	AccessToken string
+	AccessTTL   time.Duration
+	// RefreshToken and its remaining lifetime, set in token and hybrid modes.
+	RefreshToken string
+	RefreshTTL   time.Duration
+}
+
+// NormalizeEmail trims and lower-cases email and checks that it is a plain
+// address (no display name, no line breaks, at most 254 bytes). It returns
+// an error wrapping valet.ErrInvalidEmail.
+func NormalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	if e == "" || len(e) > 254 || !utf8.ValidString(e) || strings.ContainsAny(e, "\x00\r\n\t <>\"(),;:\\[]") {
+		return "", fmt.Errorf("%w: enter an email address like name@example.com", valet.ErrInvalidEmail)
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" {
+		return "", fmt.Errorf("%w: enter an email address like name@example.com", valet.ErrInvalidEmail)
+	}
+	at := strings.LastIndexByte(e, '@')
+	if at < 1 || at == len(e)-1 || !strings.Contains(e[at+1:], ".") {
+		return "", fmt.Errorf("%w: enter an email address like name@example.com", valet.ErrInvalidEmail)
+	}
+	return e, nil
+}
+
+// Signup creates an account with no roles. It returns valet.ErrConflict when
+// the email is taken, and errors wrapping ErrInvalidEmail or ErrWeakPassword.
+func (s *Service) Signup(ctx context.Context, email, pw string, c Client) (valet.User, error) {
+	if s.cfg.Throttle != nil {
+		if err := s.cfg.Throttle.Signup(ctx, c.IP); err != nil {
+			return valet.User{}, s.throttled(ctx, err, "signup", "", c)
+		}
+	}
+	u, err := s.CreateUser(ctx, email, pw, nil)
+	if err != nil {
+		return valet.User{}, err
+	}
+	s.audit(ctx, "signup", u.ID, "", c)
+	return u, nil
+}
+
+// CreateUser creates an account with roles (administration and the CLI).
+func (s *Service) CreateUser(ctx context.Context, email, pw string, roles []string) (valet.User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return valet.User{}, err
+	}
+	if err := password.Check(pw); err != nil {
+		return valet.User{}, err
+	}
+	if err := validRoles(roles); err != nil {
+		return valet.User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return valet.User{}, err
+	}
+	now := s.cfg.Now().UTC()
+	u := valet.User{ID: newShortID(), Email: e, PasswordHash: hash, Roles: dedupe(roles), CreatedAt: now, UpdatedAt: now}
+	if u.Roles == nil {
+		u.Roles = []string{}
+	}
+	if err := s.users.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, valet.ErrConflict) {
+			return valet.User{}, fmt.Errorf("%w: an account with this email already exists", valet.ErrConflict)
+		}
+		return valet.User{}, err
+	}
+	return u, nil
+}
+
+// Login checks the email and password and starts a login in mode (the
+// server's default when empty). A wrong email and a wrong password give the
+// same valet.ErrInvalidCredentials after the same amount of hashing.
+func (s *Service) Login(ctx context.Context, email, pw string, mode valet.Mode, c Client) (*Grant, error) {
+	if mode == "" {
+		mode = s.cfg.Mode
+	}
+	if _, err := valet.ParseMode(string(mode)); err != nil {
+		return nil, err
+	}
+	account := throttleAccount(email)
+	if s.cfg.Throttle != nil {
+		// Before the hash: a refused guess must not cost the server a hash.
+		if err := s.cfg.Throttle.Login(ctx, account, c.IP); err != nil {
+			return nil, s.throttled(ctx, err, "login", "", c, "email_hash", valet.HashSecret(account)[:12])
+		}
+	}
+	u, err := s.checkPassword(ctx, email, pw)
+	if err != nil {
+		if errors.Is(err, valet.ErrInvalidCredentials) {
+			s.audit(ctx, "login.failure", "", "", c, "email_hash", valet.HashSecret(strings.ToLower(strings.TrimSpace(email)))[:12])
+			if s.cfg.Throttle != nil {
+				if terr := s.cfg.Throttle.LoginFailed(ctx, account, c.IP); terr != nil {
+					s.log.WarnContext(ctx, "counting a failed login failed", "err", terr)
+				}
+			}
+		}
+		return nil, err
+	}
+	if s.cfg.Throttle != nil {
+		if terr := s.cfg.Throttle.LoginSucceeded(ctx, account, c.IP); terr != nil {
+			s.log.WarnContext(ctx, "resetting the failed logins of an account failed", "user_id", u.ID, "err", terr)
+		}
+	}
+	if u.Disabled {
+		s.audit(ctx, "login.failure", u.ID, "", c, "reason", "disabled")
+		return nil, fmt.Errorf("%w: this account is disabled", valet.ErrUserDisabled)
+	}
+	g, err := s.grant(ctx, u, mode, c)
+	if err != nil {
+		return nil, err
+	}
+	sid := ""
+	if g.Session != nil {
+		sid = g.Session.ID
+	}
+	s.audit(ctx, "login.success", u.ID, sid, c, "mode", string(mode))
+	return g, nil
+}
+
+// checkPassword returns the user whose email and password match.
+func (s *Service) checkPassword(ctx context.Context, email, pw string) (valet.User, error) {
+	e, err := NormalizeEmail(email)
+	var u valet.User
+	if err == nil {
+		u, err = s.users.UserByEmail(ctx, e)
+	}
+	if err != nil {
+		if errors.Is(err, valet.ErrNotFound) || errors.Is(err, valet.ErrInvalidEmail) {
+			// Hash anyway, so an unknown email costs what a wrong password does.
+			if derr := s.hasher.VerifyDummy(ctx, pw); derr != nil {
+				return valet.User{}, derr
+			}
+			return valet.User{}, valet.ErrInvalidCredentials
+		}
+		return valet.User{}, err
+	}
+	ok, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if err != nil {
+		return valet.User{}, err
+	}
+	if !ok {
+		return valet.User{}, valet.ErrInvalidCredentials
+	}
+	if password.NeedsRehash(u.PasswordHash, s.hasher.Params()) {
+		// Parameters were raised since this hash was made: upgrade it now that
+		// we hold the password. A failure here must not fail the login.
+		if h, herr := s.hasher.Hash(ctx, pw); herr == nil {
+			u.PasswordHash, u.UpdatedAt = h, s.cfg.Now().UTC()
+			if uerr := s.users.UpdateUser(ctx, u); uerr != nil {
+				s.log.WarnContext(ctx, "password rehash not stored", "user_id", u.ID, "err", uerr)
+			}
+		}
+	}
+	return u, nil
+}
+
+// grant starts the session and/or tokens of a login.
+func (s *Service) grant(ctx context.Context, u valet.User, mode valet.Mode, c Client) (*Grant, error) {
+	g := &Grant{User: u, Mode: mode}
+	switch mode {
+	case valet.ModeSession:
+		sess, cookie, err := s.sessions.Create(ctx, u.ID, mode, c.UserAgent, c.IP)
+		if err != nil {
+			return nil, err
+		}
+		g.Session, g.Cookie = &sess, cookie
+	case valet.ModeToken, valet.ModeHybrid:
+		if s.refresh == nil {
+			return nil, fmt.Errorf("%w: this server has no refresh-token store", valet.ErrInvalidRequest)
+		}
+		sid := ""
+		if mode == valet.ModeHybrid {
+			if s.revoker == nil {
+				return nil, fmt.Errorf("%w: this server has no revocation set for hybrid mode", valet.ErrInvalidRequest)
+			}
+			// The hybrid session's secret is never handed out: the client
+			// holds the token, which names the session by its public id.
+			sess, _, err := s.sessions.Create(ctx, u.ID, mode, c.UserAgent, c.IP)
+			if err != nil {
+				return nil, err
+			}
+			g.Session, sid = &sess, sess.ID
+		}
+		if err := s.issueAccess(g, sid); err != nil {
+			return nil, err
+		}
+		rt, fam, err := s.newRefreshFamily(ctx, u.ID, sid)
+		if err != nil {
+			return nil, err
+		}
+		g.RefreshToken, g.RefreshTTL = rt, familyTTL(fam, s.cfg.Now())
+	}
+	return g, nil
+}
+
+// issueAccess signs an access token for g.User into g.
+func (s *Service) issueAccess(g *Grant, sid string) error {
+	now := s.cfg.Now()
+	exp := now.Add(s.cfg.AccessTTL)
+	if g.Session != nil && g.Session.ExpiresAt.Before(exp) {
+		exp = g.Session.ExpiresAt
+	}
+	c := token.Claims{
+		Issuer: s.cfg.Issuer, Subject: g.User.ID, Audience: token.Audience{s.cfg.Audience},
+		ExpiresAt: exp.Unix(), IssuedAt: now.Unix(), ID: newShortID(),
+		SessionID: sid, Roles: g.User.Roles, Email: g.User.Email,
+	}
+	tok, err := s.keys.KeySet().Sign(&c)
+	if err != nil {
+		return fmt.Errorf("auth: sign access token: %w", err)
+	}
+	g.AccessToken, g.AccessTTL = tok, exp.Sub(now)
+	return nil
+}
+
+func validRoles(roles []string) error {
+	for _, r := range roles {
+		if r == "" || len(r) > 64 || strings.ContainsFunc(r, func(c rune) bool {
+			return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == ':' || c == '.')
+		}) {
+			return fmt.Errorf("%w: a role is 1 to 64 characters of a-z, 0-9, '-', '_', ':' or '.'", valet.ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range in {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// throttleAccount is the account a login attempt counts against: the
+// normalized email whether or not an account has it, so that a refusal says
+// nothing about which emails exist.
+func throttleAccount(email string) string {
+	if e, err := NormalizeEmail(email); err == nil {
+		return e
+	}
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// throttled records a refusal by the throttle as an audit event and returns
+// err unchanged; other errors (the counters are unreachable) pass through.
+func (s *Service) throttled(ctx context.Context, err error, action, userID string, c Client, kv ...any) error {
+	if errors.Is(err, valet.ErrRateLimited) {
+		s.audit(ctx, "throttle", userID, "", c, append([]any{"action", action, "reason", err.Error()}, kv...)...)
+	}
+	return err
+}
+
+// audit logs a security event. It never receives a password, token or
+// cookie value: only ids, the client's address and user agent.
+func (s *Service) audit(ctx context.Context, event, userID, sessionID string, c Client, kv ...any) {
+	args := append([]any{"event", event, "user_id", userID, "session_id", sessionID, "ip", c.IP, "user_agent", c.UserAgent}, kv...)
+	s.log.InfoContext(ctx, "audit", args...)
+}
