@@ -127,6 +127,8 @@ func (s *Service) Refresh(ctx context.Context, rt string, c Client) (*Grant, err
 	if err := s.issueAccess(g, f.SessionID); err != nil {
 		return nil, err
 	}
+	// The successor's family was just used: its idle expiry moved to now+idle.
+	f.IdleExpiresAt = now.Add(s.cfg.RefreshIdle)
 	g.RefreshTTL = familyTTL(f, now)
 	s.audit(ctx, "token.refresh", u.ID, f.SessionID, c)
 	return g, nil
