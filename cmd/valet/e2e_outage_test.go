@@ -1,0 +1,72 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRedisOutage: while the session store is down or hung, requests that
+// need it get 503 (never 500, never a logout, never a wrong 200/401), and
+// /readyz fails; when it returns, valet serves again without a restart and
+// the session is still valid.
+func TestRedisOutage(t *testing.T) {
+	redis := startPrivateRedis(t)
+	s := startServer(t, nil, "--data-dir", t.TempDir(), "--sessions", redis.URL(), "--store-timeout", "500ms")
+	expect(t, "signup", do(t, s.URL, req{Method: "POST", Path: "/v1/signup", Body: map[string]string{
+		"email": "outage@example.com", "password": "correct horse battery"}}), 201)
+	login := do(t, s.URL, req{Method: "POST", Path: "/v1/login", Body: map[string]string{
+		"email": "outage@example.com", "password": "correct horse battery"}})
+	expect(t, "login", login, 200)
+	cookie, _ := login.cookie("valet_session")
+	expect(t, "me before", do(t, s.URL, req{Path: "/v1/me", Cookie: cookie}), 200)
+
+	during := func(what string) {
+		t.Helper()
+		r := do(t, s.URL, req{Path: "/v1/me", Cookie: cookie})
+		expect(t, what+": me", r, 503, "unavailable")
+		if v, h := r.cookie("valet_session"); v != "" || h != "" {
+			t.Fatalf("%s: the 503 touched the cookie: %q", what, h)
+		}
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s: 503 without Retry-After", what)
+		}
+		expect(t, what+": readyz", do(t, s.URL, req{Path: "/readyz"}), 503)
+		expect(t, what+": healthz", do(t, s.URL, req{Path: "/healthz"}), 200)
+		// A forged cookie is still refused before any store lookup.
+		expect(t, what+": forged cookie", do(t, s.URL, req{Path: "/v1/me", Cookie: strings.Repeat("A", 43) + "." + strings.Repeat("A", 43)}), 401, "unauthenticated")
+		// Login needs the store too: 503, not a false invalid_credentials.
+		lr := do(t, s.URL, req{Method: "POST", Path: "/v1/login", Body: map[string]string{
+			"email": "outage@example.com", "password": "correct horse battery"}})
+		expect(t, what+": login", lr, 503, "unavailable")
+	}
+	recovered := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			r := do(t, s.URL, req{Path: "/v1/me", Cookie: cookie})
+			if r.Status == 200 {
+				break
+			}
+			if r.Status != 503 || time.Now().After(deadline) {
+				t.Fatalf("%s: me = %d %s, want 503 until it recovers, then 200", what, r.Status, r.Body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		expect(t, what+": readyz", do(t, s.URL, req{Path: "/readyz"}), 200)
+	}
+
+	// A hung Redis: calls time out.
+	redis.pause()
+	during("hung")
+	redis.resume()
+	recovered("after hang")
+
+	// A Redis that is down, then restarted with its data.
+	redis.kill()
+	during("down")
+	redis.start()
+	recovered("after restart")
+	expect(t, "logout after recovery", do(t, s.URL, req{Method: "POST", Path: "/v1/logout", Cookie: cookie}), 204)
+	expect(t, "me after logout", do(t, s.URL, req{Path: "/v1/me", Cookie: cookie}), 401, "unauthenticated")
+}

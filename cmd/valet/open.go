@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/password"
+	"github.com/valetauth/valet/revoke"
+	"github.com/valetauth/valet/session"
+	"github.com/valetauth/valet/store/memory"
+	"github.com/valetauth/valet/store/postgres"
+	"github.com/valetauth/valet/store/redis"
+	"github.com/valetauth/valet/store/sqlite"
+)
+
+// storeFlags are the flags every command that touches the database shares.
+type storeFlags struct {
+	config       string
+	db           string
+	sessions     string
+	dataDir      string
+	pgMaxConns   int
+	redisPool    int
+	storeTimeout time.Duration
+}
+
+func (o *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.config, "config", "", "read settings from this file of `name = value` lines")
+	fs.StringVar(&o.db, "db", "", "database: sqlite:PATH or postgres://... (default sqlite:<data-dir>/valet.db)")
+	fs.StringVar(&o.sessions, "sessions", "db", "session store: db, memory, or redis://host:6379/0 (rediss:// for TLS)")
+	fs.StringVar(&o.dataDir, "data-dir", ".", "directory for the SQLite database")
+	fs.IntVar(&o.pgMaxConns, "pg-max-conns", 10, "Postgres connection pool size")
+	fs.IntVar(&o.redisPool, "redis-pool-size", 0, "Redis connection pool size (default 10 per CPU)")
+	fs.DurationVar(&o.storeTimeout, "store-timeout", 3*time.Second, "bound on every store call")
+}
+
+// parse parses args into fs, then fills what is unset from the environment
+// and the config file.
+func parseFlags(fs *flag.FlagSet, args []string, configFlag *string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := *configFlag
+	if cfg == "" {
+		cfg = os.Getenv("VALET_CONFIG")
+	}
+	if err := applyEnvAndFile(fs, cfg); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// backend is an opened set of stores and what it takes to close them.
+type backend struct {
+	stores    valet.Stores
+	pings     []valet.Pinger
+	closers   []func()
+	transport revoke.Transport
+	kind      string
+	// sweeps drop expired rows that a backend keeps until asked.
+	sweeps []func(ctx context.Context, now time.Time) error
+}
+
+// sweep runs every backend's clean-up of expired records.
+func (b *backend) sweep(ctx context.Context, now time.Time) error {
+	for _, f := range b.sweeps {
+		if err := f(ctx, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *backend) Close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
+}
+
+func (b *backend) ready(ctx context.Context) error {
+	for _, p := range b.pings {
+		if err := p.Ping(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// open connects to the database (and the session store), running
+// migrations unless migrate is false.
+func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
+	b := &backend{}
+	ok := false
+	defer func() {
+		if !ok {
+			b.Close()
+		}
+	}()
+	dsn := o.db
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(o.dataDir, "valet.db")
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err := postgres.Open(openCtx, dsn, postgres.Config{
+			MaxConns: int32(o.pgMaxConns), Timeout: o.storeTimeout, SkipMigrate: !migrate,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the Postgres database: %s", oneLine(err))
+		}
+		b.closers = append(b.closers, db.Close)
+		b.stores, b.kind = db.Stores(), "postgres"
+		b.pings = append(b.pings, db)
+		b.transport = revoke.NewPostgres(db.Pool(), "")
+		b.sweeps = append(b.sweeps, func(ctx context.Context, now time.Time) error {
+			_, err := db.DeleteExpired(ctx, now)
+			return err
+		})
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		if path == "" {
+			return nil, usageError{"--db sqlite: needs a file path, e.g. sqlite:valet.db"}
+		}
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("cannot create the data directory: %v", err)
+			}
+		}
+		db, err := sqlite.Open(openCtx, path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the SQLite database %s: %s", path, oneLine(err))
+		}
+		b.closers = append(b.closers, func() { _ = db.Close() })
+		b.stores, b.kind = db.Stores(), "sqlite"
+		b.pings = append(b.pings, db)
+		b.transport = revoke.NewLocal()
+		b.sweeps = append(b.sweeps, func(ctx context.Context, now time.Time) error {
+			_, err := db.Sweep(ctx, now)
+			return err
+		})
+	default:
+		return nil, usageError{fmt.Sprintf("--db %q: want sqlite:PATH or postgres://...", dsn)}
+	}
+	switch s := o.sessions; {
+	case s == "" || s == "db":
+	case s == "memory":
+		m := memory.New()
+		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = m, m, m
+		b.sweeps = append(b.sweeps, func(_ context.Context, now time.Time) error {
+			m.Sweep(now)
+			return nil
+		})
+	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
+		r, err := redis.Open(openCtx, s, redis.Config{PoolSize: o.redisPool, Timeout: o.storeTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("cannot reach Redis at %s: %s", redactURL(s), oneLine(err))
+		}
+		b.closers = append(b.closers, func() { _ = r.Close() })
+		rs := r.Stores()
+		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = rs.Sessions, rs.Refresh, rs.Revocations
+		b.pings = append(b.pings, r)
+		b.transport = revoke.NewRedis(r.Client(), "")
+	default:
+		return nil, usageError{fmt.Sprintf("--sessions %q: want db, memory or redis://host:6379/0", s)}
+	}
+	ok = true
+	return b, nil
+}
+
+// serviceFlags configure the engine.
+type serviceFlags struct {
+	mode            string
+	accessTTL       time.Duration
+	refreshGrace    time.Duration
+	refreshLifetime time.Duration
+	refreshIdle     time.Duration
+	sessionLifetime time.Duration
+	sessionIdle     time.Duration
+	issuer          string
+	audience        string
+	alg             string
+	argonMemory     uint
+	argonTime       uint
+	argonThreads    uint
+	hashConcurrency int
+	hashWait        time.Duration
+	revokeMaxStale  time.Duration
+	// throttle is set by serve (it needs the opened backend); nil elsewhere.
+	throttle auth.Throttle
+}
+
+func (o *serviceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.mode, "mode", "session", "default login mode: session, token or hybrid")
+	fs.DurationVar(&o.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&o.refreshGrace, "refresh-grace", 10*time.Second, "window in which a used refresh token returns the same successor")
+	fs.DurationVar(&o.refreshLifetime, "refresh-lifetime", 30*24*time.Hour, "absolute lifetime of a refresh-token family")
+	fs.DurationVar(&o.refreshIdle, "refresh-idle", 7*24*time.Hour, "idle lifetime of a refresh-token family")
+	fs.DurationVar(&o.sessionLifetime, "session-lifetime", 7*24*time.Hour, "absolute session lifetime")
+	fs.DurationVar(&o.sessionIdle, "session-idle", 24*time.Hour, "session idle timeout")
+	fs.StringVar(&o.issuer, "issuer", "valet", "iss of the tokens")
+	fs.StringVar(&o.audience, "audience", "valet", "aud of the tokens")
+	fs.StringVar(&o.alg, "alg", "EdDSA", "algorithm of new signing keys: EdDSA, ES256 or RS256")
+	fs.UintVar(&o.argonMemory, "argon2-memory", 19456, "argon2id memory in KiB")
+	fs.UintVar(&o.argonTime, "argon2-iterations", 2, "argon2id iterations")
+	fs.UintVar(&o.argonThreads, "argon2-parallelism", 1, "argon2id lanes")
+	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "password hashes run at once (default: number of CPUs)")
+	fs.DurationVar(&o.hashWait, "hash-wait", time.Second, "how long a login waits for a hashing slot before 503")
+	fs.DurationVar(&o.revokeMaxStale, "revoke-max-stale", 2*time.Second, "after the revocation channel is down this long, hybrid tokens are checked against the store")
+}
+
+func (o *serviceFlags) validate() error {
+	if _, err := valet.ParseMode(o.mode); err != nil {
+		return usageError{fmt.Sprintf("--mode %q: want session, token or hybrid", o.mode)}
+	}
+	switch o.alg {
+	case "EdDSA", "ES256", "RS256":
+	default:
+		return usageError{fmt.Sprintf("--alg %q: want EdDSA, ES256 or RS256", o.alg)}
+	}
+	if o.argonMemory < 8*1024 || o.argonTime < 1 || o.argonThreads < 1 || o.argonThreads > 255 {
+		return usageError{"argon2 settings too weak: memory at least 8192 KiB, iterations and parallelism at least 1"}
+	}
+	return nil
+}
+
+// service builds the engine on b, with a revocation node on b's transport.
+func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger) (*auth.Service, *revoke.Node, error) {
+	var node *revoke.Node
+	if b.stores.Revocations != nil {
+		node = revoke.NewNode(revoke.Config{
+			Store: b.stores.Revocations, Transport: b.transport, Sessions: b.stores.Sessions,
+			MaxStale: o.revokeMaxStale, Logger: log,
+		})
+		if err := node.Start(ctx); err != nil {
+			return nil, nil, fmt.Errorf("cannot load the revocation set: %s", oneLine(err))
+		}
+	}
+	cfg := auth.Config{
+		Stores: b.stores,
+		Hasher: password.NewHasher(password.Params{
+			Memory: uint32(o.argonMemory), Iterations: uint32(o.argonTime), Parallelism: uint8(o.argonThreads),
+		}, o.hashConcurrency, o.hashWait),
+		Mode:            valet.Mode(o.mode),
+		Session:         session.Config{Lifetime: o.sessionLifetime, IdleTimeout: o.sessionIdle},
+		AccessTTL:       o.accessTTL,
+		RefreshGrace:    o.refreshGrace,
+		RefreshLifetime: o.refreshLifetime,
+		RefreshIdle:     o.refreshIdle,
+		Issuer:          o.issuer,
+		Audience:        o.audience,
+		Alg:             o.alg,
+		Logger:          log,
+		Throttle:        o.throttle,
+	}
+	if node != nil {
+		cfg.Revoker = node
+	}
+	svc, err := auth.New(ctx, cfg)
+	if err != nil {
+		return nil, nil, errors.New(oneLine(err))
+	}
+	return svc, node, nil
+}
+
+// oneLine keeps the first line of an error: a sentence, not a stack.
+func oneLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// redactURL hides a password in a URL for messages.
+func redactURL(s string) string {
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		if i := strings.Index(s, "://"); i >= 0 && i < at {
+			return s[:i+3] + "***" + s[at:]
+		}
+	}
+	return s
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

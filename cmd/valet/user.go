@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
+)
+
+func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"valet user: want create, list, role or disable"}
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("valet user "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		sf     storeFlags
+		vf     serviceFlags
+		email  string
+		roles  listFlag
+		enable bool
+		search string
+	)
+	sf.register(fs)
+	vf.register(fs)
+	switch sub {
+	case "create", "role", "disable":
+		fs.StringVar(&email, "email", "", "the user's email")
+	case "list":
+		fs.StringVar(&search, "q", "", "only emails containing this")
+	default:
+		return usageError{fmt.Sprintf("valet user: unknown subcommand %q", sub)}
+	}
+	if sub == "create" || sub == "role" {
+		fs.Var(&roles, "role", "a role (repeat, or comma-separate)")
+	}
+	if sub == "disable" {
+		fs.BoolVar(&enable, "enable", false, "enable the user again instead")
+	}
+	if err := parseFlags(fs, args[1:], &sf.config); err != nil {
+		return err
+	}
+	if sub != "list" && email == "" {
+		return usageError{"valet user " + sub + ": --email is required"}
+	}
+	log, _ := newLogger(io.Discard, "error")
+	b, err := sf.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	svc, _, err := vf.service(ctx, b, log)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		pw, err := readPassword(stdin)
+		if err != nil {
+			return err
+		}
+		u, err := svc.CreateUser(ctx, email, pw, roles)
+		if err != nil {
+			return fmt.Errorf("cannot create the user: %s", sentenceOf(err))
+		}
+		fmt.Fprintf(stdout, "created user %s (%s) roles=%s\n", u.ID, u.Email, strings.Join(u.Roles, ","))
+	case "list":
+		users, total, err := svc.ListUsers(ctx, valet.UserQuery{Search: search, Limit: 500})
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tROLES\tDISABLED\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", u.ID, u.Email, strings.Join(u.Roles, ","), u.Disabled, u.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"))
+		}
+		_ = tw.Flush()
+		if total > len(users) {
+			fmt.Fprintf(stdout, "(%d of %d shown)\n", len(users), total)
+		}
+	case "role", "disable":
+		e, err := auth.NormalizeEmail(email)
+		if err != nil {
+			return usageError{sentenceOf(err)}
+		}
+		u, err := svc.Users().UserByEmail(ctx, e)
+		if err != nil {
+			return fmt.Errorf("no user with email %s", e)
+		}
+		var p auth.UserPatch
+		if sub == "role" {
+			r := []string(roles)
+			p.Roles = &r
+		} else {
+			d := !enable
+			p.Disabled = &d
+		}
+		u, err = svc.UpdateUser(ctx, u.ID, p, auth.Client{UserAgent: "valet-cli"})
+		if err != nil {
+			return fmt.Errorf("cannot update the user: %s", sentenceOf(err))
+		}
+		fmt.Fprintf(stdout, "user %s (%s) roles=%s disabled=%v\n", u.ID, u.Email, strings.Join(u.Roles, ","), u.Disabled)
+	}
+	return nil
+}
+
+// readPassword reads one line from stdin: the password, never a flag, so it
+// stays out of the shell history and the process list.
+func readPassword(stdin io.Reader) (string, error) {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", usageError{"valet user create: write the password on standard input"}
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// sentenceOf returns the last clause of an error.
+func sentenceOf(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		return s[i+2:]
+	}
+	return s
+}

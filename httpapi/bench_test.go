@@ -1,0 +1,125 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/internal/loadtest"
+	"github.com/valetauth/valet/password"
+)
+
+// meCase is one way of serving GET /v1/me.
+type meCase struct {
+	name  string
+	mode  valet.Mode
+	store loadtest.Store
+}
+
+var meCases = []meCase{
+	{"session/memory", valet.ModeSession, loadtest.StoreMemory},
+	{"session/sqlite", valet.ModeSession, loadtest.StoreSQLite},
+	{"session/postgres", valet.ModeSession, loadtest.StorePostgres},
+	{"session/redis", valet.ModeSession, loadtest.StoreRedis},
+	{"token", valet.ModeToken, loadtest.StoreMemory},
+	{"hybrid", valet.ModeHybrid, loadtest.StoreMemory},
+}
+
+// newMeServer starts a server for c with one logged-in user and returns it
+// with the request that user's client sends to GET /v1/me. It skips when c
+// needs Postgres or Redis and VALET_TEST_POSTGRES or VALET_TEST_REDIS is
+// unset, unless VALET_REQUIRE_SERVICES=1.
+func newMeServer(tb testing.TB, c meCase) (*loadtest.Server, *http.Request, string) {
+	tb.Helper()
+	ctx := context.Background()
+	srv, err := loadtest.NewServer(ctx, loadtest.ServerConfig{
+		Store: c.store, Mode: c.mode,
+		PostgresURL: os.Getenv("VALET_TEST_POSTGRES"), RedisURL: os.Getenv("VALET_TEST_REDIS"),
+		Argon2: password.Params{Memory: 8192, Iterations: 1, Parallelism: 1},
+	})
+	if errors.Is(err, loadtest.ErrServiceAbsent) {
+		if os.Getenv("VALET_REQUIRE_SERVICES") == "1" {
+			tb.Fatal(err)
+		}
+		tb.Skip(err)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(srv.Close)
+	pw := "bench-" + valet.NewID()[:16]
+	u, err := srv.Service.CreateUser(ctx, "bench@example.com", pw, []string{"bench"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, err := srv.Service.Login(ctx, u.Email, pw, c.mode, auth.Client{UserAgent: "bench"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/v1/me", nil)
+	if g.Cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "valet_session", Value: g.Cookie})
+	} else {
+		req.Header.Set("Authorization", "Bearer "+g.AccessToken)
+	}
+	return srv, req, g.AccessToken
+}
+
+// BenchmarkMe runs the whole GET /v1/me handler (identify, then answer) in
+// every mode, and in session mode with every store.
+func BenchmarkMe(b *testing.B) {
+	for _, c := range meCases {
+		b.Run(c.name, func(b *testing.B) {
+			srv, req, _ := newMeServer(b, c)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				srv.Handler.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET /v1/me: %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkIdentifyBearer compares the check of a plain access token with
+// that of a hybrid one, which adds the in-memory revocation check.
+func BenchmarkIdentifyBearer(b *testing.B) {
+	for _, c := range meCases[4:] {
+		b.Run(c.name, func(b *testing.B) {
+			srv, _, tok := newMeServer(b, c)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := srv.Service.IdentifyBearer(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestMeCases proves that each case of BenchmarkMe answers /v1/me for its
+// mode, so that the benchmark measures a working path.
+func TestMeCases(t *testing.T) {
+	for _, c := range meCases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, req, _ := newMeServer(t, c)
+			rec := httptest.NewRecorder()
+			srv.Handler.ServeHTTP(rec, req)
+			if got, want := rec.Code, http.StatusOK; got != want {
+				t.Fatalf("GET /v1/me: status %d, want %d; body %s", got, want, rec.Body)
+			}
+			if got, want := rec.Body.String(), `"mode":"`+string(c.mode)+`"`; !strings.Contains(got, want) {
+				t.Errorf("GET /v1/me body %s does not contain %s", got, want)
+			}
+		})
+	}
+}

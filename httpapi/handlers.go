@@ -1,0 +1,333 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
+)
+
+// userJSON is a user as the API shows it: never its password hash.
+type userJSON struct {
+	ID        string   `json:"id"`
+	Email     string   `json:"email"`
+	Roles     []string `json:"roles"`
+	Disabled  bool     `json:"disabled,omitempty"`
+	CreatedAt *string  `json:"created_at,omitempty"`
+}
+
+func toUserJSON(u valet.User) userJSON {
+	j := userJSON{ID: u.ID, Email: u.Email, Roles: u.Roles, Disabled: u.Disabled}
+	if j.Roles == nil {
+		j.Roles = []string{}
+	}
+	if !u.CreatedAt.IsZero() {
+		s := rfc3339(u.CreatedAt)
+		j.CreatedAt = &s
+	}
+	return j
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Mode     string `json:"mode"`
+}
+
+func (a *API) signup(w http.ResponseWriter, r *http.Request) {
+	var in credentials
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	u, err := a.svc.Signup(r.Context(), in.Email, in.Password, a.client(r))
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"user": toUserJSON(u)})
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) {
+	var in credentials
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	g, err := a.svc.Login(r.Context(), in.Email, in.Password, valet.Mode(in.Mode), a.client(r))
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if g.Mode == valet.ModeSession {
+		// The old session in this browser, if any, ends: one login, one ticket.
+		if v, ok := a.SessionCookieValue(r); ok {
+			if id, err := a.svc.IdentifyCookie(r.Context(), v); err == nil {
+				_ = a.svc.Logout(r.Context(), id, a.client(r))
+			}
+		}
+		a.clearLegacyCookie(w, r)
+		a.setSessionCookie(w, g.Cookie, g.Session.ExpiresAt)
+	}
+	writeJSON(w, http.StatusOK, grantJSON(g))
+}
+
+func grantJSON(g *auth.Grant) map[string]any {
+	out := map[string]any{"user": toUserJSON(g.User)}
+	if g.Session != nil {
+		out["session"] = map[string]string{"id": g.Session.ID, "expires_at": rfc3339(g.Session.Expiry())}
+	}
+	if g.AccessToken != "" {
+		out["access_token"] = g.AccessToken
+		out["token_type"] = "Bearer"
+		out["expires_in"] = int(g.AccessTTL.Seconds())
+		out["refresh_token"] = g.RefreshToken
+		out["refresh_expires_in"] = int(g.RefreshTTL.Seconds())
+	}
+	return out
+}
+
+type refreshIn struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
+	var in refreshIn
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if in.RefreshToken == "" {
+		writeError(w, r, a.log, &Error{Code: "invalid_request", Message: "refresh_token is required."})
+		return
+	}
+	g, err := a.svc.Refresh(r.Context(), in.RefreshToken, a.client(r))
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, grantJSON(g))
+}
+
+// logout ends whatever the request presents: a bearer token's hybrid
+// session, a refresh token's family, the cookie's session. It always clears
+// the cookie and answers 204 unless a store fails.
+func (a *API) logout(w http.ResponseWriter, r *http.Request) {
+	var in refreshIn
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &in); err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+	}
+	ctx, c := r.Context(), a.client(r)
+	if in.RefreshToken != "" {
+		if err := a.svc.RevokeRefresh(ctx, in.RefreshToken, c); err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+	}
+	id, err := a.Identify(r)
+	switch {
+	case err == nil:
+		if err := a.svc.Logout(ctx, id, c); err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+	case errors.Is(err, valet.ErrUnavailable):
+		writeError(w, r, a.log, err)
+		return
+	}
+	a.clearSessionCookie(w)
+	a.clearLegacyCookie(w, r)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// meJSON is the answer of GET /v1/me. It is a struct, not a map, because
+// /v1/me is the hottest endpoint and maps cost most of its time in
+// allocation and reflection; the fields keep the sorted key order that the
+// map gave, so the bytes on the wire are unchanged.
+type meJSON struct {
+	Auth struct {
+		ExpiresAt string `json:"expires_at"`
+		Mode      string `json:"mode"`
+		SessionID string `json:"session_id,omitempty"`
+	} `json:"auth"`
+	User userJSON `json:"user"`
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request) {
+	id := valet.IdentityFrom(r.Context())
+	var out meJSON
+	out.Auth.ExpiresAt, out.Auth.Mode, out.Auth.SessionID = rfc3339(id.ExpiresAt), string(id.Mode), id.SessionID
+	out.User = toUserJSON(id.User)
+	writeJSON(w, http.StatusOK, &out)
+}
+
+type sessionJSON struct {
+	ID         string `json:"id"`
+	Mode       string `json:"mode"`
+	CreatedAt  string `json:"created_at"`
+	LastSeenAt string `json:"last_seen_at"`
+	ExpiresAt  string `json:"expires_at"`
+	UserAgent  string `json:"user_agent"`
+	IP         string `json:"ip"`
+	Current    bool   `json:"current"`
+}
+
+func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
+	id := valet.IdentityFrom(r.Context())
+	ss, err := a.svc.UserSessions(r.Context(), id.User.ID)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	out := make([]sessionJSON, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, sessionJSON{
+			ID: s.ID, Mode: string(s.Mode), CreatedAt: rfc3339(s.CreatedAt), LastSeenAt: rfc3339(s.LastSeenAt),
+			ExpiresAt: rfc3339(s.Expiry()), UserAgent: s.UserAgent, IP: s.IP, Current: s.ID == id.SessionID,
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+func (a *API) deleteSession(w http.ResponseWriter, r *http.Request) {
+	id := valet.IdentityFrom(r.Context())
+	sid := r.PathValue("id")
+	if err := a.svc.RevokeSession(r.Context(), id.User.ID, sid, a.client(r)); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if sid == id.SessionID {
+		a.clearSessionCookie(w)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) deleteSessions(w http.ResponseWriter, r *http.Request) {
+	id := valet.IdentityFrom(r.Context())
+	keep := id.SessionID
+	include, _ := strconv.ParseBool(r.URL.Query().Get("include_current"))
+	if include {
+		keep = ""
+	}
+	if _, err := a.svc.RevokeUserSessions(r.Context(), id.User.ID, keep, a.client(r)); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if include {
+		a.clearSessionCookie(w)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Current string `json:"current_password"`
+		New     string `json:"new_password"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	id := valet.IdentityFrom(r.Context())
+	if err := a.svc.ChangePassword(r.Context(), id, in.Current, in.New, a.client(r)); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(a.svc.Keys().KeySet().JWKS())
+}
+
+func (a *API) introspect(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	c, err := a.svc.Introspect(r.Context(), in.Token)
+	if err != nil {
+		if errors.Is(err, valet.ErrUnavailable) {
+			writeError(w, r, a.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	out := map[string]any{"active": true, "sub": c.Subject, "exp": c.ExpiresAt, "iat": c.IssuedAt,
+		"roles": nonNil(c.Roles), "token_type": "Bearer", "iss": c.Issuer}
+	if c.SessionID != "" {
+		out["sid"] = c.SessionID
+	}
+	if c.Email != "" {
+		out["email"] = c.Email
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// authz is forward auth for nginx auth_request, Traefik ForwardAuth and
+// Caddy forward_auth: 200 with the caller in Remote-* headers, 401 for
+// scripts, a redirect to sign in for browsers.
+func (a *API) authz(w http.ResponseWriter, r *http.Request) {
+	id, err := a.Identify(r)
+	if err != nil {
+		if errors.Is(err, valet.ErrUnavailable) {
+			writeError(w, r, a.log, err)
+			return
+		}
+		if wantsHTML(r) && !hasBearer(r) {
+			target := a.cfg.LoginURL
+			if orig := originalURL(r); orig != "" {
+				target += "?return_to=" + url.QueryEscape(orig)
+			}
+			http.Redirect(w, r, target, http.StatusFound)
+			return
+		}
+		writeError(w, r, a.log, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Remote-User", id.User.ID)
+	h.Set("Remote-Email", id.User.Email)
+	h.Set("Remote-Groups", strings.Join(id.User.Roles, ","))
+	w.WriteHeader(http.StatusOK)
+}
+
+// originalURL rebuilds the URL the proxy was asked for.
+func originalURL(r *http.Request) string {
+	if u := r.Header.Get("X-Original-URL"); u != "" {
+		return u
+	}
+	host := r.Header.Get("X-Forwarded-Host")
+	if host == "" {
+		return ""
+	}
+	proto := r.Header.Get("X-Forwarded-Proto")
+	if proto != "http" {
+		proto = "https"
+	}
+	return proto + "://" + host + r.Header.Get("X-Forwarded-Uri")
+}
