@@ -54,8 +54,10 @@ func (db *DB) Session(ctx context.Context, id string) (valet.Session, bool, erro
 func (db *DB) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	_, err := db.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1`,
-		id, lastSeen, nullTime(idleExpiresAt))
+	// The liveness condition keeps a touch that arrives just after the
+	// session expired from reviving it.
+	_, err := db.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $3, idle_expires_at = $4 WHERE id = $1 AND `+live,
+		id, db.now(), lastSeen, nullTime(idleExpiresAt))
 	if err != nil {
 		return fail("touch session", err)
 	}
