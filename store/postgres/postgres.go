@@ -58,6 +58,8 @@ type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 	now     func() time.Time
+	// shared is set by NewFromPool: the pool belongs to the caller.
+	shared bool
 }
 
 // Open connects to the database at url, checks that it answers, and migrates
@@ -98,8 +100,13 @@ func Open(ctx context.Context, url string, cfg Config) (*DB, error) {
 	return db, nil
 }
 
-// Close closes every connection of the pool, waiting for those in use.
-func (db *DB) Close() { db.pool.Close() }
+// Close closes every connection of the pool, waiting for those in use. A
+// DB made by NewFromPool leaves the caller's pool open.
+func (db *DB) Close() {
+	if !db.shared {
+		db.pool.Close()
+	}
+}
 
 // Ping checks that the database answers, within Config.Timeout. It returns
 // an error wrapping valet.ErrUnavailable when it does not.

@@ -67,6 +67,8 @@ type Store struct {
 	client *goredis.Client
 	prefix string
 	now    func() time.Time
+	// shared is set by New: the client belongs to the caller.
+	shared bool
 }
 
 // Open connects to the Redis server at url (redis:// or, for TLS,
@@ -114,9 +116,13 @@ func options(url string, cfg Config) (*goredis.Options, error) {
 	return opt, nil
 }
 
-// Close closes the connection pool. It returns an error wrapping
-// valet.ErrUnavailable if closing fails.
+// Close closes the connection pool; a Store made by New leaves the caller's
+// client open. It returns an error wrapping valet.ErrUnavailable if closing
+// fails.
 func (s *Store) Close() error {
+	if s.shared {
+		return nil
+	}
 	if err := s.client.Close(); err != nil {
 		return fail("close", err)
 	}

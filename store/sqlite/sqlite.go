@@ -47,6 +47,11 @@ type DB struct {
 	now func() time.Time
 
 	session *sql.Stmt // the session lookup of every request, prepared once
+	// userByID is the user lookup that follows it, prepared once too:
+	// parsing the statement each time was a fifth of a request's cost.
+	userByID *sql.Stmt
+	// shared is set by New: the pool belongs to the caller, who closes it.
+	shared bool
 }
 
 // Option configures a DB.
@@ -143,6 +148,10 @@ func (db *DB) open(ctx context.Context) error {
 	if err != nil {
 		return db.fail(ctx, "prepare", err)
 	}
+	db.userByID, err = db.ro.PrepareContext(ctx, userByIDQuery)
+	if err != nil {
+		return db.fail(ctx, "prepare", err)
+	}
 	return nil
 }
 
@@ -152,6 +161,15 @@ func (db *DB) Close() error {
 	var errs []error
 	if db.session != nil {
 		errs = append(errs, db.session.Close())
+	}
+	if db.userByID != nil {
+		errs = append(errs, db.userByID.Close())
+	}
+	if db.shared {
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("%w: sqlite: close: %v", valet.ErrUnavailable, err)
+		}
+		return nil
 	}
 	if db.ro != db.rw {
 		errs = append(errs, db.ro.Close())

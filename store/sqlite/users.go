@@ -61,8 +61,23 @@ func (db *DB) CreateUser(ctx context.Context, u valet.User) error {
 // UserByID returns the user with id. It returns an error wrapping
 // valet.ErrNotFound when there is none and valet.ErrUnavailable on failure.
 func (db *DB) UserByID(ctx context.Context, id string) (valet.User, error) {
-	return db.userBy(ctx, "id", id)
+	if err := ctx.Err(); err != nil {
+		return valet.User{}, db.fail(ctx, "user", err)
+	}
+	// As in Session: a cancelable context costs the driver a goroutine per
+	// lookup, and a WAL read of a primary key is over in microseconds.
+	u, err := scanUser(db.userByID.QueryRowContext(context.WithoutCancel(ctx), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return valet.User{}, fmt.Errorf("sqlite: user: %w", valet.ErrNotFound)
+	}
+	if err != nil {
+		return valet.User{}, db.fail(ctx, "user", err)
+	}
+	return u, nil
 }
+
+// userByIDQuery is the user lookup of every session-mode request.
+const userByIDQuery = `SELECT ` + userColumns + ` FROM users WHERE id = ?`
 
 // UserByEmail returns the user with email. It returns an error wrapping
 // valet.ErrNotFound when there is none and valet.ErrUnavailable on failure.
