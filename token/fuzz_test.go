@@ -36,7 +36,7 @@ func fuzzSeed(alg string) [32]byte { return sha256.Sum256([]byte("valet token fu
 // fuzzKeys returns one key per algorithm, the same on every run, with kids
 // "fuzz-<alg>".
 var fuzzKeys = sync.OnceValue(func() map[string]*Key {
-	keys := make(map[string]*Key, len(algs))
+	keys := make(map[string]*Key, len(testAlgs))
 	must := func(k *Key, err error) *Key {
 		if err != nil {
 			panic(err)
@@ -192,19 +192,19 @@ func fuzzCorpus(tb testing.TB) []corpusEntry {
 		NotBefore: now, IssuedAt: now, ID: "jti-1", SessionID: "sid-1", Roles: []string{"admin"}, Email: "a@example.com",
 	}
 	var out []corpusEntry
-	for _, alg := range algs {
+	for _, alg := range testAlgs {
 		k := keys[alg]
 		s := NewKeySet(k)
 		out = append(out,
-			corpusEntry{"valid-" + alg, sign(tb, s, &full), true},
-			corpusEntry{"valid-minimal-" + alg, sign(tb, s, &Claims{ExpiresAt: exp}), true},
+			corpusEntry{"valid-" + alg, mustSign(tb, s, &full), true},
+			corpusEntry{"valid-minimal-" + alg, mustSign(tb, s, &Claims{ExpiresAt: exp}), true},
 			corpusEntry{"valid-at-jwt-" + alg, rawToken(tb, k, fmt.Sprintf(`{"typ":"at+jwt","kid":%q,"alg":%q}`, k.id, alg),
 				fmt.Sprintf(` {"exp":%d, "sub":"\u00e9\ud83d\ude00", "x":[1,{"y":null}]} `, exp)), true},
 		)
 	}
 	ed := keys[EdDSA]
 	good := out[0].tok
-	h, p, sig := parts(good)
+	h, p, sig := splitParts(good)
 	payload := fmt.Sprintf(`{"exp":%d}`, exp)
 	out = append(out,
 		corpusEntry{"alg-none", b64.EncodeToString([]byte(`{"alg":"none","kid":"fuzz-EdDSA"}`)) + "." + b64.EncodeToString([]byte(payload)) + ".", false},
@@ -276,7 +276,7 @@ func TestFuzzParseCorpus(t *testing.T) {
 			}
 		})
 	}
-	if want := 3 * len(algs); valid != want {
+	if want := 3 * len(testAlgs); valid != want {
 		t.Errorf("%d valid tokens in the corpus, want %d", valid, want)
 	}
 }

@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-// algs is every algorithm, the default first.
-var algs = []string{EdDSA, ES256, RS256, HS256}
+// testAlgs is every algorithm, the default first.
+var testAlgs = []string{EdDSA, ES256, RS256, HS256}
 
 // testKeys holds one generated key per algorithm, made once per test binary
 // because RSA key generation is slow.
 var testKeys = sync.OnceValue(func() map[string]*Key {
-	m := make(map[string]*Key, len(algs))
-	for _, alg := range algs {
+	m := make(map[string]*Key, len(testAlgs))
+	for _, alg := range testAlgs {
 		k, err := GenerateKey(alg)
 		if err != nil {
 			panic(err)
@@ -82,8 +82,8 @@ func validClaims(clock *testClock) Claims {
 	}
 }
 
-// sign signs c with the signing key of s or fails the test.
-func sign(tb testing.TB, s *KeySet, c *Claims) string {
+// mustSign signs c with the signing key of s or fails the test.
+func mustSign(tb testing.TB, s *KeySet, c *Claims) string {
 	tb.Helper()
 	tok, err := s.Sign(c)
 	if err != nil {

@@ -53,7 +53,7 @@ type valetExtra struct {
 }
 
 func TestInteropGolangJWT(t *testing.T) {
-	for _, alg := range algs {
+	for _, alg := range testAlgs {
 		t.Run(alg, func(t *testing.T) {
 			clock := newTestClock()
 			k := testKey(t, alg)
@@ -61,7 +61,7 @@ func TestInteropGolangJWT(t *testing.T) {
 			want := validClaims(clock)
 
 			t.Run("ours verify under golang-jwt", func(t *testing.T) {
-				tok := sign(t, set, &want)
+				tok := mustSign(t, set, &want)
 				var got golangJWTClaims
 				parsed, err := jwt.ParseWithClaims(tok, &got, func(tk *jwt.Token) (any, error) {
 					if tk.Header["kid"] != k.ID() {
@@ -114,7 +114,7 @@ func TestInteropGolangJWT(t *testing.T) {
 
 func TestInteropGoJose(t *testing.T) {
 	joseAlg := map[string]jose.SignatureAlgorithm{EdDSA: jose.EdDSA, ES256: jose.ES256, RS256: jose.RS256, HS256: jose.HS256}
-	for _, alg := range algs {
+	for _, alg := range testAlgs {
 		t.Run(alg, func(t *testing.T) {
 			clock := newTestClock()
 			k := testKey(t, alg)
@@ -122,7 +122,7 @@ func TestInteropGoJose(t *testing.T) {
 			want := validClaims(clock)
 
 			t.Run("ours verify under go-jose", func(t *testing.T) {
-				tok := sign(t, set, &want)
+				tok := mustSign(t, set, &want)
 				parsed, err := josejwt.ParseSigned(tok, []jose.SignatureAlgorithm{joseAlg[alg]})
 				if err != nil {
 					t.Fatalf("go-jose parse: %v", err)

@@ -20,7 +20,7 @@ import (
 
 func TestGenerateKey(t *testing.T) {
 	kidPattern := regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
-	for _, alg := range algs {
+	for _, alg := range testAlgs {
 		t.Run(alg, func(t *testing.T) {
 			a, b := newTestKey(t, alg), newTestKey(t, alg)
 			if got := a.Alg(); got != alg {
@@ -136,7 +136,7 @@ func TestNewHMACKeyCopiesSecret(t *testing.T) {
 }
 
 func TestKeyNeverPrintsMaterial(t *testing.T) {
-	for _, alg := range algs {
+	for _, alg := range testAlgs {
 		t.Run(alg, func(t *testing.T) {
 			k := testKey(t, alg)
 			der, err := k.MarshalPrivate()
@@ -295,6 +295,14 @@ func TestKeySet(t *testing.T) {
 			t.Errorf("Key(%s) = %v, %v", k.ID(), got, ok)
 		}
 	}
+	for _, k := range []*Key{ed, es, rs, hs} {
+		if got, ok := s.keyForHeader([]byte(k.header)); !ok || got != k {
+			t.Errorf("keyForHeader of %v's header = %v, %v", k, got, ok)
+		}
+	}
+	if got, ok := s.keyForHeader([]byte(newTestKey(t, EdDSA).header)); ok {
+		t.Errorf("keyForHeader of another key's header = %v", got)
+	}
 	if got, ok := s.Key("nope"); ok || got != nil {
 		t.Errorf("Key(nope) = %v, %v", got, ok)
 	}
@@ -376,7 +384,7 @@ func TestParseJWKS(t *testing.T) {
 	// Tokens signed by the private keys verify against the parsed set.
 	clock := newTestClock()
 	for _, k := range []*Key{ed, es, rs} {
-		tok := sign(t, NewKeySet(k), &Claims{ExpiresAt: clock.Now().Unix() + 60})
+		tok := mustSign(t, NewKeySet(k), &Claims{ExpiresAt: clock.Now().Unix() + 60})
 		var c Claims
 		if err := NewVerifier(s, WithClock(clock.Now)).Verify(tok, &c); err != nil {
 			t.Errorf("%s token against the parsed JWKS: %v", k.Alg(), err)

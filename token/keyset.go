@@ -107,7 +107,8 @@ func (s *KeySet) Signing() *Key { return s.signing }
 // protected header {"alg":...,"kid":...,"typ":"JWT"}. It returns an error
 // wrapping ErrInvalidKey when the set has no signing key, and one wrapping
 // ErrMissingClaim or ErrMalformed when c has no exp or a time claim out of
-// the range Verify accepts.
+// the range Verify accepts, and one wrapping ErrTooLarge when the token
+// would be longer than DefaultMaxSize, which a default Verifier refuses.
 func (s *KeySet) Sign(c *Claims) (string, error) {
 	k := s.signing
 	if k == nil {
@@ -133,6 +134,9 @@ func (s *KeySet) Sign(c *Claims) (string, error) {
 	}
 	buf = append(buf, '.')
 	buf = b64.AppendEncode(buf, sig)
+	if len(buf) > DefaultMaxSize {
+		return "", fmt.Errorf("token: sign: token of %d bytes: %w", len(buf), ErrTooLarge)
+	}
 	return string(buf), nil
 }
 
@@ -185,9 +189,6 @@ func ParseJWKS(b []byte) (*KeySet, error) {
 	if ok, _ := validJSONObject(b); !ok {
 		return nil, fmt.Errorf("token: JWKS is not a strict JSON object: %w", ErrInvalidKey)
 	}
-	var doc struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
 	// Read "keys" by its exact name: encoding/json would also take "KEYS".
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(b, &members); err != nil {
@@ -197,12 +198,13 @@ func ParseJWKS(b []byte) (*KeySet, error) {
 	if !ok {
 		return nil, fmt.Errorf("token: JWKS has no keys member: %w", ErrInvalidKey)
 	}
-	if err := json.Unmarshal(raw, &doc.Keys); err != nil || doc.Keys == nil {
+	var entries []json.RawMessage
+	if err := json.Unmarshal(raw, &entries); err != nil || entries == nil {
 		return nil, fmt.Errorf("token: JWKS keys is not an array: %w", ErrInvalidKey)
 	}
 	var keys []*Key
-	seen := make(map[string]bool, len(doc.Keys))
-	for i, raw := range doc.Keys {
+	seen := make(map[string]bool, len(entries))
+	for i, raw := range entries {
 		k, err := parseJWK(raw)
 		if errors.Is(err, errSkipJWK) {
 			continue

@@ -159,13 +159,13 @@ func (f *managerFixture) loaded(tb testing.TB) *Manager {
 // verifies reports whether m's verifier accepts a fresh token signed by s.
 func (f *managerFixture) verifies(tb testing.TB, m *Manager, s *KeySet) error {
 	tb.Helper()
-	tok := sign(tb, s, &Claims{Subject: "s", ExpiresAt: f.clock.Now().Unix() + 60})
+	tok := mustSign(tb, s, &Claims{Subject: "s", ExpiresAt: f.clock.Now().Unix() + 60})
 	var c Claims
 	return NewVerifier(m, WithClock(f.clock.Now)).Verify(tok, &c)
 }
 
 func TestManagerLoadCreatesAndKeepsKey(t *testing.T) {
-	for _, alg := range algs {
+	for _, alg := range testAlgs {
 		t.Run(alg, func(t *testing.T) {
 			f := newManagerFixture(t)
 			f.cfg.Alg = alg
@@ -305,7 +305,7 @@ func TestManagerRotateAndPrune(t *testing.T) {
 	m := f.loaded(t)
 	other := f.loaded(t)
 	first := m.KeySet().Signing()
-	oldTok := sign(t, m.KeySet(), &Claims{Subject: "old", ExpiresAt: f.clock.Now().Unix() + 900})
+	oldTok := mustSign(t, m.KeySet(), &Claims{Subject: "old", ExpiresAt: f.clock.Now().Unix() + 900})
 
 	f.clock.Advance(time.Minute)
 	rotatedAt := f.clock.Now()
@@ -376,7 +376,7 @@ func TestManagerReloadOnUnknownKid(t *testing.T) {
 	a, b := f.loaded(t), f.loaded(t)
 	verifyA := NewVerifier(a, WithClock(f.clock.Now))
 	tokenOf := func(m *Manager) string {
-		return sign(t, m.KeySet(), &Claims{ExpiresAt: f.clock.Now().Unix() + 60})
+		return mustSign(t, m.KeySet(), &Claims{ExpiresAt: f.clock.Now().Unix() + 60})
 	}
 	if _, err := b.Rotate(ctx); err != nil {
 		t.Fatal(err)
@@ -427,6 +427,44 @@ func TestManagerReloadOnUnknownKid(t *testing.T) {
 	}
 	if err := verifyA.Verify(tok, &c); err != nil {
 		t.Errorf("a known key with the store down: %v", err)
+	}
+}
+
+func TestManagerRefreshesInBackground(t *testing.T) {
+	f := newManagerFixture(t)
+	a, b := f.loaded(t), f.loaded(t)
+	old := a.KeySet().Signing()
+	k, err := b.Rotate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := f.store.reads.Load()
+	f.clock.Advance(refreshInterval - time.Second)
+	if got := a.KeySet().Signing(); got != old {
+		t.Fatalf("signing key changed to %v without a reload", got)
+	}
+	if n := f.store.reads.Load() - reads; n != 0 {
+		t.Errorf("a fresh set read the store %d times", n)
+	}
+
+	f.clock.Advance(time.Second)
+	started := make(chan struct{})
+	f.store.beforeRead = func() { close(started) }
+	// The stale set is returned at once; the reload runs behind it.
+	if got := a.KeySet().Signing(); got != old {
+		t.Fatalf("KeySet waited for the reload")
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no background reload started")
+	}
+	// The reload holds the lock while it runs: taking it waits for the end.
+	a.mu.Lock()
+	got := a.set.Load().Signing()
+	a.mu.Unlock()
+	if got.ID() != k.ID() {
+		t.Errorf("after the background reload the set signs with %v, want %v", got, k)
 	}
 }
 

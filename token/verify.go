@@ -3,6 +3,7 @@ package token
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,10 +100,11 @@ func (v *Verifier) Verify(tok string, c *Claims) error {
 	if err != nil {
 		return err
 	}
+	// The buffer holds a copy of the token, so that the signing input is a
+	// []byte without an allocation, then the decoded parts, and room for
+	// the DER form of an ECDSA signature (72 bytes at most) after them.
 	bp := getBuffer(len(tok) + b64.DecodedLen(len(tok)) + 72)
 	defer putBuffer(bp)
-	// The token is copied into the buffer so that the signing input is a
-	// []byte without an allocation; the decoded parts follow it.
 	in := (*bp)[:copy(*bp, tok)]
 	free := (*bp)[len(in):]
 
@@ -124,11 +126,8 @@ func (v *Verifier) Verify(tok string, c *Claims) error {
 	if err != nil {
 		return err
 	}
-	if len(free) < 72 {
-		free = make([]byte, 72)
-	}
 	if !key.verify(in[:dot2], sig, free) {
-		_ = 0
+		return ErrSignatureInvalid
 	}
 
 	// Only now that the signature holds is the payload decoded.
@@ -181,7 +180,7 @@ func (v *Verifier) check(c *Claims, hasExp bool) error {
 	if v.issuer != "" && c.Issuer != v.issuer {
 		return ErrIssuer
 	}
-	if v.audience != "" && !contains(c.Audience, v.audience) {
+	if v.audience != "" && !slices.Contains(c.Audience, v.audience) {
 		return ErrAudience
 	}
 	now := v.now()
@@ -196,15 +195,6 @@ func (v *Verifier) check(c *Claims, hasExp bool) error {
 		return ErrTokenExpired
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // splitCompact returns the positions of the two dots of a compact JWS and

@@ -42,8 +42,8 @@ func newAttackFixture(tb testing.TB) *attackFixture {
 	return f
 }
 
-// header returns the JSON of a header for k with extra members appended.
-func header(k *Key, extra string) string {
+// jwsHeader returns the JSON of a header for k with extra members appended.
+func jwsHeader(k *Key, extra string) string {
 	return fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"JWT"%s}`, k.alg, k.id, extra)
 }
 
@@ -62,8 +62,8 @@ func (f *attackFixture) payload(tb testing.TB, edit func(c *Claims)) string {
 	return string(b)
 }
 
-// parts splits a token into its three parts.
-func parts(tok string) (h, p, s string) {
+// splitParts splits a token into its three parts.
+func splitParts(tok string) (h, p, s string) {
 	a := strings.SplitN(tok, ".", 3)
 	return a[0], a[1], a[2]
 }
@@ -82,7 +82,7 @@ func hmacWith(tb testing.TB, kid string, secret []byte) *Key {
 func TestVerifyRefusesAttacks(t *testing.T) {
 	f := newAttackFixture(t)
 	now := f.clock.Now().Unix()
-	good := func(t *testing.T) string { return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, nil)) }
+	good := func(t *testing.T) string { return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, nil)) }
 
 	rsaDER, err := x509.MarshalPKIXPublicKey(f.rs.Public())
 	if err != nil {
@@ -158,15 +158,15 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 			return rawToken(t, f.ed, `{"alg":"EdDSA","kid":1}`, f.payload(t, nil))
 		}, ErrMalformed},
 		{"payload changed", func(t *testing.T) string {
-			h, _, s := parts(good(t))
+			h, _, s := splitParts(good(t))
 			return h + "." + b64.EncodeToString([]byte(f.payload(t, func(c *Claims) { c.Roles = []string{"admin", "root"} }))) + "." + s
 		}, ErrSignatureInvalid},
 		{"header changed", func(t *testing.T) string {
-			_, p, s := parts(good(t))
+			_, p, s := splitParts(good(t))
 			return b64.EncodeToString([]byte(`{"alg":"EdDSA","kid":"`+f.ed.id+`"}`)) + "." + p + "." + s
 		}, ErrSignatureInvalid},
 		{"signature changed", func(t *testing.T) string {
-			h, p, s := parts(good(t))
+			h, p, s := splitParts(good(t))
 			c := byte('A')
 			if s[0] == 'A' {
 				c = 'B'
@@ -176,18 +176,18 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 		{"signature of another key", func(t *testing.T) string {
 			other := newTestKey(t, EdDSA)
 			other.id = f.ed.id
-			return rawToken(t, other, header(f.ed, ""), f.payload(t, nil))
+			return rawToken(t, other, jwsHeader(f.ed, ""), f.payload(t, nil))
 		}, ErrSignatureInvalid},
 		{"signature empty", func(t *testing.T) string {
-			h, p, _ := parts(good(t))
+			h, p, _ := splitParts(good(t))
 			return h + "." + p + "."
 		}, ErrSignatureInvalid},
 		{"signature truncated", func(t *testing.T) string {
-			h, p, s := parts(good(t))
+			h, p, s := splitParts(good(t))
 			return h + "." + p + "." + s[:40]
 		}, ErrSignatureInvalid},
 		{"truncated to two parts", func(t *testing.T) string {
-			h, p, _ := parts(good(t))
+			h, p, _ := splitParts(good(t))
 			return h + "." + p
 		}, ErrMalformed},
 		{"truncated in the header", func(t *testing.T) string { return good(t)[:10] }, ErrMalformed},
@@ -196,7 +196,7 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 		{"JWE compact form", func(t *testing.T) string { return "eyJhbGciOiJkaXIifQ..AAAA.AAAA.AAAA" }, ErrMalformed},
 		{"padded base64 signature", func(t *testing.T) string { return good(t) + "==" }, ErrMalformed},
 		{"padded base64 header", func(t *testing.T) string {
-			h, p, s := parts(rawToken(t, f.ed, header(f.ed, ` `), f.payload(t, nil)))
+			h, p, s := splitParts(rawToken(t, f.ed, jwsHeader(f.ed, ` `), f.payload(t, nil)))
 			if len(h)%4 == 0 {
 				t.Fatal("header needs no padding; change the fixture")
 			}
@@ -219,43 +219,43 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 		}, ErrMalformed},
 		{"space in the token", func(t *testing.T) string { return " " + good(t) }, ErrMalformed},
 		{"expired", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, func(c *Claims) { c.ExpiresAt = now - 31; c.IssuedAt = now - 900; c.NotBefore = 0 }))
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, func(c *Claims) { c.ExpiresAt = now - 31; c.IssuedAt = now - 900; c.NotBefore = 0 }))
 		}, ErrTokenExpired},
 		{"exp zero", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","exp":0}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","exp":0}`)
 		}, ErrTokenExpired},
 		{"not yet valid", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, func(c *Claims) { c.NotBefore = now + 31 }))
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, func(c *Claims) { c.NotBefore = now + 31 }))
 		}, ErrNotYetValid},
 		{"iat in the future", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, func(c *Claims) { c.IssuedAt = now + 31 }))
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, func(c *Claims) { c.IssuedAt = now + 31 }))
 		}, ErrNotYetValid},
 		{"wrong iss", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, func(c *Claims) { c.Issuer = "https://evil.example" }))
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, func(c *Claims) { c.Issuer = "https://evil.example" }))
 		}, ErrIssuer},
 		{"iss missing", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, func(c *Claims) { c.Issuer = "" }))
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, func(c *Claims) { c.Issuer = "" }))
 		}, ErrIssuer},
 		{"wrong aud", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, func(c *Claims) { c.Audience = Audience{"other", "valet-admin"} }))
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, func(c *Claims) { c.Audience = Audience{"other", "valet-admin"} }))
 		}, ErrAudience},
 		{"aud missing", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, func(c *Claims) { c.Audience = nil }))
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, func(c *Claims) { c.Audience = nil }))
 		}, ErrAudience},
 		{"oversized", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, func(c *Claims) { c.Email = strings.Repeat("a", 6000) }))
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, func(c *Claims) { c.Email = strings.Repeat("a", 6000) }))
 		}, ErrTooLarge},
 		{"duplicated claim", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"user-1","sub":"admin","exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"user-1","sub":"admin","exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"duplicated claim, one escaped", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"user-1","\u0073ub":"admin","exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"user-1","\u0073ub":"admin","exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"duplicated unknown claim", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","x":1,"x":2,"exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","x":1,"x":2,"exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"duplicated member in a nested object", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","x":{"a":1,"a":2},"exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","x":{"a":1,"a":2},"exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"duplicated header member", func(t *testing.T) string {
 			return rawToken(t, f.ed, `{"alg":"EdDSA","kid":"`+f.ed.id+`","kid":"`+f.ed.id+`"}`, f.payload(t, nil))
@@ -264,73 +264,73 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 			return rawToken(t, f.ed, `{"alg":"EdDSA","kid":"`+f.ed.id+`","alg":"none"}`, f.payload(t, nil))
 		}, ErrMalformed},
 		{"jku header pointing elsewhere", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, `,"jku":"https://evil.example/jwks.json"`), f.payload(t, nil))
+			return rawToken(t, f.ed, jwsHeader(f.ed, `,"jku":"https://evil.example/jwks.json"`), f.payload(t, nil))
 		}, ErrUnsupportedHeader},
 		{"jwk header", func(t *testing.T) string {
 			jwk, _ := f.ed.PublicJWK()
-			return rawToken(t, f.ed, header(f.ed, `,"jwk":`+string(jwk)), f.payload(t, nil))
+			return rawToken(t, f.ed, jwsHeader(f.ed, `,"jwk":`+string(jwk)), f.payload(t, nil))
 		}, ErrUnsupportedHeader},
 		{"x5u header", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, `,"x5u":"https://evil.example/cert.pem"`), f.payload(t, nil))
+			return rawToken(t, f.ed, jwsHeader(f.ed, `,"x5u":"https://evil.example/cert.pem"`), f.payload(t, nil))
 		}, ErrUnsupportedHeader},
 		{"x5c header", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, `,"x5c":["MIIB"]`), f.payload(t, nil))
+			return rawToken(t, f.ed, jwsHeader(f.ed, `,"x5c":["MIIB"]`), f.payload(t, nil))
 		}, ErrUnsupportedHeader},
 		{"jku header, escaped name", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, `,"\u006aku":"https://evil.example/jwks.json"`), f.payload(t, nil))
+			return rawToken(t, f.ed, jwsHeader(f.ed, `,"\u006aku":"https://evil.example/jwks.json"`), f.payload(t, nil))
 		}, ErrUnsupportedHeader},
 		{"crit header", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, `,"crit":["exp"]`), f.payload(t, nil))
+			return rawToken(t, f.ed, jwsHeader(f.ed, `,"crit":["exp"]`), f.payload(t, nil))
 		}, ErrUnsupportedHeader},
 		{"typ of another kind", func(t *testing.T) string {
 			return rawToken(t, f.ed, `{"alg":"EdDSA","kid":"`+f.ed.id+`","typ":"secevent+jwt"}`, f.payload(t, nil))
 		}, ErrUnsupportedHeader},
 		{"missing exp", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"user-1"}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"user-1"}`)
 		}, ErrMissingClaim},
 		{"exp a string", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","exp":"`+fmt.Sprint(now+60)+`"}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","exp":"`+fmt.Sprint(now+60)+`"}`)
 		}, ErrMalformed},
 		{"exp with a fraction", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","exp":`+fmt.Sprint(now+60)+`.5}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","exp":`+fmt.Sprint(now+60)+`.5}`)
 		}, ErrMalformed},
 		{"exp past year 9999", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","exp":9223372036854775807}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","exp":9223372036854775807}`)
 		}, ErrMalformed},
 		{"nbf negative", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","nbf":-1,"exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","nbf":-1,"exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"roles not strings", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","roles":[true],"exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","roles":[true],"exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"JSON array payload", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `[{"iss":"`+testIssuer+`","aud":"valet","exp":`+fmt.Sprint(now+60)+`}]`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `[{"iss":"`+testIssuer+`","aud":"valet","exp":`+fmt.Sprint(now+60)+`}]`)
 		}, ErrMalformed},
-		{"JSON string payload", func(t *testing.T) string { return rawToken(t, f.ed, header(f.ed, ""), `"exp"`) }, ErrMalformed},
-		{"empty payload", func(t *testing.T) string { return rawToken(t, f.ed, header(f.ed, ""), ``) }, ErrMalformed},
+		{"JSON string payload", func(t *testing.T) string { return rawToken(t, f.ed, jwsHeader(f.ed, ""), `"exp"`) }, ErrMalformed},
+		{"empty payload", func(t *testing.T) string { return rawToken(t, f.ed, jwsHeader(f.ed, ""), ``) }, ErrMalformed},
 		{"JSON array header", func(t *testing.T) string {
-			return rawToken(t, f.ed, `[`+header(f.ed, "")+`]`, f.payload(t, nil))
+			return rawToken(t, f.ed, `[`+jwsHeader(f.ed, "")+`]`, f.payload(t, nil))
 		}, ErrMalformed},
 		{"trailing data after the payload JSON", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, nil)+`x`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, nil)+`x`)
 		}, ErrMalformed},
 		{"second object after the payload JSON", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), f.payload(t, nil)+`{"sub":"admin"}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), f.payload(t, nil)+`{"sub":"admin"}`)
 		}, ErrMalformed},
 		{"trailing data after the header JSON", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, "")+`,`, f.payload(t, nil))
+			return rawToken(t, f.ed, jwsHeader(f.ed, "")+`,`, f.payload(t, nil))
 		}, ErrMalformed},
 		{"invalid UTF-8 in a claim", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"a`+"\xff"+`","exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"a`+"\xff"+`","exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"lone surrogate in a claim", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"\ud800","exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"\ud800","exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"control character in a claim", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"a`+"\x01"+`","exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","sub":"a`+"\x01"+`","exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 		{"deeply nested claim", func(t *testing.T) string {
-			return rawToken(t, f.ed, header(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","x":`+strings.Repeat("[", 100)+strings.Repeat("]", 100)+`,"exp":`+fmt.Sprint(now+60)+`}`)
+			return rawToken(t, f.ed, jwsHeader(f.ed, ""), `{"iss":"`+testIssuer+`","aud":"valet","x":`+strings.Repeat("[", 100)+strings.Repeat("]", 100)+`,"exp":`+fmt.Sprint(now+60)+`}`)
 		}, ErrMalformed},
 	}
 	for _, tc := range tests {
@@ -398,13 +398,13 @@ func TestVerifyAccepts(t *testing.T) {
 		},
 		{
 			name: "expired within the leeway", key: f.ed,
-			header:  header(f.ed, ""),
+			header:  jwsHeader(f.ed, ""),
 			payload: fmt.Sprintf(`{"iss":%q,"aud":"valet","exp":%d}`, testIssuer, now-29),
 			want:    Claims{Issuer: testIssuer, Audience: Audience{"valet"}, ExpiresAt: now - 29},
 		},
 		{
 			name: "nbf and iat within the leeway", key: f.ed,
-			header:  header(f.ed, ""),
+			header:  jwsHeader(f.ed, ""),
 			payload: fmt.Sprintf(`{"iss":%q,"aud":"valet","exp":%d,"nbf":%d,"iat":%d}`, testIssuer, now+60, now+30, now+30),
 			want:    Claims{Issuer: testIssuer, Audience: Audience{"valet"}, ExpiresAt: now + 60, NotBefore: now + 30, IssuedAt: now + 30},
 		},
@@ -423,14 +423,14 @@ func TestVerifyAccepts(t *testing.T) {
 }
 
 func TestSignVerifyRoundTrip(t *testing.T) {
-	for _, alg := range algs {
+	for _, alg := range testAlgs {
 		t.Run(alg, func(t *testing.T) {
 			clock := newTestClock()
 			k := testKey(t, alg)
 			set := NewKeySet(k)
 			want := validClaims(clock)
-			tok := sign(t, set, &want)
-			h, _, _ := parts(tok)
+			tok := mustSign(t, set, &want)
+			h, _, _ := splitParts(tok)
 			if got, want := string(mustB64(t, h)), fmt.Sprintf(`{"alg":"%s","kid":"%s","typ":"JWT"}`, alg, k.id); got != want {
 				t.Errorf("header = %s, want %s", got, want)
 			}
@@ -456,7 +456,7 @@ func TestVerifierOptions(t *testing.T) {
 	k := testKey(t, EdDSA)
 	set := NewKeySet(k)
 	now := clock.Now().Unix()
-	tok := sign(t, set, &Claims{Issuer: "i", Audience: Audience{"a"}, ExpiresAt: now + 60})
+	tok := mustSign(t, set, &Claims{Issuer: "i", Audience: Audience{"a"}, ExpiresAt: now + 60})
 	tests := []struct {
 		name    string
 		opts    []Option
@@ -496,13 +496,13 @@ func TestVerifierDefaultClock(t *testing.T) {
 	v := NewVerifier(set)
 	now := time.Now().Unix()
 	var got Claims
-	if err := v.Verify(sign(t, set, &Claims{ExpiresAt: now + 3600}), &got); err != nil {
+	if err := v.Verify(mustSign(t, set, &Claims{ExpiresAt: now + 3600}), &got); err != nil {
 		t.Errorf("Verify of a token valid for an hour: %v", err)
 	}
-	if err := v.Verify(sign(t, set, &Claims{ExpiresAt: now - 3600}), &got); !errors.Is(err, ErrTokenExpired) {
+	if err := v.Verify(mustSign(t, set, &Claims{ExpiresAt: now - 3600}), &got); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("Verify of a token expired an hour ago = %v, want ErrTokenExpired", err)
 	}
-	if err := v.Verify(sign(t, set, &Claims{ExpiresAt: now + 7200, NotBefore: now + 3600}), &got); !errors.Is(err, ErrNotYetValid) {
+	if err := v.Verify(mustSign(t, set, &Claims{ExpiresAt: now + 7200, NotBefore: now + 3600}), &got); !errors.Is(err, ErrNotYetValid) {
 		t.Errorf("Verify of a token valid in an hour = %v, want ErrNotYetValid", err)
 	}
 }
@@ -516,7 +516,7 @@ func (s stringSource) Key(kid string) (*Key, bool) { k, ok := s[kid]; return k, 
 func TestVerifyWithOtherKeySource(t *testing.T) {
 	clock := newTestClock()
 	k := testKey(t, ES256)
-	tok := sign(t, NewKeySet(k), &Claims{Subject: "s", ExpiresAt: clock.Now().Unix() + 60})
+	tok := mustSign(t, NewKeySet(k), &Claims{Subject: "s", ExpiresAt: clock.Now().Unix() + 60})
 	var got Claims
 	if err := NewVerifier(stringSource{k.id: k}, WithClock(clock.Now)).Verify(tok, &got); err != nil {
 		t.Fatalf("Verify: %v", err)
@@ -546,7 +546,7 @@ func TestVerifyAllocations(t *testing.T) {
 		t.Run(tc.alg, func(t *testing.T) {
 			set := NewKeySet(testKey(t, tc.alg))
 			c := validClaims(clock)
-			tok := sign(t, set, &c)
+			tok := mustSign(t, set, &c)
 			v := NewVerifier(set, WithClock(clock.Now))
 			var got Claims
 			allocs := testing.AllocsPerRun(100, func() {
@@ -565,7 +565,7 @@ func TestParseUnverified(t *testing.T) {
 	clock := newTestClock()
 	k := testKey(t, EdDSA)
 	c := validClaims(clock)
-	tok := sign(t, NewKeySet(k), &c)
+	tok := mustSign(t, NewKeySet(k), &c)
 	h, claims, err := ParseUnverified(tok)
 	if err != nil {
 		t.Fatal(err)
@@ -580,7 +580,7 @@ func TestParseUnverified(t *testing.T) {
 		t.Errorf("sub = %v, want %v", got, want)
 	}
 	// The signature is not checked...
-	hp, pp, _ := parts(tok)
+	hp, pp, _ := splitParts(tok)
 	if _, _, err := ParseUnverified(hp + "." + pp + ".AAAA"); err != nil {
 		t.Errorf("ParseUnverified with a wrong signature: %v", err)
 	}
@@ -611,6 +611,7 @@ func TestSignRefuses(t *testing.T) {
 		{"no exp", NewKeySet(k), Claims{Subject: "s"}, ErrMissingClaim},
 		{"exp out of range", NewKeySet(k), Claims{ExpiresAt: maxNumericDate + 1}, ErrMalformed},
 		{"negative iat", NewKeySet(k), Claims{ExpiresAt: 1, IssuedAt: -1}, ErrMalformed},
+		{"too large", NewKeySet(k), Claims{ExpiresAt: 1, Email: strings.Repeat("a", DefaultMaxSize)}, ErrTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
