@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/password"
@@ -18,13 +21,26 @@ type UserPatch struct {
 
 // ListUsers returns a page of users and the number of all matches.
 func (s *Service) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, int, error) {
+	// Postgres fails on NUL and invalid UTF-8 rather than matching nothing.
+	if strings.ContainsRune(q.Search, 0) || !utf8.ValidString(q.Search) {
+		return nil, 0, fmt.Errorf("%w: the search must be text", valet.ErrInvalidRequest)
+	}
 	return s.users.ListUsers(ctx, q)
+}
+
+// userByID returns user id, refusing as not found an id this server cannot
+// have made.
+func (s *Service) userByID(ctx context.Context, id string) (valet.User, error) {
+	if !plausibleID(id) {
+		return valet.User{}, fmt.Errorf("%w: no such user", valet.ErrNotFound)
+	}
+	return s.users.UserByID(ctx, id)
 }
 
 // UpdateUser applies p to user id. Disabling a user ends all of its sessions
 // and refresh families at once.
 func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch, c Client) (valet.User, error) {
-	u, err := s.users.UserByID(ctx, id)
+	u, err := s.userByID(ctx, id)
 	if err != nil {
 		return valet.User{}, err
 	}
@@ -59,7 +75,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch, c Clie
 
 // DeleteUser ends all sessions of user id and deletes it.
 func (s *Service) DeleteUser(ctx context.Context, id string, c Client) error {
-	if _, err := s.users.UserByID(ctx, id); err != nil {
+	if _, err := s.userByID(ctx, id); err != nil {
 		return err
 	}
 	if err := s.endEverything(ctx, id, c); err != nil {
@@ -74,7 +90,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string, c Client) error {
 
 // EndUserSessions ends every session and refresh family of user id.
 func (s *Service) EndUserSessions(ctx context.Context, id string, c Client) error {
-	if _, err := s.users.UserByID(ctx, id); err != nil {
+	if _, err := s.userByID(ctx, id); err != nil {
 		return err
 	}
 	return s.endEverything(ctx, id, c)

@@ -85,6 +85,11 @@ type Config struct {
 	Alg string
 	// Revoker spreads hybrid revocations. Default: an in-process revoke.Node.
 	Revoker Revoker
+	// TokenCache is how many verified access tokens are remembered (by
+	// their hash, for at most a minute and never past their exp), so that
+	// a token presented again skips the signature check. Default 16384;
+	// negative turns the cache off.
+	TokenCache int
 	// Throttle limits logins, password checks, signups and refreshes.
 	// Default nil: no limits.
 	Throttle Throttle
@@ -106,6 +111,7 @@ type Service struct {
 	hasher   *password.Hasher
 	seal     cipher.AEAD
 	log      *slog.Logger
+	tokens   *tokenCache // nil when Config.TokenCache is negative
 }
 
 // New checks cfg, loads (or on first start creates) the server's master
@@ -162,6 +168,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		seal:    aead,
 		log:     cfg.Logger,
 	}
+	if cfg.TokenCache > 0 {
+		s.tokens = newTokenCache(cfg.TokenCache)
+	}
 	if s.revoker == nil && cfg.Stores.Revocations != nil {
 		n := revoke.NewNode(revoke.Config{
 			Store: cfg.Stores.Revocations, Transport: revoke.NewLocal(),
@@ -205,6 +214,9 @@ func setDefaults(c *Config) {
 	}
 	if c.Alg == "" {
 		c.Alg = token.EdDSA
+	}
+	if c.TokenCache == 0 {
+		c.TokenCache = 16384
 	}
 	if c.Now == nil {
 		c.Now = time.Now

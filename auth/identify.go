@@ -41,7 +41,7 @@ func (s *Service) sessionIdentity(ctx context.Context, sess valet.Session) (*val
 // too long. Errors wrap valet.ErrTokenInvalid, ErrTokenExpired or ErrRevoked.
 func (s *Service) IdentifyBearer(ctx context.Context, tok string) (*valet.Identity, error) {
 	var c token.Claims
-	if err := s.verifier.Verify(tok, &c); err != nil {
+	if err := s.verify(tok, &c); err != nil {
 		return nil, err
 	}
 	id := &valet.Identity{
@@ -113,7 +113,7 @@ func (s *Service) afterSessionsEnded(ctx context.Context, userID string, sids []
 // claims (RFC 7662 introspection).
 func (s *Service) Introspect(ctx context.Context, tok string) (token.Claims, error) {
 	var c token.Claims
-	if err := s.verifier.Verify(tok, &c); err != nil {
+	if err := s.verify(tok, &c); err != nil {
 		return token.Claims{}, err
 	}
 	if c.SessionID != "" {

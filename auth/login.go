@@ -271,6 +271,23 @@ func dedupe(in []string) []string {
 	return out
 }
 
+// plausibleID reports whether s could be an id this server made: 1 to 128
+// characters of base64url. Anything else names no record, and is refused
+// before it reaches a store, some of which fail on bytes such as NUL or
+// invalid UTF-8 instead of finding nothing.
+func plausibleID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // throttleAccount is the account a login attempt counts against: the
 // normalized email whether or not an account has it, so that a refusal says
 // nothing about which emails exist.

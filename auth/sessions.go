@@ -28,6 +28,9 @@ func (s *Service) UserSessions(ctx context.Context, userID string) ([]valet.Sess
 // RevokeSession ends session sid of userID. A session that is not the
 // user's answers valet.ErrNotFound, as one that does not exist does.
 func (s *Service) RevokeSession(ctx context.Context, userID, sid string, c Client) error {
+	if !plausibleID(sid) {
+		return fmt.Errorf("%w: no such session", valet.ErrNotFound)
+	}
 	sess, found, err := s.cfg.Stores.Sessions.Session(ctx, sid)
 	if err != nil {
 		return err

@@ -36,7 +36,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics when set.
 	Metrics http.Handler
-	// ClientIP returns the client's address. Default: the connection's peer.
+	// ClientIP returns the client's address, for session records, audit
+	// events and throttling. Default: the connection's peer (PeerIP); behind
+	// a reverse proxy use ForwardedClientIP.
 	ClientIP func(r *http.Request) string
 	// Logger receives errors. Default slog.Default().
 	Logger *slog.Logger

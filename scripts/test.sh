@@ -22,6 +22,8 @@ fuzz() {
   go test -run '^$' -fuzz '^FuzzDecodeCookie$' -fuzztime "$t" ./session
   go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$t" ./token
   go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime "$t" ./httpapi
+  go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" ./revoke
+  go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" ./password
 }
 
 unit() {

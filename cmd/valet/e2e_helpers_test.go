@@ -145,7 +145,10 @@ func (r response) errorCode(tb testing.TB) string {
 // cookie returns the value that Set-Cookie gave name, and the whole header.
 // name also matches the name with the __Host- prefix, which a Secure
 // session cookie carries (valet_session is sent as __Host-valet_session).
+// A cookie that is set wins over one that is cleared: a login may clear the
+// old name as it sets the new one.
 func (r response) cookie(name string) (string, string) {
+	var cleared string
 	for _, h := range r.Header.Values("Set-Cookie") {
 		for _, n := range []string{name, "__Host-" + name} {
 			if !strings.HasPrefix(h, n+"=") {
@@ -155,10 +158,15 @@ func (r response) cookie(name string) (string, string) {
 			if i := strings.IndexByte(v, ';'); i >= 0 {
 				v = v[:i]
 			}
-			return v, h
+			if v != "" {
+				return v, h
+			}
+			if cleared == "" {
+				cleared = h
+			}
 		}
 	}
-	return "", ""
+	return "", cleared
 }
 
 // req is one request to the API.

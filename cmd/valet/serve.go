@@ -100,7 +100,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("cannot listen on %s: %v", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           routes(httpapi.SecurityHeaders(api), web.New(svc, api, web.Config{})),
+		// Outermost, so that pages, redirects and the router's own answers
+		// carry the headers too (a page replaces the policy with its own).
+		Handler:           httpapi.SecurityHeaders(routes(api, web.New(svc, api, web.Config{}))),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

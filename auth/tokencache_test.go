@@ -1,0 +1,192 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/password"
+	"github.com/valetauth/valet/store/memory"
+	"github.com/valetauth/valet/token"
+)
+
+// fakeClock is a clock that tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// newCacheService returns a Service on a memory store with the given token
+// cache size, its clock, and an access token for a user with role "reader".
+func newCacheService(tb testing.TB, cacheSize int) (*Service, *fakeClock, string) {
+	tb.Helper()
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	st := memory.New(memory.WithClock(clock.Now))
+	s, err := New(ctx, Config{
+		Stores: st.Stores(), Mode: valet.ModeToken, TokenCache: cacheSize, Now: clock.Now,
+		Logger: slog.New(slog.DiscardHandler),
+		Hasher: password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1}, 0, 0),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pw := "cache-" + valet.NewID()[:20]
+	u, err := s.CreateUser(ctx, "cache@example.com", pw, []string{"reader"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, err := s.Login(ctx, u.Email, pw, valet.ModeToken, Client{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, clock, g.AccessToken
+}
+
+// dropSigningKeys rotates to a new signing key and deletes every older one,
+// as an operator who believes a key leaked would, then reloads the keys.
+func dropSigningKeys(tb testing.TB, s *Service) {
+	tb.Helper()
+	ctx := context.Background()
+	ks := s.cfg.Stores.Keys
+	old, err := ks.SigningKeys(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.keys.Rotate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	for _, k := range old {
+		if err := ks.DeleteSigningKey(ctx, k.ID); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := s.keys.Load(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestTokenCache(t *testing.T) {
+	tests := []struct {
+		name  string
+		cache int
+		// advance moves the clock after the token's key was deleted.
+		advance time.Duration
+		wantErr error // nil: the token is still accepted
+	}{
+		{"cached token skips the signature check", 0, 0, nil},
+		{"cached token is checked again after the cache TTL", 0, tokenCacheTTL, valet.ErrTokenInvalid},
+		{"cache turned off checks every time", -1, 0, valet.ErrTokenInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, clock, tok := newCacheService(t, tc.cache)
+			ctx := context.Background()
+			if _, err := s.IdentifyBearer(ctx, tok); err != nil {
+				t.Fatalf("first IdentifyBearer: %v", err)
+			}
+			dropSigningKeys(t, s)
+			clock.Add(tc.advance)
+			_, err := s.IdentifyBearer(ctx, tok)
+			if tc.wantErr == nil && err != nil {
+				t.Fatalf("IdentifyBearer after the key was dropped: %v, want the cached answer", err)
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("IdentifyBearer after the key was dropped: %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestTokenCacheExpiry(t *testing.T) {
+	s, clock, tok := newCacheService(t, 0)
+	ctx := context.Background()
+	id, err := s.IdentifyBearer(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Just inside exp plus leeway the cached answer stands; at it, the
+	// token has expired whatever the cache holds.
+	clock.Add(id.ExpiresAt.Sub(clock.Now()) + s.cfg.Leeway - time.Second)
+	if _, err := s.IdentifyBearer(ctx, tok); err != nil {
+		t.Fatalf("IdentifyBearer one second before exp+leeway: %v", err)
+	}
+	clock.Add(time.Second)
+	if _, err := s.IdentifyBearer(ctx, tok); !errors.Is(err, valet.ErrTokenExpired) {
+		t.Fatalf("IdentifyBearer at exp+leeway: %v, want ErrTokenExpired", err)
+	}
+}
+
+func TestTokenCacheRefusesAlteredToken(t *testing.T) {
+	s, _, tok := newCacheService(t, 0)
+	ctx := context.Background()
+	if _, err := s.IdentifyBearer(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	// Flip the last character of the signature: a token that differs from a
+	// cached one in any byte has another key and gets the full check.
+	last := tok[len(tok)-1]
+	alt := "A"
+	if last == 'A' {
+		alt = "B"
+	}
+	bad := tok[:len(tok)-1] + alt
+	if _, err := s.IdentifyBearer(ctx, bad); !errors.Is(err, valet.ErrTokenInvalid) {
+		t.Fatalf("IdentifyBearer(altered token): %v, want ErrTokenInvalid", err)
+	}
+}
+
+func TestTokenCacheReturnsCopies(t *testing.T) {
+	s, _, tok := newCacheService(t, 0)
+	ctx := context.Background()
+	for i := range 2 {
+		id, err := s.IdentifyBearer(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(id.User.Roles, ","), "reader"; got != want {
+			t.Fatalf("call %d: roles %q, want %q", i, got, want)
+		}
+		// A caller that changes what it got must not change the cache.
+		id.User.Roles[0] = "admin"
+	}
+}
+
+func TestTokenCacheBounded(t *testing.T) {
+	const max = 64
+	c := newTokenCache(max)
+	now := time.Now()
+	cl := token.Claims{ExpiresAt: now.Add(time.Hour).Unix(), Roles: []string{"r"}}
+	for i := range 10 * max {
+		c.put(sha256.Sum256([]byte{byte(i), byte(i >> 8)}), cl, now, 0)
+		if got := len(c.entries); got > max {
+			t.Fatalf("after %d puts the cache holds %d entries, want at most %d", i+1, got, max)
+		}
+	}
+	key := sha256.Sum256([]byte("last"))
+	c.put(key, cl, now, 0)
+	if _, ok := c.get(key, now); !ok {
+		t.Fatal("the entry just put is not found")
+	}
+	if _, ok := c.get(key, now.Add(tokenCacheTTL)); ok {
+		t.Fatal("an entry is found after tokenCacheTTL")
+	}
+}

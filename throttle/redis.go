@@ -1,0 +1,63 @@
+package throttle
+
+import (
+	"context"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+var _ Store = (*Redis)(nil)
+
+// Redis keeps counters in Redis through github.com/go-redis/redis_rate, so
+// every node that shares the Redis server shares the limits. Each key lives
+// under "rate:" + prefix and expires when its bucket is full again. Time is
+// Redis's own clock, the same for every node. It is safe for concurrent use.
+type Redis struct {
+	lim    *redis_rate.Limiter
+	prefix string
+}
+
+// NewRedis returns a store on client whose keys start with prefix (default
+// "valet:throttle:"). It panics when client is nil, a programmer error.
+func NewRedis(client goredis.UniversalClient, prefix string) *Redis {
+	if client == nil {
+		panic("throttle: NewRedis needs a client")
+	}
+	if prefix == "" {
+		prefix = "valet:throttle:"
+	}
+	return &Redis{lim: redis_rate.NewLimiter(client), prefix: prefix}
+}
+
+// AllowN implements Store. Failures wrap valet.ErrUnavailable.
+func (r *Redis) AllowN(ctx context.Context, key string, l Limit, n int) (Result, error) {
+	rl := redis_rate.Limit{Rate: l.Burst, Burst: l.Burst, Period: l.Period}
+	res, err := r.lim.AllowN(ctx, r.prefix+key, rl, n)
+	if err != nil {
+		return Result{}, unavailable("redis", err)
+	}
+	if n > 0 {
+		if res.Allowed < n {
+			return Result{RetryAfter: max(res.RetryAfter, 0)}, nil
+		}
+		return Result{Allowed: true, Remaining: res.Remaining}, nil
+	}
+	// A peek (n = 0) is always "allowed" by redis_rate; what matters is
+	// whether a whole attempt is left. When none is, the next one comes
+	// when the bucket has drained to Burst-1 intervals of debt.
+	if res.Remaining >= 1 {
+		return Result{Allowed: true, Remaining: res.Remaining}, nil
+	}
+	wait := res.ResetAfter - time.Duration(l.Burst-1)*l.interval()
+	return Result{RetryAfter: max(wait, time.Millisecond)}, nil
+}
+
+// Reset implements Store. Failures wrap valet.ErrUnavailable.
+func (r *Redis) Reset(ctx context.Context, key string) error {
+	if err := r.lim.Reset(ctx, r.prefix+key); err != nil {
+		return unavailable("redis", err)
+	}
+	return nil
+}
