@@ -1,0 +1,9 @@
+//go:build !unix
+
+package loadtest
+
+import "time"
+
+// cpuTime returns 0: the CPU time of a process is read with getrusage,
+// which this system does not have.
+func cpuTime() time.Duration { return 0 }

@@ -1,0 +1,374 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/token"
+)
+
+// sessionView is one session as the account and admin pages show it.
+type sessionView struct {
+	ID         string
+	Mode       valet.Mode
+	Device     Device
+	UserAgent  string
+	IP         string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	IdleAt     time.Time
+	LastSeen   string
+	Current    bool
+}
+
+// claimLine is one member of a decoded JWT part, in display order.
+type claimLine struct {
+	Name, Value string
+	// Time is the member's value as a time, for exp, iat and nbf.
+	Time  time.Time
+	Comma bool
+}
+
+// holdsView is the comparison of what the browser holds with what the
+// server holds, for the mode of the current sign-in.
+type holdsView struct {
+	Mode        valet.Mode
+	CookieName  string
+	CookieLen   int
+	CookieAttrs []string
+	// Record is the server's session record (session and hybrid modes).
+	Record *sessionView
+	// Header and Claims are the decoded parts of the access token.
+	Header, Claims []claimLine
+	TokenLen       int
+	SignatureLen   int
+	TokenError     string
+	RefreshHeld    bool
+	AccessTTL      time.Duration
+	ExpiresAt      time.Time
+}
+
+type accountData struct {
+	layout
+	User     valet.User
+	Mode     valet.Mode
+	Expires  time.Time
+	Sessions []sessionView
+	// SessionsNote explains an empty or missing list.
+	SessionsNote string
+	Others       int
+	Holds        holdsView
+	Password     formState
+}
+
+// bounce sends a visitor who is not (or no longer) signed in to sign in,
+// coming back here afterwards when the request was a page view.
+func (h *Handler) bounce(w http.ResponseWriter, r *http.Request, ended bool) {
+	target := "/"
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		target += "?return_to=" + url.QueryEscape(r.URL.RequestURI())
+	}
+	key := ""
+	if ended {
+		key = "session-ended"
+	}
+	h.redirect(w, r, target, key)
+}
+
+// signedIn returns the viewer of r, or answers the request itself (a
+// redirect to sign in, or an error page) and returns nil.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) *viewer {
+	v, ended, err := h.whoIs(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil
+	}
+	if v == nil {
+		h.bounce(w, r, ended)
+		return nil
+	}
+	return v
+}
+
+func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
+	v := h.signedIn(w, r)
+	if v == nil {
+		return
+	}
+	h.renderAccount(w, r, v, http.StatusOK, formState{}, h.takeFlash(w, r))
+}
+
+func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewer, status int, pw formState, fl *flash) {
+	ctx := r.Context()
+	u := v.id.User
+	if v.token != "" {
+		// A token carries only the user's id, email and roles; the page
+		// looks up the rest for display. Authorization used the token alone.
+		switch full, err := h.svc.Users().UserByID(ctx, u.ID); {
+		case err == nil:
+			u = full
+		case !errors.Is(err, valet.ErrNotFound):
+			h.fail(w, r, err)
+			return
+		}
+	}
+	d := accountData{
+		layout:   h.layoutFor(v, "Your account", "account", fl),
+		User:     u,
+		Mode:     v.id.Mode,
+		Expires:  v.id.ExpiresAt,
+		Password: pw,
+	}
+	now := h.now()
+	list, err := h.svc.UserSessions(ctx, u.ID)
+	switch {
+	case err == nil:
+		for _, s := range list {
+			sv := h.sessionView(s, now)
+			sv.Current = s.ID == v.id.SessionID
+			if !sv.Current {
+				d.Others++
+			}
+			d.Sessions = append(d.Sessions, sv)
+		}
+		// This device first, then newest first as the store gives them.
+		slices.SortStableFunc(d.Sessions, func(a, b sessionView) int {
+			switch {
+			case a.Current == b.Current:
+				return 0
+			case a.Current:
+				return -1
+			}
+			return 1
+		})
+	case errors.Is(err, valet.ErrInvalidRequest):
+		d.SessionsNote = "This server's session store cannot list sessions."
+	default:
+		h.fail(w, r, err)
+		return
+	}
+	if d.SessionsNote == "" && len(d.Sessions) == 0 && v.id.Mode != valet.ModeToken {
+		d.SessionsNote = "No sessions are open on the server for your account."
+	}
+	if d.Holds, err = h.holds(r, v, d.Sessions, now); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, status, "account", d)
+}
+
+func (h *Handler) layoutFor(v *viewer, title, nav string, fl *flash) layout {
+	u := v.id.User
+	return layout{Title: title, Nav: nav, Viewer: &u, IsAdmin: u.HasRole("admin"), Flash: fl}
+}
+
+func (h *Handler) sessionView(s valet.Session, now time.Time) sessionView {
+	return sessionView{
+		ID: s.ID, Mode: s.Mode, Device: ParseUserAgent(s.UserAgent), UserAgent: s.UserAgent, IP: s.IP,
+		CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt, IdleAt: s.IdleExpiresAt,
+		LastSeen: ago(now, s.LastSeenAt),
+	}
+}
+
+// holds builds the comparison panel. The page never shows a credential:
+// not the cookie's value, not the token's signature, not the refresh token.
+func (h *Handler) holds(r *http.Request, v *viewer, sessions []sessionView, now time.Time) (holdsView, error) {
+	hv := holdsView{Mode: v.id.Mode, RefreshHeld: v.refresh, AccessTTL: h.svc.Config().AccessTTL, ExpiresAt: v.id.ExpiresAt}
+	if v.id.SessionID != "" {
+		for i := range sessions {
+			if sessions[i].ID == v.id.SessionID {
+				hv.Record = &sessions[i]
+			}
+		}
+		if hv.Record == nil {
+			s, found, err := h.svc.Sessions().Store().Session(r.Context(), v.id.SessionID)
+			if err != nil {
+				return holdsView{}, err
+			}
+			if found {
+				sv := h.sessionView(s, now)
+				sv.Current = true
+				hv.Record = &sv
+			}
+		}
+	}
+	if v.token == "" {
+		hv.CookieName = h.api.CookieName
+		value, _ := h.sessionValue(r)
+		hv.CookieLen = len(value)
+		hv.CookieAttrs = []string{"HttpOnly", "SameSite=Lax", "Path=/"}
+		if !h.api.CookieInsecure {
+			hv.CookieAttrs = append(hv.CookieAttrs, "Secure")
+		}
+		return hv, nil
+	}
+	hv.CookieName = TokenCookie
+	hv.TokenLen = len(v.token)
+	if i := strings.LastIndexByte(v.token, '.'); i >= 0 {
+		hv.SignatureLen = base64.RawURLEncoding.DecodedLen(len(v.token) - i - 1)
+	}
+	// Decoded for display only, after whoIs verified the token.
+	header, claims, err := token.ParseUnverified(v.token)
+	if err != nil {
+		hv.TokenError = "The token could not be decoded for display."
+		return hv, nil
+	}
+	hv.Header = claimLines(header, []string{"alg", "typ", "kid"})
+	hv.Claims = claimLines(claims, []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "email", "roles"})
+	return hv, nil
+}
+
+// claimLines lists the members of a decoded JWT part as JSON values, those
+// named in order first, then the rest by name.
+func claimLines(m map[string]any, order []string) []claimLine {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		if !slices.Contains(order, k) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	var known []string
+	for _, k := range order {
+		if _, ok := m[k]; ok {
+			known = append(known, k)
+		}
+	}
+	names = append(known, names...)
+	out := make([]claimLine, 0, len(names))
+	for i, k := range names {
+		b, err := json.Marshal(m[k])
+		if err != nil {
+			b = []byte(`"?"`)
+		}
+		l := claimLine{Name: k, Value: string(b), Comma: i < len(names)-1}
+		if k == "exp" || k == "iat" || k == "nbf" {
+			if n, ok := m[k].(json.Number); ok {
+				if sec, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+					l.Time = time.Unix(sec, 0).UTC()
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// ago says how long before now t was, in the words a person would use.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case t.IsZero():
+		return "never"
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute") + " ago"
+	case d < 24*time.Hour:
+		return plural(int(d/time.Hour), "hour") + " ago"
+	case d < 48*time.Hour:
+		return "yesterday"
+	case d < 30*24*time.Hour:
+		return plural(int(d/(24*time.Hour)), "day") + " ago"
+	}
+	return "on " + t.UTC().Format("2 Jan 2006")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
+	v := h.signedIn(w, r)
+	if v == nil {
+		return
+	}
+	sid := r.PathValue("id")
+	err := h.svc.RevokeSession(r.Context(), v.id.User.ID, sid, h.client(r))
+	switch {
+	case errors.Is(err, valet.ErrNotFound):
+		h.redirect(w, r, "/account", "session-gone")
+	case err != nil:
+		h.fail(w, r, err)
+	case sid == v.id.SessionID:
+		// Ending this device's session is signing out; a hybrid sign-in's
+		// refresh family went with its session.
+		h.clearCredentials(w, r)
+		h.redirect(w, r, "/", "signed-out")
+	default:
+		h.redirect(w, r, "/account", "session-revoked")
+	}
+}
+
+func (h *Handler) revokeOthers(w http.ResponseWriter, r *http.Request) {
+	v := h.signedIn(w, r)
+	if v == nil {
+		return
+	}
+	if _, err := h.svc.RevokeUserSessions(r.Context(), v.id.User.ID, v.id.SessionID, h.client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.redirect(w, r, "/account", "others-revoked")
+}
+
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
+	v := h.signedIn(w, r)
+	if v == nil || !h.parseForm(w, r) {
+		return
+	}
+	ctx, c := r.Context(), h.client(r)
+	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
+	var err error
+	if next != r.PostForm.Get("confirm_password") {
+		err = errMismatch
+	} else {
+		err = h.svc.ChangePassword(ctx, v.id, current, next, c)
+	}
+	if err != nil {
+		fe := formErr{status: http.StatusBadRequest, field: "confirm_password", message: "The two new passwords are not the same."}
+		if !errors.Is(err, errMismatch) {
+			fe = h.describe(r, err, "password")
+		}
+		pw := formState{Error: fe.message, Fields: map[string]string{}}
+		if fe.field != "" {
+			pw.Fields[fe.field], pw.Error = fe.message, ""
+		}
+		if fe.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(fe.retryAfter))
+		}
+		h.renderAccount(w, r, v, fe.status, pw, nil)
+		return
+	}
+	if v.token != "" {
+		// A password change revokes every refresh family, this browser's
+		// too. Sign it in again with the new password, in the same mode,
+		// and end the hybrid session that the old token named.
+		g, lerr := h.svc.Login(ctx, v.id.User.Email, next, v.id.Mode, c)
+		if lerr != nil {
+			h.clearCredentials(w, r)
+			h.redirect(w, r, "/", "password-signin")
+			return
+		}
+		if err := h.svc.Logout(ctx, v.id, c); err != nil {
+			h.log.WarnContext(ctx, "ending the old hybrid session failed", "err", err)
+		}
+		h.setGrantCookies(w, g)
+	}
+	h.redirect(w, r, "/account", "password-changed")
+}
+
+var errMismatch = errors.New("web: new passwords differ")

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valetauth/valet"
+)
+
+func TestSafeReturn(t *testing.T) {
+	tests := []struct {
+		name, target, want string
+	}{
+		{"empty", "", "/account"},
+		{"path", "/admin", "/admin"},
+		{"path and query", "/admin?q=ada&page=2", "/admin?q=ada&page=2"},
+		{"encoded path kept", "/a%20b", "/a%20b"},
+		{"fragment dropped", "/account#sessions", "/account"},
+		{"same host absolute", "https://valet.example/admin?q=x", "/admin?q=x"},
+		{"same host other case", "https://VALET.example/admin", "/admin"},
+		{"other host", "https://evil.example/", "/account"},
+		{"other host same suffix", "https://valet.example.evil.example/", "/account"},
+		{"scheme relative", "//evil.example/", "/account"},
+		{"scheme relative with path", "//evil.example/account", "/account"},
+		{"backslash", "/\\evil.example", "/account"},
+		{"backslashes", "\\\\evil.example", "/account"},
+		{"triple slash", "///evil.example", "/account"},
+		{"javascript", "javascript:alert(1)", "/account"},
+		{"data", "data:text/html,hi", "/account"},
+		{"mailto", "mailto:a@example.com", "/account"},
+		{"relative", "account", "/account"},
+		{"dot relative", "../admin", "/account"},
+		{"user info", "https://valet.example@evil.example/", "/account"},
+		{"user info same host", "https://user@valet.example/", "/account"},
+		{"tab inside", "/\t/evil.example", "/account"},
+		{"newline", "/account\nSet-Cookie: x=y", "/account"},
+		{"leading space", " /admin", "/account"},
+		{"ftp same host", "ftp://valet.example/admin", "/account"},
+		{"too long", "/" + strings.Repeat("a", 3000), "/account"},
+	}
+	r := httptest.NewRequest(http.MethodPost, "https://valet.example/signin", nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := safeReturn(tc.target, r); got != tc.want {
+				t.Errorf("safeReturn(%q) = %q, want %q", tc.target, got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzSafeReturn checks that whatever a sign-in link says, the browser is
+// sent to a path on this site.
+func FuzzSafeReturn(f *testing.F) {
+	for _, s := range []string{"/admin?q=1", "//evil.example", "/\\evil", "https://valet.example/x", "https://evil.example", "/%2F/evil", "javascript:alert(1)"} {
+		f.Add(s)
+	}
+	r := httptest.NewRequest(http.MethodPost, "https://valet.example/signin", nil)
+	f.Fuzz(func(t *testing.T, target string) {
+		got := safeReturn(target, r)
+		if !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\r\n\t") {
+			t.Fatalf("safeReturn(%q) = %q: not a local path", target, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil {
+			t.Fatalf("safeReturn(%q) = %q does not parse: %v", target, got, err)
+		}
+		if u.Host != "" || u.Scheme != "" || u.User != nil {
+			t.Fatalf("safeReturn(%q) = %q names a host", target, got)
+		}
+		// What a browser does with the Location header: resolve it against
+		// the page's own address. It must stay on this site.
+		base, _ := url.Parse("https://valet.example/signin")
+		if res := base.ResolveReference(u); res.Host != "valet.example" {
+			t.Fatalf("safeReturn(%q) = %q resolves to host %q", target, got, res.Host)
+		}
+	})
+}
+
+func TestDescribe(t *testing.T) {
+	h := &Handler{log: quietLogger()}
+	r := httptest.NewRequest(http.MethodPost, "/signin", nil)
+	weak := fmt.Errorf("%w: password must be at least 8 characters", valet.ErrWeakPassword)
+	tests := []struct {
+		name       string
+		err        error
+		op         string
+		status     int
+		field      string
+		message    string
+		retryAfter int
+	}{
+		{"wrong password", valet.ErrInvalidCredentials, "signin", 401, "", "Wrong email or password.", 0},
+		{"wrong current password", fmt.Errorf("%w: the current password is wrong", valet.ErrInvalidCredentials), "password", 401, "current_password", "Your current password is not right.", 0},
+		{"disabled", fmt.Errorf("%w: this account is disabled", valet.ErrUserDisabled), "signin", 403, "", "This account is disabled. Ask an administrator to enable it.", 0},
+		{"weak on signup", weak, "signup", 400, "password", "Password must be at least 8 characters.", 0},
+		{"weak on change", weak, "password", 400, "new_password", "Password must be at least 8 characters.", 0},
+		{"common", fmt.Errorf("%w: this password is too common; choose another", valet.ErrWeakPassword), "signup", 400, "password", "This password is too common; choose another.", 0},
+		{"invalid email", fmt.Errorf("%w: enter an email address", valet.ErrInvalidEmail), "signup", 400, "email", "Enter an email address like name@example.com.", 0},
+		{"taken", fmt.Errorf("%w: an account with this email already exists", valet.ErrConflict), "signup", 409, "email", "An account with this email already exists. Sign in instead, or use another email.", 0},
+		{"throttled", valet.ErrRateLimited, "signin", 429, "", "Too many attempts. Try again in 1 minute.", 60},
+		{"throttled with wait", waitError{wait: 2500 * time.Millisecond}, "signin", 429, "", "Too many attempts. Try again in a few seconds.", 3},
+		{"throttled long", waitError{wait: 4*time.Minute + time.Second}, "signup", 429, "", "Too many attempts. Try again in 5 minutes.", 241},
+		{"unavailable", fmt.Errorf("store: %w", valet.ErrUnavailable), "signin", 503, "", "The service is busy or cannot reach its store. Try again in a moment.", 1},
+		{"deadline", context.DeadlineExceeded, "signin", 503, "", "The service is busy or cannot reach its store. Try again in a moment.", 1},
+		{"bad mode", fmt.Errorf("%w: mode must be session, token or hybrid", valet.ErrInvalidRequest), "signin", 400, "", "Mode must be session, token or hybrid.", 0},
+		{"unknown", errors.New("pq: relation users does not exist"), "signin", 500, "", "Something went wrong on our side. Try again.", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := h.describe(r, tc.err, tc.op)
+			want := formErr{status: tc.status, field: tc.field, message: tc.message, retryAfter: tc.retryAfter}
+			if got != want {
+				t.Errorf("describe = %+v, want %+v", got, want)
+			}
+			if strings.Contains(got.message, "pq:") {
+				t.Errorf("message leaks a dependency's error: %q", got.message)
+			}
+		})
+	}
+}

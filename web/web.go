@@ -1,0 +1,232 @@
+// Package web serves valet's pages: sign in and sign up at /, the account
+// page with the sessions of each device at /account, and the administration
+// of users at /admin. The pages are rendered on the server with html/template
+// from files embedded in the binary; every form works without JavaScript,
+// and every response carries a strict Content-Security-Policy that allows no
+// inline script or style.
+//
+// The pages use the same auth.Service as the JSON API, and the API's cookie
+// and origin settings: a browser signed in on the pages is signed in to the
+// API, and the other way round.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/httpapi"
+)
+
+//go:embed templates assets
+var files embed.FS
+
+// ContentSecurityPolicy is the policy every page response carries: nothing
+// inline, nothing from another origin, no framing, forms only to this origin.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
+	"img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+// Cookie names besides the API's session cookie. The token cookies hold what
+// a token or hybrid sign-in on the pages was given, out of reach of scripts.
+const (
+	// TokenCookie holds the access token of a token or hybrid sign-in.
+	TokenCookie = "valet_token"
+	// RefreshCookie holds its refresh token, used when the access token expires.
+	RefreshCookie = "valet_refresh"
+	// FlashCookie carries the key of a one-time message across a redirect.
+	FlashCookie = "valet_flash"
+)
+
+// maxFormBytes bounds a form body, as the API bounds a JSON body.
+const maxFormBytes = 64 << 10
+
+// Config configures the pages. Zero fields take the defaults named.
+type Config struct {
+	// PageSize is the number of users on one page of /admin. Default 20.
+	PageSize int
+}
+
+// Handler serves the pages. It is safe for concurrent use.
+type Handler struct {
+	svc   *auth.Service
+	api   httpapi.Config
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	mux   *http.ServeMux
+	csrf  *http.CrossOriginProtection
+	next  http.Handler
+	pages map[string]*template.Template
+	// session builds the session cookie exactly as the API does, and
+	// sessionValue reads it as the API does (the legacy name included).
+	session      func(value string, expires time.Time) *http.Cookie
+	sessionValue func(r *http.Request) (string, bool)
+}
+
+// New returns the pages over svc, with the cookie name and attributes,
+// trusted origins, client address and logger of api. It panics when svc or
+// api is nil, a template does not parse, or a trusted origin is malformed:
+// all programmer errors.
+func New(svc *auth.Service, api *httpapi.API, cfg Config) *Handler {
+	if svc == nil || api == nil {
+		panic("web: New needs an auth.Service and the httpapi.API it serves beside")
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 20
+	}
+	h := &Handler{
+		svc:          svc,
+		api:          api.Config(),
+		cfg:          cfg,
+		now:          svc.Config().Now,
+		mux:          http.NewServeMux(),
+		csrf:         http.NewCrossOriginProtection(),
+		pages:        parseTemplates(),
+		session:      api.SessionCookie,
+		sessionValue: api.SessionCookieValue,
+	}
+	h.log = h.api.Logger
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.api.ClientIP == nil {
+		h.api.ClientIP = httpapi.PeerIP
+	}
+	for _, o := range h.api.TrustedOrigins {
+		if err := h.csrf.AddTrustedOrigin(o); err != nil {
+			panic("web: " + err.Error())
+		}
+	}
+	h.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.renderError(w, r, http.StatusForbidden, "Request refused",
+			"This form was sent from another site, so it was refused. Go back to the page and try again.")
+	}))
+	h.routes()
+	h.next = h.csrf.Handler(h.mux)
+	return h
+}
+
+func (h *Handler) routes() {
+	m := h.mux
+	m.HandleFunc("GET /{$}", h.signinPage)
+	m.HandleFunc("GET /signin", redirectHome)
+	m.HandleFunc("GET /signup", redirectHome)
+	m.HandleFunc("POST /signin", h.signin)
+	m.HandleFunc("POST /signup", h.signup)
+	m.HandleFunc("POST /signout", h.signout)
+	m.HandleFunc("GET /account", h.accountPage)
+	m.HandleFunc("POST /account/sessions/{id}/revoke", h.revokeSession)
+	m.HandleFunc("POST /account/sessions/revoke-others", h.revokeOthers)
+	m.HandleFunc("POST /account/password", h.changePassword)
+	m.HandleFunc("GET /admin", h.adminPage)
+	m.HandleFunc("POST /admin/users/{id}", h.adminUpdateUser)
+	m.HandleFunc("POST /admin/users/{id}/sessions/revoke", h.adminRevokeSessions)
+	m.HandleFunc("GET /assets/{name}", serveAsset)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.renderError(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
+	})
+}
+
+// ServeHTTP sets the security headers on every response, refuses
+// cross-origin form posts, bounds form bodies, and routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", ContentSecurityPolicy)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	// The sign-in page's address may carry a return_to path; it stays here.
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if r.TLS != nil {
+		hd.Set("Strict-Transport-Security", httpapi.HSTS)
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+func redirectHome(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (h *Handler) client(r *http.Request) auth.Client {
+	return auth.Client{UserAgent: r.UserAgent(), IP: h.api.ClientIP(r)}
+}
+
+// layout is what every page shows around its content.
+type layout struct {
+	Title string
+	// Nav names the current section: "account" or "admin".
+	Nav     string
+	Viewer  *valet.User
+	IsAdmin bool
+	Flash   *flash
+}
+
+// render executes page name with data into a buffer first, so that a
+// template failure becomes a clean 500 rather than half a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := h.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		h.log.ErrorContext(r.Context(), "rendering page failed", "page", name, "err", err)
+		status, buf = http.StatusInternalServerError, bytes.Buffer{}
+		buf.WriteString(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error</title></head>` +
+			`<body><h1>Something went wrong</h1><p>Something went wrong on our side. Try again.</p></body></html>`)
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	// Pages show who is signed in and their sessions: no cache may keep them.
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+type errorPage struct {
+	layout
+	Heading, Message string
+}
+
+// renderError shows a page that explains what went wrong, with status.
+func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, heading, message string) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	h.render(w, r, status, "error", errorPage{layout: layout{Title: heading}, Heading: heading, Message: message})
+}
+
+// fail shows the page for an error that no form can fix: a store that is
+// down, or a failure that only the log may describe.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, valet.ErrUnavailable) {
+		h.log.WarnContext(r.Context(), "store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.renderError(w, r, http.StatusServiceUnavailable, "Try again shortly",
+			"The service is busy or cannot reach its store. Try again in a moment.")
+		return
+	}
+	h.log.ErrorContext(r.Context(), "page failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	h.renderError(w, r, http.StatusInternalServerError, "Something went wrong",
+		"Something went wrong on our side. Try again; if it keeps happening, tell the people who run this server.")
+}
+
+// assetFS is the assets folder of the embedded files.
+var assetFS = func() fs.FS {
+	sub, err := fs.Sub(files, "assets")
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	return sub
+}()
