@@ -36,8 +36,6 @@ type signinData struct {
 	Modes    []modeOption
 	SignIn   formState
 	SignUp   formState
-	// Active names the form that failed, "signin" or "signup", to focus it.
-	Active string
 }
 
 func (h *Handler) modes(chosen valet.Mode) []modeOption {
@@ -113,7 +111,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		err = lerr
 	}
 	fe := h.describe(r, err, "signin")
-	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: localOrEmpty(returnTo, r), Modes: h.modes(mode), Active: "signin"}
+	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: localOrEmpty(returnTo, r), Modes: h.modes(mode)}
 	d.SignIn = formState{Email: email, Error: fe.message, Fields: map[string]string{}}
 	if fe.field != "" {
 		d.SignIn.Fields[fe.field], d.SignIn.Error = fe.message, ""
@@ -144,7 +142,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fe := h.describe(r, err, "signup")
-	d := signinData{layout: layout{Title: "Create an account"}, ReturnTo: localOrEmpty(returnTo, r), Modes: h.modes(""), Active: "signup"}
+	d := signinData{layout: layout{Title: "Create an account"}, ReturnTo: localOrEmpty(returnTo, r), Modes: h.modes("")}
 	d.SignUp = formState{Email: email, Error: fe.message, Fields: map[string]string{}}
 	if fe.field != "" {
 		d.SignUp.Fields[fe.field], d.SignUp.Error = fe.message, ""
