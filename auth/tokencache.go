@@ -10,9 +10,9 @@ import (
 )
 
 // tokenCacheTTL bounds how long a verified token is taken on trust without
-// its signature being checked again. It matches the interval at which a
-// server reloads its signing keys, so a key deleted on another node stops
-// verifying here no later than it would without the cache.
+// its signature being checked again. It is the interval at which a server
+// reloads its signing keys, so a key that is deleted stops verifying at
+// most that much later than it would without the cache.
 const tokenCacheTTL = time.Minute
 
 // tokenCache remembers access tokens whose signature and claims have been

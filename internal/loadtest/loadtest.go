@@ -180,7 +180,9 @@ func checkURL(raw string, remote bool) error {
 
 // Report is the outcome of a run.
 type Report struct {
-	Started     time.Time
+	// Started is when the run began (UTC).
+	Started time.Time
+	// Duration, Rounds and Concurrency are the run's, defaults filled in.
 	Duration    time.Duration
 	Rounds      int
 	Concurrency int
@@ -239,11 +241,15 @@ type TargetResult struct {
 // PropagationResult is how long a hybrid logout on one node took to be
 // refused on the others.
 type PropagationResult struct {
-	Nodes     int
+	// Nodes is how many nodes took part: one logged out, the others polled.
+	Nodes int
+	// Transport names the channel revocations travelled on.
 	Transport string
-	Samples   int
-	P50, P99  time.Duration
-	Max       time.Duration
+	// Samples counts (logout, other node) pairs; P50, P99 and Max are over
+	// those that refused the token within Timeout.
+	Samples  int
+	P50, P99 time.Duration
+	Max      time.Duration
 	// Missed counts nodes that still accepted the token after Timeout.
 	Missed  int
 	Timeout time.Duration
@@ -251,10 +257,12 @@ type PropagationResult struct {
 
 // LoginResult compares login throughput with the raw argon2id rate.
 type LoginResult struct {
+	// Params are the argon2id parameters, defaults filled in.
 	Params password.Params
 	// Slots is how many hashes the server runs at once (and the raw
 	// measure runs at once).
-	Slots   int
+	Slots int
+	// Clients is how many clients sent logins at once.
 	Clients int
 	// LoginRPS is the median over rounds of successful logins per second.
 	LoginRPS float64
@@ -271,11 +279,15 @@ type LoginResult struct {
 
 // BurstResult is what a burst of simultaneous logins did.
 type BurstResult struct {
+	// Clients is how many logins were sent at once; OK, Busy and Other
+	// count the answers: 200, 503 (no hashing slot within the wait), and
+	// anything else or no answer.
 	Clients int
 	OK      int
-	Busy    int // 503: no hashing slot within the wait
+	Busy    int
 	Other   int
-	Took    time.Duration
+	// Took is from the first login sent to the last answer.
+	Took time.Duration
 	// RSSBefore and PeakRSS are the resident memory of this process (servers
 	// and clients both) before and at the peak of the burst, in bytes; 0
 	// when it cannot be read.

@@ -302,7 +302,9 @@ func TestServerBackends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if after <= before {
+			// Redis's used_memory is the whole server's, which other tests
+			// change at the same time; the other measures are this run's own.
+			if tc.store != StoreRedis && after <= before {
 				t.Errorf("footprint %d after 200 logins, %d before; want growth", after, before)
 			}
 		})

@@ -294,6 +294,7 @@ func NewServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 // revocations travel over the backend's channel: Redis pub/sub, Postgres
 // LISTEN/NOTIFY, or in-process for the memory and SQLite stores.
 type Cluster struct {
+	// Nodes are the servers, each on a port of its own.
 	Nodes   []*Server
 	backend *backend
 }
