@@ -87,6 +87,11 @@ func toError(err error) (*Error, bool) {
 	return &Error{Code: "internal", Message: "Something went wrong on our side."}, false
 }
 
+// Message returns the sentence for a person that err carries: the last
+// clause of a wrapped error, capitalized and ending with a period. Use it
+// only on errors whose sentinel says the detail is meant to be shown.
+func Message(err error) string { return sentence(err.Error()) }
+
 // sentence returns the last clause of a wrapped error as a sentence: the
 // detail that the code that raised it wrote for a person.
 func sentence(s string) string {

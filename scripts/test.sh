@@ -24,6 +24,8 @@ fuzz() {
   go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime "$t" ./httpapi
   go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" ./revoke
   go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" ./password
+  go test -run '^$' -fuzz '^FuzzParseUserAgent$' -fuzztime "$t" ./web
+  go test -run '^$' -fuzz '^FuzzSafeReturn$' -fuzztime "$t" ./web
 }
 
 unit() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/httpapi"
 )
 
 // userRow is one user on the admin page.
@@ -218,7 +219,7 @@ func (h *Handler) adminFailed(w http.ResponseWriter, r *http.Request, v *viewer,
 	case errors.Is(err, valet.ErrNotFound):
 		h.renderAdmin(w, r, v, q, page, http.StatusNotFound, id, "There is no such user any more.", nil)
 	case errors.Is(err, valet.ErrInvalidRequest):
-		h.renderAdmin(w, r, v, q, page, http.StatusBadRequest, id, sentence(err.Error()), nil)
+		h.renderAdmin(w, r, v, q, page, http.StatusBadRequest, id, httpapi.Message(err), nil)
 	default:
 		h.fail(w, r, err)
 	}

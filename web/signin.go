@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/httpapi"
 )
 
 // formState is what a form shows again after a failed post: what was typed
@@ -194,7 +195,7 @@ func (h *Handler) describe(r *http.Request, err error, op string) formErr {
 	case errors.Is(err, valet.ErrUserDisabled):
 		return formErr{status: http.StatusForbidden, message: "This account is disabled. Ask an administrator to enable it."}
 	case errors.Is(err, valet.ErrWeakPassword):
-		return formErr{status: http.StatusBadRequest, field: pwField, message: sentence(err.Error())}
+		return formErr{status: http.StatusBadRequest, field: pwField, message: httpapi.Message(err)}
 	case errors.Is(err, valet.ErrInvalidEmail):
 		return formErr{status: http.StatusBadRequest, field: "email", message: "Enter an email address like name@example.com."}
 	case errors.Is(err, valet.ErrConflict):
@@ -212,29 +213,10 @@ func (h *Handler) describe(r *http.Request, err error, op string) formErr {
 		return formErr{status: http.StatusServiceUnavailable, retryAfter: 1,
 			message: "The service is busy or cannot reach its store. Try again in a moment."}
 	case errors.Is(err, valet.ErrInvalidRequest):
-		return formErr{status: http.StatusBadRequest, message: sentence(err.Error())}
+		return formErr{status: http.StatusBadRequest, message: httpapi.Message(err)}
 	}
 	h.log.ErrorContext(r.Context(), "form failed", "op", op, "err", err)
 	return formErr{status: http.StatusInternalServerError, message: "Something went wrong on our side. Try again."}
-}
-
-// sentence returns the last clause of a wrapped error as a sentence: the
-// detail that the code that raised it wrote for a person.
-func sentence(s string) string {
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		s = s[i+2:]
-	}
-	s = strings.TrimPrefix(s, "valet: ")
-	if s == "" {
-		return s
-	}
-	rs := []rune(s)
-	rs[0] = unicode.ToUpper(rs[0])
-	s = string(rs)
-	if !strings.HasSuffix(s, ".") {
-		s += "."
-	}
-	return s
 }
 
 // defaultReturn is where a sign-in lands when it names no place to return to.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/httpapi"
 )
 
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -68,7 +69,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		u, err := svc.CreateUser(ctx, email, pw, roles)
 		if err != nil {
-			return fmt.Errorf("cannot create the user: %s", sentenceOf(err))
+			return fmt.Errorf("cannot create the user: %s", httpapi.Message(err))
 		}
 		fmt.Fprintf(stdout, "created user %s (%s) roles=%s\n", u.ID, u.Email, strings.Join(u.Roles, ","))
 	case "list":
@@ -88,7 +89,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case "role", "disable":
 		e, err := auth.NormalizeEmail(email)
 		if err != nil {
-			return usageError{sentenceOf(err)}
+			return usageError{httpapi.Message(err)}
 		}
 		u, err := svc.Users().UserByEmail(ctx, e)
 		if err != nil {
@@ -104,7 +105,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		u, err = svc.UpdateUser(ctx, u.ID, p, auth.Client{UserAgent: "valet-cli"})
 		if err != nil {
-			return fmt.Errorf("cannot update the user: %s", sentenceOf(err))
+			return fmt.Errorf("cannot update the user: %s", httpapi.Message(err))
 		}
 		fmt.Fprintf(stdout, "user %s (%s) roles=%s disabled=%v\n", u.ID, u.Email, strings.Join(u.Roles, ","), u.Disabled)
 	}
@@ -119,13 +120,4 @@ func readPassword(stdin io.Reader) (string, error) {
 		return "", usageError{"valet user create: write the password on standard input"}
 	}
 	return strings.TrimRight(line, "\r\n"), nil
-}
-
-// sentenceOf returns the last clause of an error.
-func sentenceOf(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		return s[i+2:]
-	}
-	return s
 }
