@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/token"
@@ -44,15 +43,6 @@ func (s *Service) IdentifyBearer(ctx context.Context, tok string) (*valet.Identi
 	if err := s.verify(tok, &c); err != nil {
 		return nil, err
 	}
-	id := &valet.Identity{
-		User:      valet.User{ID: c.Subject, Email: c.Email, Roles: c.Roles},
-		Mode:      valet.ModeToken,
-		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
-		TokenID:   c.ID,
-	}
-	if id.User.Roles == nil {
-		id.User.Roles = []string{}
-	}
 	if c.SessionID != "" {
 		if s.revoker == nil {
 			return nil, fmt.Errorf("%w: hybrid tokens are not accepted here", valet.ErrTokenInvalid)
@@ -63,8 +53,8 @@ func (s *Service) IdentifyBearer(ctx context.Context, tok string) (*valet.Identi
 			}
 			return nil, err
 		}
-		id.Mode, id.SessionID = valet.ModeHybrid, c.SessionID
 	}
+	id := c.Identity()
 	return id, nil
 }
 

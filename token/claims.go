@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"time"
 	"unicode/utf8"
+
+	"github.com/valetauth/valet"
 )
 
 // Claims are the registered claims of RFC 7519 that valet uses, plus its
@@ -409,4 +412,23 @@ func (r *jsonReader) stringList(src *string, list []string, oneAllowed bool) ([]
 		}
 		return list, nil
 	}
+}
+
+// Identity returns the caller that verified claims stand for: the user's id,
+// email and roles, and for a token with a sid the hybrid session it is bound
+// to. It does not check the sid against a revocation set; callers do.
+func (c *Claims) Identity() *valet.Identity {
+	id := &valet.Identity{
+		User:      valet.User{ID: c.Subject, Email: c.Email, Roles: c.Roles},
+		Mode:      valet.ModeToken,
+		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
+		TokenID:   c.ID,
+	}
+	if id.User.Roles == nil {
+		id.User.Roles = []string{}
+	}
+	if c.SessionID != "" {
+		id.Mode, id.SessionID = valet.ModeHybrid, c.SessionID
+	}
+	return id
 }

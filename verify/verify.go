@@ -317,19 +317,7 @@ func (v *Verifier) IdentifyBearer(ctx context.Context, tok string) (*valet.Ident
 	if err != nil {
 		return nil, err
 	}
-	id := &valet.Identity{
-		User:      valet.User{ID: c.Subject, Email: c.Email, Roles: c.Roles},
-		Mode:      valet.ModeToken,
-		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
-		TokenID:   c.ID,
-	}
-	if id.User.Roles == nil {
-		id.User.Roles = []string{}
-	}
-	if c.SessionID != "" {
-		id.Mode, id.SessionID = valet.ModeHybrid, c.SessionID
-	}
-	return id, nil
+	return c.Identity(), nil
 }
 
 // Refresh fetches the keys now, whatever the cache says. It returns the
