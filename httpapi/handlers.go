@@ -290,7 +290,8 @@ func nonNil(s []string) []string {
 
 // authz is forward auth for nginx auth_request, Traefik ForwardAuth and
 // Caddy forward_auth: 200 with the caller in Remote-* headers, 401 for
-// scripts, a redirect to sign in for browsers.
+// scripts, a redirect to sign in for browsers, 403 when the access rule for
+// the forwarded host and path wants a role the caller lacks.
 func (a *API) authz(w http.ResponseWriter, r *http.Request) {
 	id, err := a.Identify(r)
 	if err != nil {
@@ -308,6 +309,13 @@ func (a *API) authz(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, r, a.log, err)
 		return
+	}
+	if len(a.cfg.AccessRules) > 0 {
+		host, path := forwardedTarget(originalURL(r))
+		if rule := ruleFor(a.cfg.AccessRules, host, path); rule != nil && !rule.allows(id.User.Roles) {
+			writeError(w, r, a.log, &Error{Code: "forbidden", Message: "An access rule does not let you in here."})
+			return
+		}
 	}
 	h := w.Header()
 	h.Set("Remote-User", id.User.ID)

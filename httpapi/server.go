@@ -30,6 +30,9 @@ type Config struct {
 	// TrustedOrigins may send cookie-authenticated unsafe requests from
 	// another origin, e.g. "https://app.example.com".
 	TrustedOrigins []string
+	// AccessRules decide, in forward auth, which roles may reach which hosts
+	// and paths. Default none: any signed-in caller may go on.
+	AccessRules []AccessRule
 	// LoginURL is where forward auth sends a browser to sign in. Default "/".
 	LoginURL string
 	// Ready reports whether the stores are reachable, for /readyz.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/valetauth/valet/httpapi"
 )
 
 // envName is the environment variable that feeds flag name: --data-dir is
@@ -89,6 +91,25 @@ func (l *listFlag) Set(v string) error {
 		if p = strings.TrimSpace(p); p != "" {
 			*l = append(*l, p)
 		}
+	}
+	return nil
+}
+
+// accessRulesFlag collects forward-auth rules; each value holds one rule or
+// several separated by ';' (commas separate a rule's roles).
+type accessRulesFlag []httpapi.AccessRule
+
+func (f *accessRulesFlag) String() string { return fmt.Sprint(len(*f), " rules") }
+func (f *accessRulesFlag) Set(v string) error {
+	for _, part := range strings.Split(v, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		r, err := httpapi.ParseAccessRule(part)
+		if err != nil {
+			return errors.New(httpapi.Message(err))
+		}
+		*f = append(*f, r)
 	}
 	return nil
 }

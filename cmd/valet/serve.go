@@ -32,6 +32,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		addr           string
 		cookieSecure   bool
 		trustedOrigins listFlag
+		accessRules    accessRulesFlag
 		trustedProxies listFlag
 		tlsCert        string
 		tlsKey         string
@@ -42,6 +43,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	vf.register(fs)
 	fs.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
 	fs.BoolVar(&cookieSecure, "cookie-secure", true, "mark the session cookie Secure (browsers accept it on http://localhost too)")
+	fs.Var(&accessRules, "access-rule", "forward-auth rule \"HOST/PATH ROLE[,ROLE]\", e.g. \"*.example.com/admin admin\" (repeat, or separate with ';')")
 	fs.Var(&trustedOrigins, "trusted-origins", "origins allowed to send cookie-authenticated unsafe requests (comma-separated)")
 	fs.Var(&trustedProxies, "trusted-proxies", "addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated)")
 	fs.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain (with --tls-key)")
@@ -87,6 +89,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	api := httpapi.New(svc, httpapi.Config{
 		CookieInsecure: !cookieSecure,
 		TrustedOrigins: trustedOrigins,
+		AccessRules:    accessRules,
 		Ready:          b.ready,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		ClientIP:       httpapi.ForwardedClientIP(proxies),
