@@ -6,40 +6,25 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/store/memory"
 	"github.com/valetauth/valet/token"
 )
 
-// fakeClock is a clock that tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// fakeClock is the shared settable test clock.
+type fakeClock = testclock.Clock
 
 // newCacheService returns a Service on a memory store with the given token
 // cache size, its clock, and an access token for a user with role "reader".
 func newCacheService(tb testing.TB, cacheSize int) (*Service, *fakeClock, string) {
 	tb.Helper()
 	ctx := context.Background()
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	clock := testclock.New(time.Now().Truncate(time.Second))
 	st := memory.New(memory.WithClock(clock.Now))
 	s, err := New(ctx, Config{
 		Stores: st.Stores(), Mode: valet.ModeToken, TokenCache: cacheSize, Now: clock.Now,
@@ -104,7 +89,7 @@ func TestTokenCache(t *testing.T) {
 				t.Fatalf("first IdentifyBearer: %v", err)
 			}
 			dropSigningKeys(t, s)
-			clock.Add(tc.advance)
+			clock.Advance(tc.advance)
 			_, err := s.IdentifyBearer(ctx, tok)
 			if tc.wantErr == nil && err != nil {
 				t.Fatalf("IdentifyBearer after the key was dropped: %v, want the cached answer", err)
@@ -125,11 +110,11 @@ func TestTokenCacheExpiry(t *testing.T) {
 	}
 	// Just inside exp plus leeway the cached answer stands; at it, the
 	// token has expired whatever the cache holds.
-	clock.Add(id.ExpiresAt.Sub(clock.Now()) + s.cfg.Leeway - time.Second)
+	clock.Advance(id.ExpiresAt.Sub(clock.Now()) + s.cfg.Leeway - time.Second)
 	if _, err := s.IdentifyBearer(ctx, tok); err != nil {
 		t.Fatalf("IdentifyBearer one second before exp+leeway: %v", err)
 	}
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	if _, err := s.IdentifyBearer(ctx, tok); !errors.Is(err, valet.ErrTokenExpired) {
 		t.Fatalf("IdentifyBearer at exp+leeway: %v, want ErrTokenExpired", err)
 	}

@@ -8,41 +8,26 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/store/memory"
 )
 
 const testPassword = "correct horse battery"
 
-// clock is a settable clock shared by the service and its store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 // newService returns an engine on a memory store whose clock the test moves,
 // with password hashing cheap enough for tests.
 func newService(tb testing.TB) (*auth.Service, *clock) {
 	tb.Helper()
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	svc, err := auth.New(ctx, auth.Config{

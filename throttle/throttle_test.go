@@ -15,27 +15,13 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 )
 
-// clock is a settable clock for the memory store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // redisClient returns a client on the test Redis, skipping without one
 // unless VALET_REQUIRE_SERVICES=1, and a key prefix of the test's own whose

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
 
 // testAlgs is every algorithm, the default first.
@@ -43,26 +45,11 @@ func newTestKey(tb testing.TB, alg string) *Key {
 	return k
 }
 
-// testClock is a settable clock for tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// testClock is the shared settable test clock.
+type testClock = testclock.Clock
 
 func newTestClock() *testClock {
-	return &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // validClaims returns claims that a verifier on clock accepts.

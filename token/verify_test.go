@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 )
 
 const testIssuer = "https://valet.test"
@@ -477,7 +478,7 @@ func TestVerifierOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &testClock{t: clock.Now().Add(tc.advance)}
+			c := testclock.New(clock.Now().Add(tc.advance))
 			opts := tc.opts
 			if tc.advance != 0 {
 				opts = append(opts[:len(opts):len(opts)], WithClock(c.Now))

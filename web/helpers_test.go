@@ -19,29 +19,15 @@ import (
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/store/memory"
 )
 
 const testPassword = "correct horse battery"
 
-// clock is a settable clock shared by the service and its store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 // env is the pages and the API of one service, over TLS as in production,
 // so that Secure cookies travel.
@@ -66,7 +52,7 @@ func withPageSize(n int) envOption {
 
 func newEnv(tb testing.TB, opts ...envOption) *env {
 	tb.Helper()
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	stores := memory.New(memory.WithClock(clk.Now)).Stores()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/store/memory"
 	"github.com/valetauth/valet/store/storetest"
 )
@@ -17,25 +18,10 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(tb testing.TB) valet.Stores { return memory.New().Stores() })
 }
 
-// clock is a settable clock for WithClock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+func newClock() *clock { return testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 func session(tb testing.TB, created time.Time, absolute, idle time.Duration) valet.Session {
 	tb.Helper()

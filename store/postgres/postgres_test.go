@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/store/storetest"
 )
 
@@ -90,24 +91,6 @@ func testContext(tb testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	tb.Cleanup(cancel)
 	return ctx
-}
-
-// clock is a settable clock for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 func TestConformance(t *testing.T) {
@@ -329,7 +312,7 @@ func TestTimeout(t *testing.T) {
 func TestClock(t *testing.T) {
 	ctx := testContext(t)
 	n := time.Now().Truncate(time.Microsecond)
-	c := &clock{t: n}
+	c := testclock.New(n)
 	db := openTest(t, Config{Now: c.Now})
 	user := valet.NewID()
 	s := valet.Session{

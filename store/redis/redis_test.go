@@ -16,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/store/storetest"
 )
 
@@ -84,24 +85,6 @@ func testContext(tb testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	tb.Cleanup(cancel)
 	return ctx
-}
-
-// clock is a settable clock for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 func newSession(user string, n time.Time) valet.Session {
@@ -414,7 +397,7 @@ func TestPruning(t *testing.T) {
 func TestRevocationsTrim(t *testing.T) {
 	ctx := testContext(t)
 	n := time.Now()
-	c := &clock{t: n}
+	c := testclock.New(n)
 	s := openTest(t, Config{Now: c.Now})
 	entries := []valet.Revocation{
 		{SessionID: "ended", Until: n.Add(-time.Minute)},
@@ -444,7 +427,7 @@ func TestRevocationsTrim(t *testing.T) {
 func TestClock(t *testing.T) {
 	ctx := testContext(t)
 	n := time.Now()
-	c := &clock{t: n}
+	c := testclock.New(n)
 	s := openTest(t, Config{Now: c.Now})
 	user := valet.NewID()
 	sess := newSession(user, n)

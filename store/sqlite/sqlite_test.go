@@ -13,6 +13,7 @@ import (
 	sqlitedriver "modernc.org/sqlite"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/store/memory"
 	"github.com/valetauth/valet/store/sqlite"
 	"github.com/valetauth/valet/store/storetest"
@@ -42,25 +43,10 @@ func open(tb testing.TB, path string, opts ...sqlite.Option) *sqlite.DB {
 	return db
 }
 
-// clock is a settable clock for WithClock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+func newClock() *clock { return testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 func user(email string, created time.Time) valet.User {
 	return valet.User{
