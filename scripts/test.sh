@@ -12,7 +12,7 @@ lint() {
   echo "== go vet"
   go vet ./...
   echo "== staticcheck"
-  command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
+  command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
   staticcheck ./...
 }
 
