@@ -479,104 +479,13 @@ func TestClock(t *testing.T) {
 	}
 }
 
-// TestAdvanceRace checks that of many concurrent rotations from one
-// generation exactly one wins.
-func TestAdvanceRace(t *testing.T) {
-	ctx := testContext(t)
-	s := openTest(t, Config{})
-	n := time.Now()
-	f := newFamily(valet.NewID(), "", n)
-	if err := s.CreateRefreshFamily(ctx, f, valet.HashSecret(valet.NewID())); err != nil {
-		t.Fatal(err)
-	}
-	const racers = 10
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		wins   []string
-		failed []error
-	)
-	for range racers {
-		wg.Go(func() {
-			h := valet.HashSecret(valet.NewID())
-			ok, err := s.AdvanceRefreshFamily(ctx, f.ID, 0, h, []byte(h), n, n.Add(time.Hour))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed = append(failed, err)
-			}
-			if ok {
-				wins = append(wins, h)
-			}
-		})
-	}
-	wg.Wait()
-	if len(failed) > 0 {
-		t.Fatalf("AdvanceRefreshFamily errors: %v", failed)
-	}
-	if len(wins) != 1 {
-		t.Fatalf("%d of %d concurrent rotations won, want 1", len(wins), racers)
-	}
-	got, gen, found, err := s.RefreshByToken(ctx, wins[0])
-	if err != nil || !found {
-		t.Fatalf("RefreshByToken(winner) = found %t, error %v", found, err)
-	}
-	if gen != 1 || got.Generation != 1 || string(got.Successor) != wins[0] {
-		t.Errorf("winner's token at generation %d, family at %d with successor %q; want 1, 1, %q",
-			gen, got.Generation, got.Successor, wins[0])
-	}
-}
-
-// TestNoSecretsAtRest drives sessions and refresh families through the
-// stores and then reads every key and value under the prefix: the secrets
-// the client holds must appear nowhere, only their hashes.
+// TestNoSecretsAtRest reads every key and value under the prefix after
+// sessions and refresh families went through the stores.
 func TestNoSecretsAtRest(t *testing.T) {
-	ctx := testContext(t)
 	s := openTest(t, Config{})
-	st := s.Stores()
-	n := time.Now()
-
-	user := valet.NewID()
-	sessionSecret := valet.NewID()
-	sess := newSession(user, n)
-	sess.ID = valet.HashSecret(sessionSecret)
-	sess.Mode = valet.ModeHybrid
-	if err := st.Sessions.CreateSession(ctx, sess); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Sessions.TouchSession(ctx, sess.ID, n.Add(time.Minute), n.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	firstToken, nextToken := valet.NewID(), valet.NewID()
-	f := newFamily(user, sess.ID, n)
-	if err := st.Refresh.CreateRefreshFamily(ctx, f, valet.HashSecret(firstToken)); err != nil {
-		t.Fatal(err)
-	}
-	// The successor is stored sealed; random bytes stand in for the sealed
-	// form here.
-	sealed := make([]byte, 48)
-	if _, err := rand.Read(sealed); err != nil {
-		t.Fatal(err)
-	}
-	ok, err := st.Refresh.AdvanceRefreshFamily(ctx, f.ID, 0, valet.HashSecret(nextToken), sealed, n, n.Add(time.Hour))
-	if err != nil || !ok {
-		t.Fatalf("AdvanceRefreshFamily = %t, %v", ok, err)
-	}
-	if err := st.Revocations.AddRevocation(ctx, valet.Revocation{SessionID: sess.ID, Until: n.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-
-	dump := dumpKeys(t, ctx, s)
-	for name, secret := range map[string]string{
-		"session secret": sessionSecret, "first refresh token": firstToken, "next refresh token": nextToken,
-	} {
-		if strings.Contains(dump, secret) {
-			t.Errorf("the %s appears in Redis", name)
-		}
-		if !strings.Contains(dump, valet.HashSecret(secret)) {
-			t.Errorf("the hash of the %s does not appear in Redis; the dump missed a key", name)
-		}
-	}
+	storetest.AtRest(t, s.Stores(), "Redis", func(tb testing.TB) string {
+		return dumpKeys(tb, testContext(tb), s)
+	})
 }
 
 // dumpKeys returns every key under the store's prefix with its value.
