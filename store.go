@@ -111,6 +111,15 @@ type RevocationStore interface {
 	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
 }
 
+// Sweeper is a store that reclaims the space of expired records. Lookups
+// never return expired records, so sweeping only frees space; a store whose
+// backend expires records by itself (Redis) sweeps nothing and returns 0.
+type Sweeper interface {
+	// Sweep deletes the sessions, refresh families and revocations that
+	// have expired at now and returns how many records it deleted.
+	Sweep(ctx context.Context, now time.Time) (int, error)
+}
+
 // Pinger is a store that can tell whether its backend is reachable.
 type Pinger interface {
 	Ping(ctx context.Context) error

@@ -12,8 +12,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
+	"math/big"
 	"sync"
 )
 
@@ -428,4 +430,129 @@ func ecdsaRawSignature(der []byte) ([]byte, error) {
 		return nil, bad
 	}
 	return out, nil
+}
+
+// Ed25519 public keys from elsewhere are checked as points, because
+// crypto/ed25519 verifies with any 32 bytes it can decode: with a key of
+// small order (the identity, say), a signature whose R is of small order
+// too and whose S is 0 verifies for every message. A key that an Ed25519
+// implementation made is [a]B for the base point B, so it is a canonical
+// encoding of a point of the prime-order subgroup other than the identity;
+// checkEd25519PublicKey refuses everything else.
+var (
+	errEdNotOnCurve   = errors.New("Ed25519 public key is not a point on the curve")
+	errEdSmallOrder   = errors.New("Ed25519 public key is a point of small order")
+	errEdNonCanonical = errors.New("Ed25519 public key is not the canonical encoding of its point")
+	errEdMixedOrder   = errors.New("Ed25519 public key is not in the prime-order subgroup")
+)
+
+// edwardsConstants returns the curve's constants, computed once.
+var edwardsConstants = sync.OnceValue(newEdwardsConstants)
+
+// edwards holds the constants of edwards25519 (RFC 8032 section 5.1).
+type edwards struct {
+	p, d, d2, l *big.Int
+}
+
+func newEdwardsConstants() *edwards {
+	one := big.NewInt(1)
+	p := new(big.Int).Sub(new(big.Int).Lsh(one, 255), big.NewInt(19))
+	// d = -121665 / 121666 mod p
+	d := new(big.Int).ModInverse(big.NewInt(121666), p)
+	d.Mul(d, big.NewInt(-121665)).Mod(d, p)
+	l, _ := new(big.Int).SetString("27742317777372353535851937790883648493", 10)
+	l.Add(l, new(big.Int).Lsh(one, 252))
+	return &edwards{p: p, d: d, d2: new(big.Int).Lsh(d, 1), l: l}
+}
+
+// edPoint is a point in extended coordinates (X:Y:Z:T), x = X/Z, y = Y/Z,
+// xy = T/Z.
+type edPoint struct{ x, y, z, t *big.Int }
+
+// add returns p+q by the unified formulas of Hisil, Wong, Carter and Dawson
+// for a = -1, which hold for every pair of points of the curve, doubling
+// included.
+func (c *edwards) add(p, q edPoint) edPoint {
+	mod := func(v *big.Int) *big.Int { return v.Mod(v, c.p) }
+	mul := func(a, b *big.Int) *big.Int { return mod(new(big.Int).Mul(a, b)) }
+	a := mul(new(big.Int).Sub(p.y, p.x), new(big.Int).Sub(q.y, q.x))
+	b := mul(new(big.Int).Add(p.y, p.x), new(big.Int).Add(q.y, q.x))
+	cc := mul(mul(p.t, c.d2), q.t)
+	d := mod(new(big.Int).Lsh(mul(p.z, q.z), 1))
+	e := mod(new(big.Int).Sub(b, a))
+	f := mod(new(big.Int).Sub(d, cc))
+	g := mod(new(big.Int).Add(d, cc))
+	h := mod(new(big.Int).Add(b, a))
+	return edPoint{x: mul(e, f), y: mul(g, h), z: mul(f, g), t: mul(e, h)}
+}
+
+// mul returns [k]p.
+func (c *edwards) mul(p edPoint, k *big.Int) edPoint {
+	r := edPoint{x: big.NewInt(0), y: big.NewInt(1), z: big.NewInt(1), t: big.NewInt(0)}
+	for i := k.BitLen() - 1; i >= 0; i-- {
+		r = c.add(r, r)
+		if k.Bit(i) == 1 {
+			r = c.add(r, p)
+		}
+	}
+	return r
+}
+
+// isIdentity reports whether p is the neutral element (0, 1).
+func (c *edwards) isIdentity(p edPoint) bool {
+	yz := new(big.Int).Sub(p.y, p.z)
+	return new(big.Int).Mod(p.x, c.p).Sign() == 0 && yz.Mod(yz, c.p).Sign() == 0
+}
+
+// checkEd25519PublicKey returns nil when pub (32 bytes) is the canonical
+// encoding of a point of the prime-order subgroup other than the identity,
+// and otherwise one of the errEd errors, the first that applies in their
+// order above. It decodes as crypto/ed25519 does, so that every encoding
+// that package would verify with, including the non-canonical ones, is
+// judged by the point it stands for.
+func checkEd25519PublicKey(pub []byte) error {
+	c := edwardsConstants()
+	// The encoding is y, little-endian, with the sign of x in the top bit.
+	var be [32]byte
+	for i := range be {
+		be[i] = pub[31-i]
+	}
+	sign := uint(be[0] >> 7)
+	be[0] &= 0x7f
+	y := new(big.Int).SetBytes(be[:])
+	canonical := y.Cmp(c.p) < 0
+	y.Mod(y, c.p)
+
+	// x² = (y² - 1) / (d y² + 1); the divisor is never 0, since -1/d is not
+	// a square.
+	yy := new(big.Int).Mul(y, y)
+	yy.Mod(yy, c.p)
+	u := new(big.Int).Sub(yy, big.NewInt(1))
+	v := new(big.Int).Mul(c.d, yy)
+	v.Add(v, big.NewInt(1)).Mod(v, c.p)
+	xx := u.Mul(u, new(big.Int).ModInverse(v, c.p))
+	xx.Mod(xx, c.p)
+	x := new(big.Int).ModSqrt(xx, c.p)
+	if x == nil {
+		return errEdNotOnCurve
+	}
+	if x.Sign() == 0 && sign == 1 {
+		// "Negative zero": RFC 8032 refuses it, crypto/ed25519 reads it as
+		// x = 0.
+		canonical = false
+	} else if x.Bit(0) != sign {
+		x.Sub(c.p, x)
+	}
+
+	pt := edPoint{x: x, y: y, z: big.NewInt(1), t: new(big.Int).Mod(new(big.Int).Mul(x, y), c.p)}
+	if c.isIdentity(c.mul(pt, big.NewInt(8))) {
+		return errEdSmallOrder
+	}
+	if !canonical {
+		return errEdNonCanonical
+	}
+	if !c.isIdentity(c.mul(pt, c.l)) {
+		return errEdMixedOrder
+	}
+	return nil
 }

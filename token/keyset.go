@@ -168,7 +168,10 @@ var errSkipJWK = errors.New("token: unsupported JWK")
 // package has for its type. It returns an error wrapping ErrInvalidKey for
 // anything else: malformed JSON or key material, a duplicated member, an
 // unsupported kty, crv or alg, an alg that does not fit the key, a use other
-// than sig, or private key members.
+// than sig, private key members, or a point that is not a valid public key:
+// for Ed25519, one off the curve, of small order, outside the prime-order
+// subgroup or not canonically encoded (with a key of small order one
+// signature verifies every message); for P-256, one off the curve.
 func ParsePublicJWK(b []byte) (*Key, error) {
 	if ok, _ := validJSONObject(b); !ok {
 		return nil, fmt.Errorf("token: JWK is not a strict JSON object: %w", ErrInvalidKey)
@@ -184,7 +187,8 @@ func ParsePublicJWK(b []byte) (*Key, error) {
 // Entries this package does not verify with (another kty, crv or alg, a use
 // other than sig, no kid) are skipped. It returns an error wrapping
 // ErrInvalidKey when the document is malformed, an entry of a supported type
-// is malformed, two entries share a kid, or no entry is usable.
+// is malformed or holds a key ParsePublicJWK refuses, two entries share a
+// kid, or no entry is usable.
 func ParseJWKS(b []byte) (*KeySet, error) {
 	if ok, _ := validJSONObject(b); !ok {
 		return nil, fmt.Errorf("token: JWKS is not a strict JSON object: %w", ErrInvalidKey)
@@ -304,6 +308,9 @@ func parseJWK(b []byte) (*Key, error) {
 		if err != nil || len(pub) != ed25519.PublicKeySize {
 			return nil, bad("x")
 		}
+		if err := checkEd25519PublicKey(pub); err != nil {
+			return nil, fmt.Errorf("token: JWK %q: invalid x: %v: %w", kid, err, ErrInvalidKey)
+		}
 		return newKey(kid, want, &Key{edPub: ed25519.PublicKey(pub)})
 	case ES256:
 		bx, errX := b64.DecodeString(x)
@@ -311,6 +318,8 @@ func parseJWK(b []byte) (*Key, error) {
 		if errX != nil || errY != nil || len(bx) != 32 || len(by) != 32 {
 			return nil, bad("x or y")
 		}
+		// The parser refuses coordinates of p or more, a point off the
+		// curve and the point at infinity; P-256 has no small subgroup.
 		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, bx...), by...))
 		if err != nil {
 			return nil, bad("point")

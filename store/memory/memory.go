@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/store/internal/text"
 )
 
 // The store implements every store interface of the root package.
@@ -25,6 +26,7 @@ var (
 	_ valet.KeyStore        = (*Store)(nil)
 	_ valet.SecretStore     = (*Store)(nil)
 	_ valet.RevocationStore = (*Store)(nil)
+	_ valet.Sweeper         = (*Store)(nil)
 	_ valet.Pinger          = (*Store)(nil)
 )
 
@@ -133,9 +135,14 @@ func ctxErr(ctx context.Context) error {
 	return nil
 }
 
-// Sweep drops every session, refresh family and revocation that has expired
-// at now, and returns how many entries it dropped.
-func (s *Store) Sweep(now time.Time) int {
+// Sweep drops every session, refresh family (with its token hashes) and
+// revocation that has expired at now, and returns how many entries it
+// dropped. It returns 0 and an error wrapping valet.ErrUnavailable, having
+// dropped nothing, when ctx is done.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	if err := ctxErr(ctx); err != nil {
+		return 0, err
+	}
 	s.smu.Lock()
 	n := s.sweepSessionsLocked(now)
 	s.smu.Unlock()
@@ -145,7 +152,7 @@ func (s *Store) Sweep(now time.Time) int {
 	s.vmu.Lock()
 	n += s.sweepRevocationsLocked(now)
 	s.vmu.Unlock()
-	return n
+	return n, nil
 }
 
 // due reports whether enough writes have passed since the last sweep of a
@@ -298,12 +305,14 @@ func (s *Store) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User,
 
 // Sessions
 
-// CreateSession stores sess. It returns an error wrapping valet.ErrConflict
-// when a session with sess.ID exists.
+// CreateSession stores sess, its UserAgent and IP made valid UTF-8 without
+// NUL bytes and cut to their bounds. It returns an error wrapping
+// valet.ErrConflict when a session with sess.ID exists.
 func (s *Store) CreateSession(ctx context.Context, sess valet.Session) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
+	sess = text.Session(sess)
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	if _, ok := s.sessions[sess.ID]; ok {

@@ -48,6 +48,17 @@ func family(tb testing.TB, created time.Time, absolute, idle time.Duration) vale
 	}
 }
 
+// sweep runs s.Sweep with a live context and returns its count, failing the
+// test on an error.
+func sweep(tb testing.TB, s *memory.Store, now time.Time) int {
+	tb.Helper()
+	n, err := s.Sweep(tb.Context(), now)
+	if err != nil {
+		tb.Fatalf("Sweep: %v", err)
+	}
+	return n
+}
+
 func TestExpiryFollowsClock(t *testing.T) {
 	ctx := t.Context()
 	clk := newClock()
@@ -115,7 +126,7 @@ func TestExpiredLookupDrops(t *testing.T) {
 	if _, found, _ := s.Session(ctx, sess.ID); found {
 		t.Error("the expired session is still stored after a lookup found it expired")
 	}
-	if got := s.Sweep(t0.Add(20 * time.Minute)); got != 0 {
+	if got := sweep(t, s, t0.Add(20*time.Minute)); got != 0 {
 		t.Errorf("Sweep = %d, want 0", got)
 	}
 }
@@ -155,10 +166,10 @@ func TestSweep(t *testing.T) {
 
 	// At t0+20m: two sessions, one family and two revocations have ended.
 	at := t0.Add(20 * time.Minute)
-	if got, want := s.Sweep(at), 5; got != want {
+	if got, want := sweep(t, s, at), 5; got != want {
 		t.Errorf("Sweep = %d, want %d", got, want)
 	}
-	if got := s.Sweep(at); got != 0 {
+	if got := sweep(t, s, at); got != 0 {
 		t.Errorf("a second Sweep = %d, want 0", got)
 	}
 
@@ -229,7 +240,7 @@ func TestSweepOnWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := s.Sweep(t0.Add(time.Hour)); got != 0 {
+	if got := sweep(t, s, t0.Add(time.Hour)); got != 0 {
 		t.Errorf("Sweep after many writes = %d, want 0: expired entries were not swept in passing", got)
 	}
 }
@@ -286,7 +297,7 @@ func TestDeleteUserSessionsSkipsExpired(t *testing.T) {
 	if len(got) != 1 || got[0] != live.ID {
 		t.Errorf("DeleteUserSessions = %q, want [%q]", got, live.ID)
 	}
-	if n := s.Sweep(t0.Add(30 * time.Minute)); n != 0 {
+	if n := sweep(t, s, t0.Add(30*time.Minute)); n != 0 {
 		t.Errorf("Sweep after DeleteUserSessions = %d, want 0: the expired session was left", n)
 	}
 }

@@ -33,6 +33,7 @@ var (
 	_ valet.KeyStore        = (*DB)(nil)
 	_ valet.SecretStore     = (*DB)(nil)
 	_ valet.RevocationStore = (*DB)(nil)
+	_ valet.Sweeper         = (*DB)(nil)
 	_ valet.Pinger          = (*DB)(nil)
 )
 
@@ -53,7 +54,7 @@ type Config struct {
 
 // DB is a PostgreSQL-backed store. It implements valet.UserStore,
 // SessionStore, SessionLister, RefreshStore, KeyStore, SecretStore,
-// RevocationStore and Pinger, and is safe for concurrent use.
+// RevocationStore, Sweeper and Pinger, and is safe for concurrent use.
 type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration

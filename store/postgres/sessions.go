@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/store/internal/text"
 )
 
 const sessionColumns = `id, user_id, mode, created_at, last_seen_at, expires_at, idle_expires_at, user_agent, ip`
@@ -15,9 +16,12 @@ const sessionColumns = `id, user_id, mode, created_at, last_seen_at, expires_at,
 // live is the condition on a session row that it has not expired at $2.
 const live = `expires_at > $2 AND (idle_expires_at IS NULL OR idle_expires_at > $2)`
 
-// CreateSession stores s. It returns an error wrapping valet.ErrConflict
-// when s.ID exists and valet.ErrUnavailable when the database fails.
+// CreateSession stores s, its UserAgent and IP made valid UTF-8 without NUL
+// bytes (a text column refuses both) and cut to their bounds. It returns an
+// error wrapping valet.ErrConflict when s.ID exists and
+// valet.ErrUnavailable when the database fails.
 func (db *DB) CreateSession(ctx context.Context, s valet.Session) error {
+	s = text.Session(s)
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	_, err := db.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
@@ -118,29 +122,6 @@ func (db *DB) DeleteUserSessions(ctx context.Context, userID, except string) ([]
 		return nil, fail("delete user sessions", err)
 	}
 	return ids, nil
-}
-
-// DeleteExpired removes the sessions, refresh families (with their token
-// hashes) and revocations that have ended by now, for a periodic sweep: the
-// reads ignore them already, so this only reclaims space. It returns how
-// many rows it removed, or an error wrapping valet.ErrUnavailable when the
-// database fails.
-func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	ctx, cancel := db.bound(ctx)
-	defer cancel()
-	var n int64
-	for _, q := range []string{
-		`DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1`,
-		`DELETE FROM refresh_families WHERE expires_at <= $1`,
-		`DELETE FROM revocations WHERE until <= $1`,
-	} {
-		tag, err := db.pool.Exec(ctx, q, now)
-		if err != nil {
-			return n, fail("delete expired", err)
-		}
-		n += tag.RowsAffected()
-	}
-	return n, nil
 }
 
 func scanSession(row pgx.Row) (valet.Session, error) {

@@ -14,7 +14,8 @@
 //	sr:<session>    set    the refresh family ids bound to a hybrid session
 //	revoked         zset   revoked session ids, scored by Until (unix ms)
 //
-// Index entries whose record has expired are pruned when the index is read.
+// Index entries whose record has expired are pruned when the index is read,
+// and by Sweep.
 // Writes that must happen together run as Lua scripts, which Redis runs
 // atomically. The scripts name keys that they derive from stored values, so
 // the store needs a single Redis server (or a primary with replicas), not a
@@ -42,6 +43,7 @@ var (
 	_ valet.SessionLister   = (*Store)(nil)
 	_ valet.RefreshStore    = (*Store)(nil)
 	_ valet.RevocationStore = (*Store)(nil)
+	_ valet.Sweeper         = (*Store)(nil)
 	_ valet.Pinger          = (*Store)(nil)
 )
 

@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/store/internal/text"
 )
 
 // Fields of a session hash.
@@ -85,10 +86,13 @@ end
 return removed
 `)
 
-// CreateSession stores s with a time to live that ends at s.Expiry(). It
-// returns an error wrapping valet.ErrConflict when s.ID exists and
-// valet.ErrUnavailable when Redis fails.
+// CreateSession stores sess with a time to live that ends at sess.Expiry(),
+// its UserAgent and IP made valid UTF-8 without NUL bytes and cut to their
+// bounds, as the other backends store them. It returns an error wrapping
+// valet.ErrConflict when sess.ID exists and valet.ErrUnavailable when Redis
+// fails.
 func (s *Store) CreateSession(ctx context.Context, sess valet.Session) error {
+	sess = text.Session(sess)
 	args := []any{
 		expireAt(sess.Expiry()), expireAt(sess.ExpiresAt), sess.CreatedAt.UnixMilli(), sess.ID,
 		fUser, sess.UserID,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/store/internal/text"
 )
 
 const sessionColumns = `id, user_id, mode, created_at, last_seen_at, expires_at, idle_expires_at, user_agent, ip`
@@ -36,9 +37,12 @@ func scanSession(sc scanner) (valet.Session, error) {
 	return s, nil
 }
 
-// CreateSession stores s. It returns an error wrapping valet.ErrConflict
-// when a session with s.ID exists and valet.ErrUnavailable on failure.
+// CreateSession stores s, its UserAgent and IP made valid UTF-8 without NUL
+// bytes and cut to their bounds. It returns an error wrapping
+// valet.ErrConflict when a session with s.ID exists and
+// valet.ErrUnavailable on failure.
 func (db *DB) CreateSession(ctx context.Context, s valet.Session) error {
+	s = text.Session(s)
 	_, err := db.rw.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.UserID, string(s.Mode), micros(s.CreatedAt), micros(s.LastSeenAt),
 		micros(s.ExpiresAt), micros(s.IdleExpiresAt), s.UserAgent, s.IP)

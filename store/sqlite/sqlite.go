@@ -33,6 +33,7 @@ var (
 	_ valet.KeyStore        = (*DB)(nil)
 	_ valet.SecretStore     = (*DB)(nil)
 	_ valet.RevocationStore = (*DB)(nil)
+	_ valet.Sweeper         = (*DB)(nil)
 	_ valet.Pinger          = (*DB)(nil)
 )
 

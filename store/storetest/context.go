@@ -215,6 +215,12 @@ func seedAndCall(t *testing.T, live context.Context, st valet.Stores, n time.Tim
 		if p, ok := m.(valet.Pinger); ok {
 			calls = append(calls, doneCall{name: name + ".Ping", fn: p.Ping})
 		}
+		if sw, ok := m.(valet.Sweeper); ok {
+			calls = append(calls, doneCall{name: name + ".Sweep", fn: func(ctx context.Context) error {
+				_, err := sw.Sweep(ctx, n.Add(48*time.Hour))
+				return err
+			}})
+		}
 	}
 	return calls
 }

@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valetauth/valet"
 )
@@ -21,6 +23,38 @@ func newSession(userID string, created time.Time) valet.Session {
 		IdleExpiresAt: created.Add(2 * time.Hour),
 		UserAgent:     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
 		IP:            "203.0.113.7",
+	}
+}
+
+// The bounds, in bytes, of the client text a session records. A store cuts
+// longer text to them (see checkCleaned).
+const (
+	maxUserAgent = 512
+	maxIP        = 64
+)
+
+// checkCleaned checks that a store kept the client text in as it must:
+// valid UTF-8 with each run of invalid bytes as one U+FFFD, no NUL bytes,
+// and cut after the last whole character that fits in bound bytes.
+func checkCleaned(tb testing.TB, field, got, in string, bound int) {
+	tb.Helper()
+	if !utf8.ValidString(got) {
+		tb.Errorf("%s = %q, not valid UTF-8", field, got)
+	}
+	if strings.IndexByte(got, 0) >= 0 {
+		tb.Errorf("%s = %q holds a NUL byte", field, got)
+	}
+	if len(got) > bound {
+		tb.Errorf("%s has %d bytes, want at most %d", field, len(got), bound)
+	}
+	full := strings.ReplaceAll(strings.ToValidUTF8(in, "\uFFFD"), "\x00", "")
+	if !strings.HasPrefix(full, got) {
+		tb.Fatalf("%s = %q, not a prefix of the cleaned input %q", field, got, full)
+	}
+	if rest := full[len(got):]; rest != "" {
+		if _, size := utf8.DecodeRuneInString(rest); len(got)+size <= bound {
+			tb.Errorf("%s = %q (%d bytes) stops before %q, which fits in %d bytes", field, got, len(got), rest, bound)
+		}
 	}
 }
 
@@ -69,6 +103,65 @@ func testSessions(t *testing.T, newStores func(testing.TB) valet.Stores) {
 					t.Errorf("Session: %s", d)
 				}
 			})
+		}
+	})
+
+	run("ClientText", func(t *testing.T, ss valet.SessionStore) {
+		ctx := testContext(t)
+		n := now()
+		user := valet.NewID()
+		tests := []struct {
+			name      string
+			userAgent string
+			ip        string
+		}{
+			{"invalid UTF-8", "Mozilla/5.0 \xff\xfe (X11) \xc3", "203.0.113.7"},
+			{"truncated character at the end", "agent/1.0 \xe6\x97", "203.0.113.7"},
+			{"NUL bytes", "curl/8.0\x00\x00 (\x00)", "203.0.113.7\x00"},
+			{"600 bytes of 3-byte characters", strings.Repeat("日", 200), "2001:db8::1"},
+			{"600 bytes of 2-byte characters after one byte", "a" + strings.Repeat("é", 300), "2001:db8::1"},
+			{"a character across the bound", strings.Repeat("a", 511) + "日本", "2001:db8::1"},
+			{"invalid bytes across the bound", strings.Repeat("a", 510) + "\xff\xfe\xfd\xfc", "2001:db8::1"},
+			{"all at once", strings.Repeat("\xff日\x00é", 100), "\xff\x00" + strings.Repeat("9", 100)},
+			{"only NUL bytes", "\x00\x00\x00", "\x00"},
+		}
+		stored := make([]valet.Session, len(tests))
+		for i, tc := range tests {
+			s := newSession(user, n)
+			s.UserAgent, s.IP = tc.userAgent, tc.ip
+			stored[i] = s
+			noErr(t, "CreateSession "+tc.name, ss.CreateSession(ctx, s))
+		}
+		for i, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				want := stored[i]
+				got, found, err := ss.Session(ctx, want.ID)
+				noErr(t, "Session", err)
+				if !found {
+					t.Fatalf("Session(%q) found = false, want true", want.ID)
+				}
+				checkCleaned(t, "UserAgent", got.UserAgent, tc.userAgent, maxUserAgent)
+				checkCleaned(t, "IP", got.IP, tc.ip, maxIP)
+				// Every other field is stored as given.
+				got.UserAgent, got.IP = want.UserAgent, want.IP
+				if d := diffSession(got, want); d != "" {
+					t.Errorf("Session: %s", d)
+				}
+			})
+		}
+		if sl, ok := ss.(valet.SessionLister); ok {
+			list, err := sl.UserSessions(ctx, user)
+			noErr(t, "UserSessions", err)
+			if len(list) != len(tests) {
+				t.Fatalf("UserSessions returned %d sessions, want %d", len(list), len(tests))
+			}
+			for _, s := range list {
+				got, _, err := ss.Session(ctx, s.ID)
+				noErr(t, "Session", err)
+				if s.UserAgent != got.UserAgent || s.IP != got.IP {
+					t.Errorf("UserSessions has UserAgent %q, IP %q; Session has %q, %q", s.UserAgent, s.IP, got.UserAgent, got.IP)
+				}
+			}
 		}
 	})
 

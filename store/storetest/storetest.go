@@ -31,7 +31,14 @@ import (
 // returns fresh, empty stores (isolated from other subtests); members left nil
 // are skipped. It checks every method of every interface in store.go that the
 // member implements, including SessionLister when Sessions implements it, and
-// Pinger on each member that implements it.
+// Sweeper and Pinger on each member that implements them.
+//
+// CreateSession must accept any bytes as UserAgent and IP and store them as
+// valid UTF-8 (each run of invalid bytes as one U+FFFD) without NUL bytes,
+// cut after the last whole character that fits in 512 bytes (UserAgent) or
+// 64 bytes (IP). Sweep(ctx, at) must delete exactly the member's records
+// that have expired at at and return how many, or, on a backend that expires
+// records by itself, delete none and return 0.
 //
 // Times are built from the real clock (time.Now), because stores decide
 // expiry with it unless they offer a clock of their own, and are compared
@@ -46,6 +53,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) valet.Stores) {
 	t.Run("Keys", func(t *testing.T) { testKeys(t, newStores) })
 	t.Run("Secrets", func(t *testing.T) { testSecrets(t, newStores) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, newStores) })
+	t.Run("Sweep", func(t *testing.T) { testSweep(t, newStores) })
 	t.Run("Ping", func(t *testing.T) { testPing(t, newStores) })
 	t.Run("DoneContext", func(t *testing.T) { testDoneContext(t, newStores) })
 }

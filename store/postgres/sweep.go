@@ -1,0 +1,63 @@
+package postgres
+
+import (
+	"context"
+	"time"
+)
+
+// sweepBatch is the most rows one statement of Sweep deletes, so that no
+// statement holds many row locks or runs long.
+const sweepBatch = 1000
+
+// sweeps are Sweep's statements, one per table: each deletes up to $2 rows
+// that have expired at $1. A refresh family's token hashes go with it (ON
+// DELETE CASCADE). SKIP LOCKED passes over rows that a request is writing,
+// and lets two nodes sweep at once; a row so passed over is deleted by the
+// next sweep. A session touched after the batch was chosen is re-checked
+// against the condition when it is locked, and kept.
+var sweeps = [...]struct{ table, sql string }{
+	{"sessions", `DELETE FROM sessions WHERE id IN (
+		SELECT id FROM sessions WHERE least(expires_at, idle_expires_at) <= $1
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+	{"refresh families", `DELETE FROM refresh_families WHERE id IN (
+		SELECT id FROM refresh_families WHERE least(expires_at, idle_expires_at) <= $1
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+	{"revocations", `DELETE FROM revocations WHERE session_id IN (
+		SELECT session_id FROM revocations WHERE until <= $1
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+}
+
+// Sweep deletes the sessions, refresh families (with their token hashes) and
+// revocations that have expired at now, and returns how many sessions,
+// families and revocations it deleted. Lookups never return expired records,
+// so Sweep only reclaims space; run it now and then. It deletes in batches
+// of at most 1000 rows, each its own transaction bounded by Config.Timeout,
+// so that it never holds many locks for long. It returns an error wrapping
+// valet.ErrUnavailable when the database fails, with the number of rows
+// that the batches before the failure deleted.
+func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for _, s := range sweeps {
+		for {
+			n, err := db.sweepBatch(ctx, s.sql, now)
+			total += n
+			if err != nil {
+				return total, fail("sweep "+s.table, err)
+			}
+			if n < sweepBatch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+func (db *DB) sweepBatch(ctx context.Context, sql string, now time.Time) (int, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tag, err := db.pool.Exec(ctx, sql, now, sweepBatch)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
