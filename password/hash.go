@@ -1,15 +1,22 @@
-// Package password hashes passwords with argon2id and applies the password
-// rules.
+// Package password hashes passwords with argon2id, verifies the hashes of
+// other systems that accounts are imported from, and applies the password
+// rules (see Policy).
 //
-// A Hasher bounds how many argon2id computations run at once, because each
-// one holds Params.Memory of RAM: a flood of logins then waits briefly and is
-// turned away with valet.ErrUnavailable instead of exhausting memory. Hashes
-// are PHC strings, such as
+// A Hasher bounds how many hash computations run at once, because each one
+// holds Params.Memory of RAM, or what an imported hash asks for: a flood of
+// logins then waits briefly and is turned away with valet.ErrUnavailable
+// instead of exhausting memory. Hashes are PHC strings, such as
 //
 //	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>
 //
 // with the salt and key in standard base64 without padding, the format of the
-// reference implementation.
+// reference implementation. Verify also accepts argon2i, bcrypt, scrypt,
+// Django PBKDF2 and Firebase scrypt hashes (see ValidateImport), which
+// NeedsRehash always reports for replacement.
+//
+// Passwords are normalized to Unicode NFKC before they are hashed or checked
+// (see Normalize), so that one password typed on two keyboards is one
+// password.
 package password
 
 import (
@@ -21,7 +28,6 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -58,9 +64,9 @@ const (
 // NewHasher is given a zero wait.
 const DefaultWait = time.Second
 
-// ErrMalformedHash is wrapped by the errors of Decode and Verify when an
-// encoded hash is not a well-formed argon2id PHC string. A stored hash that
-// is malformed is a fault of the server, not of the caller.
+// ErrMalformedHash is wrapped by the errors of Decode, Verify and
+// ValidateImport when an encoded hash is malformed or outside the bounds. A
+// stored hash that is malformed is a fault of the server, not of the caller.
 var ErrMalformedHash = errors.New("password: malformed hash")
 
 // Params are argon2id parameters. Zero fields take the defaults, which are at
@@ -124,8 +130,8 @@ func (p Params) validate() error {
 	return nil
 }
 
-// Hasher hashes and verifies passwords with at most a fixed number of
-// argon2id computations at once. It is safe for concurrent use.
+// Hasher hashes and verifies passwords with at most a fixed number of hash
+// computations at once, of any algorithm. It is safe for concurrent use.
 type Hasher struct {
 	params Params
 	slots  chan struct{}
@@ -143,12 +149,14 @@ type Hasher struct {
 }
 
 // NewHasher returns a Hasher that uses p, whose zero fields take the
-// defaults, and runs at most maxConcurrent argon2id computations at once
+// defaults, and runs at most maxConcurrent hash computations at once
 // (default runtime.NumCPU() when maxConcurrent <= 0). A caller waits at most
 // wait for a free slot (default DefaultWait when wait is 0; a negative wait
 // does not wait at all) and then gets an error wrapping valet.ErrUnavailable.
-// Peak memory is about maxConcurrent × p.Memory KiB. NewHasher panics if p is
-// outside the bounds that Decode accepts.
+// Peak memory is about maxConcurrent × p.Memory KiB, or more while stored
+// hashes that ask for more memory are verified (at most 1 GiB each for
+// imported ones; see MaxImportArgon2Memory). NewHasher panics if p is outside
+// the bounds that Decode accepts.
 func NewHasher(p Params, maxConcurrent int, wait time.Duration) *Hasher {
 	p = p.withDefaults()
 	if err := p.validate(); err != nil {
@@ -214,45 +222,80 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// compute runs one argon2id computation in a slot.
-func (h *Hasher) compute(ctx context.Context, password, salt []byte, p Params) ([]byte, error) {
+// run calls work in a hashing slot: every computation of a hash, of any
+// algorithm, goes through here, so the bound holds for all of them.
+func (h *Hasher) run(ctx context.Context, work func()) error {
 	release, err := h.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer release()
-	return h.derive(password, salt, p), nil
+	work()
+	return nil
 }
 
-// Hash returns the PHC string of password under a new random salt and the
-// Hasher's parameters. It returns an error wrapping valet.ErrUnavailable when
-// no slot frees up within the wait or ctx ends first.
+// Hash returns the PHC string of password, normalized (see Normalize), under
+// a new random salt and the Hasher's parameters. It returns an error
+// wrapping valet.ErrUnavailable when no slot frees up within the wait or ctx
+// ends first.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	salt := make([]byte, h.params.SaltLen)
 	// crypto/rand.Read never fails: the runtime aborts the program instead.
 	rand.Read(salt)
-	key, err := h.compute(ctx, []byte(password), salt, h.params)
-	if err != nil {
+	pw := []byte(Normalize(password))
+	var key []byte
+	if err := h.run(ctx, func() { key = h.derive(pw, salt, h.params) }); err != nil {
 		return "", err
 	}
 	return encode(h.params, salt, key), nil
 }
 
-// Verify reports whether password matches the PHC string encoded, comparing
-// in constant time; it uses the parameters stored in encoded, not the
-// Hasher's. A wrong password is (false, nil). It returns an error wrapping
-// ErrMalformedHash when encoded is not a valid argon2id PHC string, and one
-// wrapping valet.ErrUnavailable when no slot frees up in time.
+// Verify reports whether password matches encoded, comparing in constant
+// time. encoded is valet's argon2id PHC string or an imported hash of any
+// format that ValidateImport accepts; Verify uses the parameters stored in
+// it, not the Hasher's. The password is tried normalized (see Normalize)
+// and then, only when that differs and does not match, as given, since
+// hashes made elsewhere (or by valet before it normalized) are of the raw
+// form; both tries run in the one hashing slot. A wrong password is
+// (false, nil). It returns an error wrapping ErrMalformedHash when encoded
+// is malformed or outside the bounds, and one wrapping valet.ErrUnavailable
+// when no slot frees up in time.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
-	p, salt, key, err := Decode(encoded)
-	if err != nil {
-		return false, err
+	ok, _, err := h.verify(ctx, password, encoded)
+	return ok, err
+}
+
+// VerifyUpgrade is Verify that also reports whether the caller, now that it
+// holds the right password, should store Hash(password) in place of
+// encoded: when NeedsRehash(encoded, h.Params()) says so, or the password
+// matched only in its raw, unnormalized form. rehash is false when ok is
+// false.
+func (h *Hasher) VerifyUpgrade(ctx context.Context, password, encoded string) (ok, rehash bool, err error) {
+	ok, raw, err := h.verify(ctx, password, encoded)
+	if !ok || err != nil {
+		return false, false, err
 	}
-	got, err := h.compute(ctx, []byte(password), salt, p)
+	return true, raw || NeedsRehash(encoded, h.params), nil
+}
+
+// verify is Verify; raw reports a match of the unnormalized password only.
+func (h *Hasher) verify(ctx context.Context, password, encoded string) (ok, raw bool, err error) {
+	s, err := parseHash(encoded, false)
 	if err != nil {
-		return false, err
+		return false, false, fmt.Errorf("%w: %w", ErrMalformedHash, err)
 	}
-	return subtle.ConstantTimeCompare(got, key) == 1, nil
+	normal := Normalize(password)
+	err = h.run(ctx, func() {
+		ok = h.matches(s, []byte(normal))
+		if !ok && normal != password {
+			ok = h.matches(s, []byte(password))
+			raw = ok
+		}
+	})
+	if err != nil {
+		return false, false, err
+	}
+	return ok, raw, nil
 }
 
 // VerifyDummy does the work of a Verify against a hash made with the
@@ -261,22 +304,32 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 // account exists. It returns an error wrapping valet.ErrUnavailable when no
 // slot frees up in time, like Verify.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
-	got, err := h.compute(ctx, []byte(password), h.dummySalt, h.params)
-	if err != nil {
-		return err
-	}
-	// Compare as Verify does so that the two paths do the same work.
-	subtle.ConstantTimeCompare(got, h.dummyKey)
-	return nil
+	normal := Normalize(password)
+	return h.run(ctx, func() {
+		// Compare as Verify does, and try the raw form when Verify would, so
+		// that the two paths do the same work.
+		subtle.ConstantTimeCompare(h.derive([]byte(normal), h.dummySalt, h.params), h.dummyKey)
+		if normal != password {
+			subtle.ConstantTimeCompare(h.derive([]byte(password), h.dummySalt, h.params), h.dummyKey)
+		}
+	})
 }
 
-// NeedsRehash reports whether encoded was made with parameters other than p
-// (whose zero fields take the defaults), so the caller should hash the
-// password again after a successful login. It returns true for a malformed
-// hash too.
+// NeedsRehash reports whether the caller should hash the password again
+// after a successful login and store the result in place of encoded: for
+// every hash that is not valet's argon2id (imported ones), for a malformed
+// one, and for an argon2id hash weaker than p (whose zero fields take the
+// defaults): less memory, fewer iterations, or a shorter salt or key. A
+// hash at least as strong as p in each is kept; the number of lanes does not
+// count, since it spreads the work without changing it.
 func NeedsRehash(encoded string, p Params) bool {
 	got, _, _, err := Decode(encoded)
-	return err != nil || got != p.withDefaults()
+	if err != nil {
+		return true
+	}
+	want := p.withDefaults()
+	return got.Memory < want.Memory || got.Iterations < want.Iterations ||
+		got.SaltLen < want.SaltLen || got.KeyLen < want.KeyLen
 }
 
 const prefix = "$argon2id$v=19$"
@@ -308,52 +361,9 @@ var b64 = base64.RawStdEncoding.Strict()
 // when encoded is malformed or its parameters are outside the accepted
 // bounds (see MaxMemory and the other limits).
 func Decode(encoded string) (p Params, salt, key []byte, err error) {
-	fail := func(why string) (Params, []byte, []byte, error) {
-		return Params{}, nil, nil, fmt.Errorf("%w: %s", ErrMalformedHash, why)
-	}
-	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[0] != "" {
-		return fail("want $argon2id$v=19$m=,t=,p=$salt$key")
-	}
-	if parts[1] != "argon2id" {
-		return fail("algorithm is not argon2id")
-	}
-	if parts[2] != "v=19" {
-		return fail("version is not 19")
-	}
-	fields := strings.Split(parts[3], ",")
-	if len(fields) != 3 {
-		return fail("want the parameters m, t and p")
-	}
-	var vals [3]uint64
-	for i, name := range [3]string{"m", "t", "p"} {
-		digits, ok := strings.CutPrefix(fields[i], name+"=")
-		if !ok {
-			return fail("want the parameters m, t and p in that order")
-		}
-		v, ok := parseDecimal(digits)
-		if !ok {
-			return fail("parameter " + name + " is not a decimal number")
-		}
-		vals[i] = v
-	}
-	if vals[0] > MaxMemory || vals[1] > MaxIterations || vals[2] > 255 {
-		return fail("parameters out of range")
-	}
-	p = Params{Memory: uint32(vals[0]), Iterations: uint32(vals[1]), Parallelism: uint8(vals[2])}
-	// The decoder skips newlines, which a strict parse must not.
-	if strings.ContainsAny(parts[4], "\r\n") || strings.ContainsAny(parts[5], "\r\n") {
-		return fail("bad base64")
-	}
-	if salt, err = b64.DecodeString(parts[4]); err != nil {
-		return fail("salt is not base64 without padding")
-	}
-	if key, err = b64.DecodeString(parts[5]); err != nil {
-		return fail("key is not base64 without padding")
-	}
-	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
-	if err := p.validate(); err != nil {
-		return fail(err.Error())
+	p, salt, key, err = parseArgon2(encoded, "argon2id", ownArgon2)
+	if err != nil {
+		return Params{}, nil, nil, fmt.Errorf("%w: %w", ErrMalformedHash, err)
 	}
 	return p, salt, key, nil
 }

@@ -359,6 +359,9 @@ func TestDecodeMalformed(t *testing.T) {
 	if _, _, _, err := Decode(valid); err != nil {
 		t.Fatalf("Decode(%q): %v", valid, err)
 	}
+	// These are not argon2id, but well-formed hashes of schemes that
+	// Verify accepts too.
+	otherScheme := map[string]bool{"bcrypt": true, "argon2i": true}
 	for _, tc := range malformed {
 		t.Run(tc.name, func(t *testing.T) {
 			p, salt, key, err := Decode(tc.encoded)
@@ -366,7 +369,11 @@ func TestDecodeMalformed(t *testing.T) {
 				t.Errorf("Decode(%q) = %+v, %x, %x, %v; want an error wrapping ErrMalformedHash", tc.encoded, p, salt, key, err)
 			}
 			ok, err := h.Verify(ctx, "password", tc.encoded)
-			if ok || !errors.Is(err, ErrMalformedHash) {
+			if otherScheme[tc.name] {
+				if ok || err != nil {
+					t.Errorf("Verify = %v, %v; want false, nil", ok, err)
+				}
+			} else if ok || !errors.Is(err, ErrMalformedHash) {
 				t.Errorf("Verify = %v, %v; want false and an error wrapping ErrMalformedHash", ok, err)
 			}
 			if !NeedsRehash(tc.encoded, Params{}) {
@@ -389,11 +396,21 @@ func TestNeedsRehash(t *testing.T) {
 		{"more memory wanted", def, Params{Memory: 47104}, true},
 		{"less memory wanted", def, Params{Memory: 12288, Iterations: 3}, true},
 		{"more iterations wanted", def, Params{Iterations: 3}, true},
-		{"more lanes wanted", def, Params{Parallelism: 2}, true},
+		// Lanes spread the work without changing how much there is.
+		{"more lanes wanted", def, Params{Parallelism: 2}, false},
 		{"longer salt wanted", def, Params{SaltLen: 32}, true},
 		{"longer key wanted", def, Params{KeyLen: 64}, true},
+		{"shorter salt and key wanted", def, Params{SaltLen: 8, KeyLen: 16}, false},
 		{"older, weaker hash", "$argon2id$v=19$m=1024,t=2,p=1$" + goodSalt + "$" + goodKey, Params{}, true},
+		{"stronger hash", "$argon2id$v=19$m=65536,t=3,p=4$" + goodSalt + "$" + goodKey, Params{}, false},
+		{"stronger in memory, weaker in time", "$argon2id$v=19$m=65536,t=1,p=1$" + goodSalt + "$" + goodKey, Params{}, true},
 		{"malformed", "$argon2id$v=19$m=19456,t=2,p=1$", Params{}, true},
+		{"empty", "", Params{}, true},
+		{"argon2i", "$argon2i$v=19$m=65536,t=3,p=1$" + goodSalt + "$" + goodKey, Params{}, true},
+		{"bcrypt", "$2b$12$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy", Params{}, true},
+		{"scrypt", "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E", Params{}, true},
+		{"django", "pbkdf2_sha256$1000000$seasalt$r1uLUxoxpP2Ued/qxvmje7UH9PUJBkRrvf9gGPL7Cps=", Params{}, true},
+		{"fbscrypt", firebaseVector, Params{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -459,6 +476,13 @@ func TestBusy(t *testing.T) {
 		{"Hash", func(h *Hasher) error { _, err := h.Hash(ctx, "password"); return err }},
 		{"Verify", func(h *Hasher) error { _, err := h.Verify(ctx, "password", enc); return err }},
 		{"VerifyDummy", func(h *Hasher) error { return h.VerifyDummy(ctx, "password") }},
+	}
+	// Every algorithm waits for a slot, not only argon2id.
+	for _, v := range cheapImported {
+		calls = append(calls, struct {
+			name string
+			call func(h *Hasher) error
+		}{"Verify " + v.name, func(h *Hasher) error { _, err := h.Verify(ctx, v.password, v.encoded); return err }})
 	}
 	for _, c := range calls {
 		t.Run(c.name+" waits for the deadline", func(t *testing.T) {
