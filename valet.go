@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -39,7 +38,7 @@ func ParseMode(s string) (Mode, error) {
 	case ModeSession, ModeToken, ModeHybrid:
 		return m, nil
 	}
-	return "", fmt.Errorf("%w: mode must be session, token or hybrid", ErrInvalidRequest)
+	return "", Errorf(ErrInvalidRequest, "Mode must be session, token or hybrid.")
 }
 
 // User is an account. PasswordHash is a PHC string and never leaves the server.

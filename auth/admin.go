@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -23,7 +22,7 @@ type UserPatch struct {
 func (s *Service) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, int, error) {
 	// Postgres fails on NUL and invalid UTF-8 rather than matching nothing.
 	if strings.ContainsRune(q.Search, 0) || !utf8.ValidString(q.Search) {
-		return nil, 0, fmt.Errorf("%w: the search must be text", valet.ErrInvalidRequest)
+		return nil, 0, valet.Errorf(valet.ErrInvalidRequest, "The search must be text.")
 	}
 	return s.users.ListUsers(ctx, q)
 }
@@ -32,7 +31,7 @@ func (s *Service) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.Use
 // have made.
 func (s *Service) userByID(ctx context.Context, id string) (valet.User, error) {
 	if !plausibleID(id) {
-		return valet.User{}, fmt.Errorf("%w: no such user", valet.ErrNotFound)
+		return valet.User{}, valet.Errorf(valet.ErrNotFound, "No such user.")
 	}
 	return s.users.UserByID(ctx, id)
 }

@@ -83,8 +83,14 @@ type Config struct {
 	Leeway time.Duration
 	// Alg is the algorithm of new signing keys. Default EdDSA.
 	Alg string
-	// Revoker spreads hybrid revocations. Default: an in-process revoke.Node.
+	// Revoker spreads hybrid revocations. Default: an in-process revoke.Node,
+	// which the Service then owns and Close stops. A Revoker given here is
+	// the caller's to stop.
 	Revoker Revoker
+	// KeyReload is how often the signing keys are read again from the
+	// store, so that a rotation made by the CLI or on another node reaches
+	// this node. Default 1 second; negative turns reloading off.
+	KeyReload time.Duration
 	// TokenCache is how many verified access tokens are remembered (by
 	// their hash, for at most a minute and never past their exp), so that
 	// a token presented again skips the signature check. Default 16384;
@@ -112,10 +118,16 @@ type Service struct {
 	seal     cipher.AEAD
 	log      *slog.Logger
 	tokens   *tokenCache // nil when Config.TokenCache is negative
+
+	// stop ends the goroutines New started; done closes when they have.
+	stop    context.CancelFunc
+	done    chan struct{}
+	ownNode *revoke.Node
 }
 
 // New checks cfg, loads (or on first start creates) the server's master
-// secret and signing keys, and returns a Service.
+// secret and signing keys, and returns a Service. The Service reloads its
+// keys in the background (Config.KeyReload) until Close.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Stores.Users == nil || cfg.Stores.Sessions == nil || cfg.Stores.Keys == nil || cfg.Stores.Secrets == nil {
 		return nil, errors.New("auth: Stores.Users, Sessions, Keys and Secrets are required")
@@ -179,9 +191,54 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if err := n.Start(ctx); err != nil {
 			return nil, fmt.Errorf("auth: start revocation set: %w", err)
 		}
-		s.revoker = n
+		s.revoker, s.ownNode = n, n
 	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop, s.done = stop, make(chan struct{})
+	go s.reloadKeys(bg)
 	return s, nil
+}
+
+// reloadKeys reads the signing keys again every KeyReload until ctx ends.
+func (s *Service) reloadKeys(ctx context.Context) {
+	defer close(s.done)
+	if s.cfg.KeyReload < 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.KeyReload)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, max(s.cfg.KeyReload, 2*time.Second))
+		err := s.keys.Load(lctx)
+		cancel()
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			// Once per outage, not once a second.
+			s.log.Warn("reloading signing keys failed; the current keys stay in use", "err", err)
+			failing = true
+		case err == nil && failing:
+			s.log.Info("reloading signing keys works again")
+			failing = false
+		}
+	}
+}
+
+// Close stops the Service's background work (the key reloader, and the
+// revocation node it made when Config.Revoker was nil) and waits for it.
+// Requests under way may still complete; new ones should not be sent.
+func (s *Service) Close() error {
+	s.stop()
+	<-s.done
+	if s.ownNode != nil {
+		return s.ownNode.Close()
+	}
+	return nil
 }
 
 func setDefaults(c *Config) {
@@ -221,6 +278,9 @@ func setDefaults(c *Config) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.KeyReload == 0 {
+		c.KeyReload = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -229,23 +289,79 @@ func setDefaults(c *Config) {
 	}
 }
 
-// Config returns the service's settings with defaults filled in.
-func (s *Service) Config() Config { return s.cfg }
+// Settings are the service's settings that the layers above it show:
+// never its stores, so that no layer can bypass the engine.
+type Settings struct {
+	// Mode is the mode of a login that names none.
+	Mode valet.Mode
+	// AccessTTL is the lifetime of an access token.
+	AccessTTL time.Duration
+	// Now is the service's clock.
+	Now func() time.Time
+}
 
-// Sessions returns the session manager (its cookie codec and lifetimes).
-func (s *Service) Sessions() *session.Manager { return s.sessions }
+// Settings returns the service's settings with defaults filled in.
+func (s *Service) Settings() Settings {
+	return Settings{Mode: s.cfg.Mode, AccessTTL: s.cfg.AccessTTL, Now: s.cfg.Now}
+}
 
-// Keys returns the signing-key manager (JWKS, rotation).
-func (s *Service) Keys() *token.Manager { return s.keys }
+// User returns user id. The error wraps valet.ErrNotFound when there is none.
+func (s *Service) User(ctx context.Context, id string) (valet.User, error) {
+	return s.userByID(ctx, id)
+}
 
-// Verifier returns the access-token verifier.
-func (s *Service) Verifier() *token.Verifier { return s.verifier }
+// UserByEmail returns the user with email (normalized first). The error
+// wraps valet.ErrNotFound when there is none, or ErrInvalidEmail.
+func (s *Service) UserByEmail(ctx context.Context, email string) (valet.User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return valet.User{}, err
+	}
+	return s.users.UserByEmail(ctx, e)
+}
 
-// Hasher returns the password hasher.
-func (s *Service) Hasher() *password.Hasher { return s.hasher }
+// Session returns session sid of user userID. found is false when it has
+// ended or is another user's.
+func (s *Service) Session(ctx context.Context, userID, sid string) (sess valet.Session, found bool, err error) {
+	sess, found, err = s.sessions.Store().Session(ctx, sid)
+	if err != nil || !found || sess.UserID != userID || sess.Expired(s.cfg.Now()) {
+		return valet.Session{}, false, err
+	}
+	return sess, true, nil
+}
 
-// Users returns the user store.
-func (s *Service) Users() valet.UserStore { return s.users }
+// JWKS returns the public keys that verify access tokens, as a JWK set.
+func (s *Service) JWKS() []byte { return s.keys.KeySet().JWKS() }
+
+// RotateKeys makes a new signing key (the previous one verifies until its
+// tokens expire), prunes keys whose tokens have all expired, and returns
+// the new key.
+func (s *Service) RotateKeys(ctx context.Context) (*token.Key, error) {
+	k, err := s.keys.Rotate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.keys.Prune(ctx); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "audit", "event", "keys_rotated", "kid", k.ID())
+	return k, nil
+}
+
+// PruneKeys deletes the retired keys whose tokens have all expired and
+// returns how many it deleted.
+func (s *Service) PruneKeys(ctx context.Context) (int, error) { return s.keys.Prune(ctx) }
+
+// SignClaims signs c with the current signing key, as it stands: the
+// caller vouches for every claim. It is for tools and tests that need a
+// token of a given shape; logins mint their own.
+func (s *Service) SignClaims(c *token.Claims) (string, error) { return s.keys.KeySet().Sign(c) }
+
+// ListKeys returns the stored signing keys, newest first.
+func (s *Service) ListKeys(ctx context.Context) ([]token.KeyInfo, error) { return s.keys.List(ctx) }
+
+// HashParams returns the argon2id parameters of new password hashes.
+func (s *Service) HashParams() password.Params { return s.hasher.Params() }
 
 // newShortID returns 16 random bytes, base64url: for user ids and jti.
 func newShortID() string {

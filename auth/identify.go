@@ -23,13 +23,13 @@ func (s *Service) IdentifyCookie(ctx context.Context, value string) (*valet.Iden
 func (s *Service) sessionIdentity(ctx context.Context, sess valet.Session) (*valet.Identity, error) {
 	u, err := s.users.UserByID(ctx, sess.UserID)
 	if errors.Is(err, valet.ErrNotFound) {
-		return nil, fmt.Errorf("%w: the account is gone", valet.ErrUnauthenticated)
+		return nil, valet.Errorf(valet.ErrUnauthenticated, "The account is gone.")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if u.Disabled {
-		return nil, fmt.Errorf("%w: this account is disabled", valet.ErrUnauthenticated)
+		return nil, valet.Errorf(valet.ErrUnauthenticated, "This account is disabled.")
 	}
 	return &valet.Identity{User: u, Mode: sess.Mode, SessionID: sess.ID, ExpiresAt: sess.Expiry()}, nil
 }

@@ -43,15 +43,15 @@ type Grant struct {
 func NormalizeEmail(email string) (string, error) {
 	e := strings.ToLower(strings.TrimSpace(email))
 	if e == "" || len(e) > 254 || !utf8.ValidString(e) || strings.ContainsAny(e, "\x00\r\n\t <>\"(),;:\\[]") {
-		return "", fmt.Errorf("%w: enter an email address like name@example.com", valet.ErrInvalidEmail)
+		return "", valet.Errorf(valet.ErrInvalidEmail, "Enter an email address like name@example.com.")
 	}
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || a.Name != "" {
-		return "", fmt.Errorf("%w: enter an email address like name@example.com", valet.ErrInvalidEmail)
+		return "", valet.Errorf(valet.ErrInvalidEmail, "Enter an email address like name@example.com.")
 	}
 	at := strings.LastIndexByte(e, '@')
 	if at < 1 || at == len(e)-1 || !strings.Contains(e[at+1:], ".") {
-		return "", fmt.Errorf("%w: enter an email address like name@example.com", valet.ErrInvalidEmail)
+		return "", valet.Errorf(valet.ErrInvalidEmail, "Enter an email address like name@example.com.")
 	}
 	return e, nil
 }
@@ -95,7 +95,7 @@ func (s *Service) CreateUser(ctx context.Context, email, pw string, roles []stri
 	}
 	if err := s.users.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, valet.ErrConflict) {
-			return valet.User{}, fmt.Errorf("%w: an account with this email already exists", valet.ErrConflict)
+			return valet.User{}, valet.Errorf(valet.ErrConflict, "An account with this email already exists.")
 		}
 		return valet.User{}, err
 	}
@@ -138,7 +138,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, mode valet.Mode, 
 	}
 	if u.Disabled {
 		s.audit(ctx, "login.failure", u.ID, "", c, "reason", "disabled")
-		return nil, fmt.Errorf("%w: this account is disabled", valet.ErrUserDisabled)
+		return nil, valet.Errorf(valet.ErrUserDisabled, "This account is disabled.")
 	}
 	g, err := s.grant(ctx, u, mode, c)
 	if err != nil {
@@ -201,12 +201,12 @@ func (s *Service) grant(ctx context.Context, u valet.User, mode valet.Mode, c Cl
 		g.Session, g.Cookie = &sess, cookie
 	case valet.ModeToken, valet.ModeHybrid:
 		if s.refresh == nil {
-			return nil, fmt.Errorf("%w: this server has no refresh-token store", valet.ErrInvalidRequest)
+			return nil, valet.Errorf(valet.ErrInvalidRequest, "This server has no refresh-token store.")
 		}
 		sid := ""
 		if mode == valet.ModeHybrid {
 			if s.revoker == nil {
-				return nil, fmt.Errorf("%w: this server has no revocation set for hybrid mode", valet.ErrInvalidRequest)
+				return nil, valet.Errorf(valet.ErrInvalidRequest, "This server has no revocation set for hybrid mode.")
 			}
 			// The hybrid session's secret is never handed out: the client
 			// holds the token, which names the session by its public id.
@@ -253,7 +253,7 @@ func validRoles(roles []string) error {
 		if r == "" || len(r) > 64 || strings.ContainsFunc(r, func(c rune) bool {
 			return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == ':' || c == '.')
 		}) {
-			return fmt.Errorf("%w: a role is 1 to 64 characters of a-z, 0-9, '-', '_', ':' or '.'", valet.ErrInvalidRequest)
+			return valet.Errorf(valet.ErrInvalidRequest, "A role is 1 to 64 characters of a-z, 0-9, '-', '_', ':' or '.'.")
 		}
 	}
 	return nil

@@ -49,7 +49,7 @@ func (s *Service) newRefreshFamily(ctx context.Context, userID, sid string) (str
 // valet.ErrInvalidGrant.
 func (s *Service) Refresh(ctx context.Context, rt string, c Client) (*Grant, error) {
 	if s.refresh == nil {
-		return nil, fmt.Errorf("%w: this server has no refresh-token store", valet.ErrInvalidRequest)
+		return nil, valet.Errorf(valet.ErrInvalidRequest, "This server has no refresh-token store.")
 	}
 	if s.cfg.Throttle != nil {
 		if err := s.cfg.Throttle.Refresh(ctx, c.IP); err != nil {

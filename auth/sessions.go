@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/valetauth/valet"
 )
@@ -11,7 +10,7 @@ import (
 func (s *Service) lister() (valet.SessionLister, error) {
 	l, ok := s.cfg.Stores.Sessions.(valet.SessionLister)
 	if !ok {
-		return nil, fmt.Errorf("%w: this session store cannot list sessions", valet.ErrInvalidRequest)
+		return nil, valet.Errorf(valet.ErrInvalidRequest, "This session store cannot list sessions.")
 	}
 	return l, nil
 }
@@ -29,14 +28,14 @@ func (s *Service) UserSessions(ctx context.Context, userID string) ([]valet.Sess
 // user's answers valet.ErrNotFound, as one that does not exist does.
 func (s *Service) RevokeSession(ctx context.Context, userID, sid string, c Client) error {
 	if !plausibleID(sid) {
-		return fmt.Errorf("%w: no such session", valet.ErrNotFound)
+		return valet.Errorf(valet.ErrNotFound, "No such session.")
 	}
 	sess, found, err := s.cfg.Stores.Sessions.Session(ctx, sid)
 	if err != nil {
 		return err
 	}
 	if !found || sess.UserID != userID {
-		return fmt.Errorf("%w: no such session", valet.ErrNotFound)
+		return valet.Errorf(valet.ErrNotFound, "No such session.")
 	}
 	if err := s.endSession(ctx, userID, sid); err != nil {
 		return err
@@ -92,7 +91,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 			}
 		}
 		s.audit(ctx, "password.change.failure", u.ID, id.SessionID, c)
-		return fmt.Errorf("%w: the current password is wrong", valet.ErrInvalidCredentials)
+		return valet.Errorf(valet.ErrInvalidCredentials, "The current password is wrong.")
 	}
 	if s.cfg.Throttle != nil {
 		if terr := s.cfg.Throttle.LoginSucceeded(ctx, u.Email, c.IP); terr != nil {

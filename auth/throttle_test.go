@@ -209,7 +209,7 @@ func TestSignupRefreshThrottle(t *testing.T) {
 	if _, err := s.Signup(ctx, "one-more@example.com", "correct horse battery", c); !errors.Is(err, valet.ErrRateLimited) {
 		t.Fatalf("21st signup from one address: %v, want rate limited", err)
 	}
-	if _, err := s.Users().UserByEmail(ctx, "one-more@example.com"); !errors.Is(err, valet.ErrNotFound) {
+	if _, err := s.users.UserByEmail(ctx, "one-more@example.com"); !errors.Is(err, valet.ErrNotFound) {
 		t.Fatalf("the refused signup created the account: %v", err)
 	}
 	for i := range 300 {

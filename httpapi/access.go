@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -28,7 +27,7 @@ type AccessRule struct {
 // an error wrapping valet.ErrInvalidRequest for any other form.
 func ParseAccessRule(s string) (AccessRule, error) {
 	target, roles, ok := strings.Cut(strings.TrimSpace(s), " ")
-	bad := fmt.Errorf("%w: access rule %q: want HOST/PATH ROLE[,ROLE...], e.g. \"*.example.com/admin admin\"", valet.ErrInvalidRequest, s)
+	bad := valet.Errorf(valet.ErrInvalidRequest, "Access rule %q: want HOST/PATH ROLE[,ROLE...], e.g. \"*.example.com/admin admin\".", s)
 	if !ok {
 		return AccessRule{}, bad
 	}

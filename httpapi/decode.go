@@ -6,15 +6,17 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/valetauth/valet"
 )
 
 // MaxBodyBytes is the largest request body accepted (64 KiB).
 const MaxBodyBytes = 64 << 10
 
 var (
-	errTooLarge = &Error{Code: "payload_too_large", Message: "The request body is larger than 64 KiB."}
-	errBadJSON  = &Error{Code: "invalid_request", Message: "The request body is not valid JSON for this endpoint."}
-	errNoJSON   = &Error{Code: "invalid_request", Message: "Send the request body as application/json."}
+	errTooLarge = valet.Errorf(valet.ErrTooLarge, "The request body is larger than 64 KiB.")
+	errBadJSON  = valet.Errorf(valet.ErrInvalidRequest, "The request body is not valid JSON for this endpoint.")
+	errNoJSON   = valet.Errorf(valet.ErrInvalidRequest, "Send the request body as application/json.")
 )
 
 // decodeJSON reads one JSON object from r's body into v: at most

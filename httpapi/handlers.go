@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/identify"
 )
 
 // userJSON is a user as the API shows it: never its password hash.
@@ -68,13 +68,12 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.Mode == valet.ModeSession {
 		// The old session in this browser, if any, ends: one login, one ticket.
-		if v, ok := a.SessionCookieValue(r); ok {
+		if v, ok := a.cfg.Cookie.SessionValue(r); ok {
 			if id, err := a.svc.IdentifyCookie(r.Context(), v); err == nil {
 				_ = a.svc.Logout(r.Context(), id, a.client(r))
 			}
 		}
-		a.clearLegacyCookie(w, r)
-		a.setSessionCookie(w, g.Cookie, g.Session.ExpiresAt)
+		a.setSessionCookie(w, r, g.Cookie, g.Session.ExpiresAt)
 	}
 	writeJSON(w, http.StatusOK, grantJSON(g))
 }
@@ -105,7 +104,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.RefreshToken == "" {
-		writeError(w, r, a.log, &Error{Code: "invalid_request", Message: "refresh_token is required."})
+		writeError(w, r, a.log, valet.Errorf(valet.ErrInvalidRequest, "The refresh_token field is required."))
 		return
 	}
 	g, err := a.svc.Refresh(r.Context(), in.RefreshToken, a.client(r))
@@ -141,12 +140,11 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, a.log, err)
 			return
 		}
-	case errors.Is(err, valet.ErrUnavailable):
+	case identify.SystemFailure(err):
 		writeError(w, r, a.log, err)
 		return
 	}
-	a.clearSessionCookie(w)
-	a.clearLegacyCookie(w, r)
+	a.clearCredentials(w, r)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -207,7 +205,7 @@ func (a *API) deleteSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sid == id.SessionID {
-		a.clearSessionCookie(w)
+		a.clearCredentials(w, r)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -224,7 +222,7 @@ func (a *API) deleteSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if include {
-		a.clearSessionCookie(w)
+		a.clearCredentials(w, r)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -250,7 +248,7 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(a.svc.Keys().KeySet().JWKS())
+	_, _ = w.Write(a.svc.JWKS())
 }
 
 func (a *API) introspect(w http.ResponseWriter, r *http.Request) {
@@ -263,7 +261,7 @@ func (a *API) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := a.svc.Introspect(r.Context(), in.Token)
 	if err != nil {
-		if errors.Is(err, valet.ErrUnavailable) {
+		if identify.SystemFailure(err) {
 			writeError(w, r, a.log, err)
 			return
 		}
@@ -295,7 +293,7 @@ func nonNil(s []string) []string {
 func (a *API) authz(w http.ResponseWriter, r *http.Request) {
 	id, err := a.Identify(r)
 	if err != nil {
-		if errors.Is(err, valet.ErrUnavailable) {
+		if identify.SystemFailure(err) {
 			writeError(w, r, a.log, err)
 			return
 		}
@@ -313,7 +311,7 @@ func (a *API) authz(w http.ResponseWriter, r *http.Request) {
 	if len(a.cfg.AccessRules) > 0 {
 		host, path := forwardedTarget(originalURL(r))
 		if rule := ruleFor(a.cfg.AccessRules, host, path); rule != nil && !rule.allows(id.User.Roles) {
-			writeError(w, r, a.log, &Error{Code: "forbidden", Message: "An access rule does not let you in here."})
+			writeError(w, r, a.log, valet.Errorf(valet.ErrForbidden, "An access rule does not let you in here."))
 			return
 		}
 	}

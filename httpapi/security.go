@@ -1,18 +1,12 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
 
 	"github.com/valetauth/valet"
 )
-
-// LegacyCookieName is the session cookie's name without the __Host- prefix:
-// the name used when the cookie is not Secure, and the name of API.md's
-// first version. The API accepts it on read whatever CookieName is.
-const LegacyCookieName = "valet_session"
 
 // ContentSecurityPolicy is the policy of every JSON response: it loads
 // nothing and may not be framed. Pages served beside the API set their own.
@@ -21,36 +15,6 @@ const ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"
 // HSTS is the Strict-Transport-Security value sent on responses served over
 // TLS: two years, subdomains included.
 const HSTS = "max-age=63072000; includeSubDomains"
-
-// SessionCookieValue returns the session cookie that r carries: the one
-// named CookieName or, failing that, LegacyCookieName. ok is false when r
-// carries neither. The value is not checked here.
-func (a *API) SessionCookieValue(r *http.Request) (value string, ok bool) {
-	if c, err := r.Cookie(a.cfg.CookieName); err == nil {
-		return c.Value, true
-	}
-	if a.cfg.CookieName != LegacyCookieName {
-		if c, err := r.Cookie(LegacyCookieName); err == nil {
-			return c.Value, true
-		}
-	}
-	return "", false
-}
-
-// clearLegacyCookie drops a cookie of the old name that r carries, so that
-// a browser moved to the __Host- name does not keep presenting both.
-func (a *API) clearLegacyCookie(w http.ResponseWriter, r *http.Request) {
-	if a.cfg.CookieName == LegacyCookieName {
-		return
-	}
-	if _, err := r.Cookie(LegacyCookieName); err != nil {
-		return
-	}
-	http.SetCookie(w, &http.Cookie{
-		Name: LegacyCookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: !a.cfg.CookieInsecure, SameSite: http.SameSiteLaxMode,
-	})
-}
 
 // setSecurityHeaders sets the headers every response carries. HSTS goes
 // only on a response that travels over TLS: sent over plain HTTP it would
@@ -94,7 +58,7 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 		}
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: trusted proxy %q is neither an address nor a CIDR", valet.ErrInvalidRequest, s)
+			return nil, valet.Errorf(valet.ErrInvalidRequest, "Trusted proxy %q is neither an address nor a CIDR.", s)
 		}
 		a = a.Unmap()
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/valetauth/valet"
 )
@@ -130,44 +129,6 @@ func TestSecurityHeaders(t *testing.T) {
 				if v := got.Get(k); v != want {
 					t.Errorf("%s = %q, want %q", k, v, want)
 				}
-			}
-		})
-	}
-}
-
-func TestSessionCookieName(t *testing.T) {
-	tests := []struct {
-		name     string
-		cfg      Config
-		cookies  map[string]string
-		wantName string
-		want     string
-		wantOK   bool
-	}{
-		{"secure default", Config{}, map[string]string{"__Host-valet_session": "new"}, "__Host-valet_session", "new", true},
-		{"secure default reads the old name", Config{}, map[string]string{"valet_session": "old"}, "__Host-valet_session", "old", true},
-		{"the prefixed name wins", Config{}, map[string]string{"valet_session": "old", "__Host-valet_session": "new"}, "__Host-valet_session", "new", true},
-		{"insecure keeps the old name", Config{CookieInsecure: true}, map[string]string{"valet_session": "old"}, "valet_session", "old", true},
-		{"insecure ignores a prefixed cookie", Config{CookieInsecure: true}, map[string]string{"__Host-valet_session": "new"}, "valet_session", "", false},
-		{"none", Config{}, nil, "__Host-valet_session", "", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			a := New(nil, tc.cfg)
-			if got := a.Config().CookieName; got != tc.wantName {
-				t.Fatalf("CookieName = %q, want %q", got, tc.wantName)
-			}
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			for k, v := range tc.cookies {
-				r.AddCookie(&http.Cookie{Name: k, Value: v})
-			}
-			got, ok := a.SessionCookieValue(r)
-			if got != tc.want || ok != tc.wantOK {
-				t.Fatalf("SessionCookieValue = %q, %v; want %q, %v", got, ok, tc.want, tc.wantOK)
-			}
-			c := a.SessionCookie("v", time.Now().Add(time.Hour))
-			if c.Name != tc.wantName || c.Path != "/" || c.Domain != "" || c.Secure == tc.cfg.CookieInsecure {
-				t.Fatalf("SessionCookie = %+v: want name %q, Path=/, no Domain, Secure unless insecure", c, tc.wantName)
 			}
 		})
 	}

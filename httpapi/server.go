@@ -13,20 +13,18 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/api"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/identify"
+	"github.com/valetauth/valet/session"
+	"github.com/valetauth/valet/token"
 )
 
 // Config configures the API. Zero fields take the defaults named.
 type Config struct {
-	// CookieName is the session cookie's name. Default "__Host-valet_session"
-	// when the cookie is Secure (the prefix makes browsers refuse the cookie
-	// unless it is Secure, Path=/ and has no Domain, so a sibling subdomain
-	// cannot plant it), and LegacyCookieName when it is not. LegacyCookieName
-	// is accepted on read either way.
-	CookieName string
-	// CookieInsecure drops the Secure attribute (for plain-HTTP hosts other
-	// than localhost). Default false: cookies are Secure.
-	CookieInsecure bool
+	// Cookie names and shapes the browser's cookies, as for every other
+	// layer. Default: Secure and host-only, "__Host-valet_session".
+	Cookie session.Cookie
 	// TrustedOrigins may send cookie-authenticated unsafe requests from
 	// another origin, e.g. "https://app.example.com".
 	TrustedOrigins []string
@@ -47,10 +45,42 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Service is the engine the API runs on. *auth.Service implements it. Every
+// change goes through it, so none bypasses its audit events and revocations.
+type Service interface {
+	identify.Bearer
+	identify.Cookies
+	Signup(ctx context.Context, email, pw string, c auth.Client) (valet.User, error)
+	Login(ctx context.Context, email, pw string, mode valet.Mode, c auth.Client) (*auth.Grant, error)
+	Refresh(ctx context.Context, rt string, c auth.Client) (*auth.Grant, error)
+	RevokeRefresh(ctx context.Context, rt string, c auth.Client) error
+	Logout(ctx context.Context, id *valet.Identity, c auth.Client) error
+	UserSessions(ctx context.Context, userID string) ([]valet.Session, error)
+	RevokeSession(ctx context.Context, userID, sid string, c auth.Client) error
+	RevokeUserSessions(ctx context.Context, userID, keep string, c auth.Client) (int, error)
+	ChangePassword(ctx context.Context, id *valet.Identity, current, next string, c auth.Client) error
+	JWKS() []byte
+	Introspect(ctx context.Context, tok string) (token.Claims, error)
+	Admin
+}
+
+// Admin is the administration of users that the admin endpoints and pages
+// use. *auth.Service implements it.
+type Admin interface {
+	ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, int, error)
+	CreateUser(ctx context.Context, email, pw string, roles []string) (valet.User, error)
+	UpdateUser(ctx context.Context, id string, p auth.UserPatch, c auth.Client) (valet.User, error)
+	DeleteUser(ctx context.Context, id string, c auth.Client) error
+	EndUserSessions(ctx context.Context, id string, c auth.Client) error
+}
+
+var _ Service = (*auth.Service)(nil)
+
 // API is the JSON API as an http.Handler.
 type API struct {
-	svc  *auth.Service
+	svc  Service
 	cfg  Config
+	id   *identify.Identifier
 	log  *slog.Logger
 	mux  *http.ServeMux
 	csrf *http.CrossOriginProtection
@@ -58,13 +88,7 @@ type API struct {
 
 // New returns the API over svc. It panics on a malformed trusted origin,
 // a programmer error.
-func New(svc *auth.Service, cfg Config) *API {
-	if cfg.CookieName == "" {
-		cfg.CookieName = LegacyCookieName
-		if !cfg.CookieInsecure {
-			cfg.CookieName = "__Host-" + LegacyCookieName
-		}
-	}
+func New(svc Service, cfg Config) *API {
 	if cfg.LoginURL == "" {
 		cfg.LoginURL = "/"
 	}
@@ -74,7 +98,8 @@ func New(svc *auth.Service, cfg Config) *API {
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = PeerIP
 	}
-	a := &API{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
+	a := &API{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection(),
+		id: identify.New(svc, cfg.Cookie, identify.All)}
 	for _, o := range cfg.TrustedOrigins {
 		if err := a.csrf.AddTrustedOrigin(o); err != nil {
 			panic("httpapi: " + err.Error())
@@ -83,6 +108,9 @@ func New(svc *auth.Service, cfg Config) *API {
 	a.routes()
 	return a
 }
+
+// spec is the API's OpenAPI document, served at /openapi.json.
+var spec = api.JSON()
 
 func (a *API) routes() {
 	m := a.mux
@@ -107,11 +135,17 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", a.readyz)
+	m.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(spec)
+	})
 	if a.cfg.Metrics != nil {
 		m.Handle("GET /metrics", a.cfg.Metrics)
 	}
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, a.log, &Error{Code: "not_found", Message: "No such endpoint."})
+		writeError(w, r, a.log, valet.Errorf(valet.ErrNotFound, "No such endpoint."))
 	})
 }
 
@@ -121,7 +155,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header(), r)
 	if !safeMethod(r.Method) && !hasBearer(r) {
 		if err := a.csrf.Check(r); err != nil {
-			writeError(w, r, a.log, &Error{Code: "csrf_failed", Message: "Cross-origin request refused."})
+			writeError(w, r, a.log, valet.ErrCrossOrigin)
 			return
 		}
 	}
@@ -145,17 +179,20 @@ func (a *API) client(r *http.Request) auth.Client {
 	return auth.Client{UserAgent: r.UserAgent(), IP: a.cfg.ClientIP(r)}
 }
 
-// Identify returns the caller of r from its bearer token or, failing that,
-// its session cookie. A request with neither gets valet.ErrUnauthenticated.
+// Identify returns the caller of r by the one identification step (see
+// package identify). A request with no credential gets
+// valet.ErrUnauthenticated.
 func (a *API) Identify(r *http.Request) (*valet.Identity, error) {
-	if tok, ok := bearerToken(r); ok {
-		return a.svc.IdentifyBearer(r.Context(), tok)
+	res := a.id.Identify(r)
+	if res.Source == identify.None {
+		return nil, valet.ErrUnauthenticated
 	}
-	if v, ok := a.SessionCookieValue(r); ok {
-		return a.svc.IdentifyCookie(r.Context(), v)
-	}
-	return nil, valet.ErrUnauthenticated
+	return res.Identity, res.Err
 }
+
+// Identifier returns the identification step the API uses, for the layers
+// served beside it.
+func (a *API) Identifier() *identify.Identifier { return a.id }
 
 // authed runs h for an identified caller, with the identity in the context.
 func (a *API) authed(h http.HandlerFunc) http.Handler {
@@ -179,7 +216,7 @@ func (a *API) role(h http.HandlerFunc, roles ...string) http.Handler {
 				return
 			}
 		}
-		writeError(w, r, a.log, &Error{Code: "forbidden", Message: "You do not have the role this needs."})
+		writeError(w, r, a.log, valet.Errorf(valet.ErrForbidden, "You do not have the role this needs."))
 	})
 }
 
@@ -187,30 +224,16 @@ func (a *API) role(h http.HandlerFunc, roles ...string) http.Handler {
 // pages served beside it use the same cookie and origin settings.
 func (a *API) Config() Config { return a.cfg }
 
-// SessionCookie returns the session cookie that carries value until expires,
-// with the API's name and attributes: Path=/, HttpOnly, SameSite=Lax, and
-// Secure unless CookieInsecure. An empty value gives the cookie that clears
-// it (Max-Age=0).
-func (a *API) SessionCookie(value string, expires time.Time) *http.Cookie {
-	c := &http.Cookie{
-		Name: a.cfg.CookieName, Value: value, Path: "/",
-		HttpOnly: true, Secure: !a.cfg.CookieInsecure, SameSite: http.SameSiteLaxMode,
-	}
-	if value == "" {
-		c.MaxAge = -1
-	} else {
-		c.Expires, c.MaxAge = expires, int(time.Until(expires).Seconds())
-	}
-	return c
+// setSessionCookie hands the browser its ticket, and drops a session
+// cookie it holds under an older name.
+func (a *API) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
+	a.cfg.Cookie.ClearStale(w, r)
+	http.SetCookie(w, a.cfg.Cookie.Session(value, expires))
 }
 
-// setSessionCookie hands the browser its ticket.
-func (a *API) setSessionCookie(w http.ResponseWriter, value string, expires time.Time) {
-	http.SetCookie(w, a.SessionCookie(value, expires))
-}
-
-func (a *API) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, a.SessionCookie("", time.Time{}))
+// clearCredentials drops every credential cookie the browser holds.
+func (a *API) clearCredentials(w http.ResponseWriter, r *http.Request) {
+	a.cfg.Cookie.ClearAll(w, r)
 }
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -79,18 +78,18 @@ func ParsePermissions(r io.Reader) (Permissions, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%w: permissions: %v", valet.ErrInvalidRequest, err)
+		return nil, valet.Errorf(valet.ErrInvalidRequest, "Permissions: %v.", err)
 	}
 	for role, perms := range p {
 		if role == "" || strings.ContainsAny(role, " \t\r\n") {
-			return nil, fmt.Errorf("%w: permissions: role %q is empty or holds a space", valet.ErrInvalidRequest, role)
+			return nil, valet.Errorf(valet.ErrInvalidRequest, "Permissions: role %q is empty or holds a space.", role)
 		}
 		for _, g := range perms {
 			if g == "" || strings.ContainsAny(g, " \t\r\n") {
-				return nil, fmt.Errorf("%w: permissions: role %q: permission %q is empty or holds a space", valet.ErrInvalidRequest, role, g)
+				return nil, valet.Errorf(valet.ErrInvalidRequest, "Permissions: role %q: permission %q is empty or holds a space.", role, g)
 			}
 			if i := strings.IndexByte(g, '*'); i >= 0 && g != "*" && (i != len(g)-1 || !strings.HasSuffix(g, ":*")) {
-				return nil, fmt.Errorf("%w: permissions: role %q: %q: '*' must stand alone or end a prefix such as \"orders:*\"", valet.ErrInvalidRequest, role, g)
+				return nil, valet.Errorf(valet.ErrInvalidRequest, "Permissions: role %q: %q: '*' must stand alone or end a prefix such as \"orders:*\".", role, g)
 			}
 		}
 	}

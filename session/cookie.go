@@ -7,7 +7,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
 	"hash"
 	"sync"
 
@@ -16,7 +15,7 @@ import (
 
 // ErrBadCookie is returned (wrapping valet.ErrUnauthenticated) for a cookie
 // value that is malformed or whose HMAC does not match.
-var ErrBadCookie = fmt.Errorf("%w: bad session cookie", valet.ErrUnauthenticated)
+var ErrBadCookie = valet.Errorf(valet.ErrUnauthenticated, "Bad session cookie.")
 
 const (
 	secretLen = 43 // base64url of 32 bytes, no padding

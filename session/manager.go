@@ -10,7 +10,7 @@ import (
 
 // ErrNoSession is returned (wrapping valet.ErrUnauthenticated) when the
 // session named by a valid cookie is gone or has expired.
-var ErrNoSession = fmt.Errorf("%w: session ended", valet.ErrUnauthenticated)
+var ErrNoSession = valet.Errorf(valet.ErrUnauthenticated, "Session ended.")
 
 // Config holds the session lifetimes. Zero fields take their defaults.
 type Config struct {

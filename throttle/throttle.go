@@ -35,6 +35,10 @@ type Limit struct {
 // interval is the time it takes to earn back one attempt.
 func (l Limit) interval() time.Duration { return l.Period / time.Duration(l.Burst) }
 
+// Interval is the time one attempt takes to drain from the bucket:
+// Period / Burst.
+func (l Limit) Interval() time.Duration { return l.interval() }
+
 func (l Limit) valid() bool {
 	return l.Burst > 0 && l.Period >= time.Millisecond*time.Duration(l.Burst)
 }
@@ -54,19 +58,19 @@ func ParseLimits(s string) ([]Limit, error) {
 	for _, part := range strings.Split(s, ",") {
 		n, d, ok := strings.Cut(strings.TrimSpace(part), "/")
 		if !ok {
-			return nil, fmt.Errorf("%w: limit %q: want N/DURATION, e.g. 5/15m", valet.ErrInvalidRequest, part)
+			return nil, valet.Errorf(valet.ErrInvalidRequest, "Limit %q: want N/DURATION, e.g. 5/15m.", part)
 		}
 		burst, err := strconv.Atoi(n)
 		if err != nil {
-			return nil, fmt.Errorf("%w: limit %q: %q is not a count", valet.ErrInvalidRequest, part, n)
+			return nil, valet.Errorf(valet.ErrInvalidRequest, "Limit %q: %q is not a count.", part, n)
 		}
 		period, err := time.ParseDuration(d)
 		if err != nil {
-			return nil, fmt.Errorf("%w: limit %q: %q is not a duration", valet.ErrInvalidRequest, part, d)
+			return nil, valet.Errorf(valet.ErrInvalidRequest, "Limit %q: %q is not a duration.", part, d)
 		}
 		l := Limit{Burst: burst, Period: period}
 		if !l.valid() {
-			return nil, fmt.Errorf("%w: limit %q: want a positive count and a period of at least a millisecond per attempt", valet.ErrInvalidRequest, part)
+			return nil, valet.Errorf(valet.ErrInvalidRequest, "Limit %q: want a positive count and a period of at least a millisecond per attempt.", part)
 		}
 		out = append(out, l)
 	}
@@ -303,6 +307,10 @@ func ipKey(action, ip string) string {
 }
 
 // unavailable wraps a counter store's failure for callers, without its type.
+// Unavailable wraps a failure of a Store's backend (op names it, "redis")
+// so that it matches valet.ErrUnavailable, and context errors too.
+func Unavailable(op string, err error) error { return unavailable(op, err) }
+
 func unavailable(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("throttle: %s: %w: %w", op, valet.ErrUnavailable, err)

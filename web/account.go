@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/token"
 )
 
@@ -114,7 +115,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewe
 	if v.token != "" {
 		// A token carries only the user's id, email and roles; the page
 		// looks up the rest for display. Authorization used the token alone.
-		switch full, err := h.svc.Users().UserByID(ctx, u.ID); {
+		switch full, err := h.svc.User(ctx, u.ID); {
 		case err == nil:
 			u = full
 		case !errors.Is(err, valet.ErrNotFound):
@@ -183,7 +184,7 @@ func (h *Handler) sessionView(s valet.Session, now time.Time) sessionView {
 // holds builds the comparison panel. The page never shows a credential:
 // not the cookie's value, not the token's signature, not the refresh token.
 func (h *Handler) holds(r *http.Request, v *viewer, sessions []sessionView, now time.Time) (holdsView, error) {
-	hv := holdsView{Mode: v.id.Mode, RefreshHeld: v.refresh, AccessTTL: h.svc.Config().AccessTTL, ExpiresAt: v.id.ExpiresAt}
+	hv := holdsView{Mode: v.id.Mode, RefreshHeld: v.refresh, AccessTTL: h.svc.Settings().AccessTTL, ExpiresAt: v.id.ExpiresAt}
 	if v.id.SessionID != "" {
 		for i := range sessions {
 			if sessions[i].ID == v.id.SessionID {
@@ -191,7 +192,7 @@ func (h *Handler) holds(r *http.Request, v *viewer, sessions []sessionView, now 
 			}
 		}
 		if hv.Record == nil {
-			s, found, err := h.svc.Sessions().Store().Session(r.Context(), v.id.SessionID)
+			s, found, err := h.svc.Session(r.Context(), v.id.User.ID, v.id.SessionID)
 			if err != nil {
 				return holdsView{}, err
 			}
@@ -203,16 +204,16 @@ func (h *Handler) holds(r *http.Request, v *viewer, sessions []sessionView, now 
 		}
 	}
 	if v.token == "" {
-		hv.CookieName = h.api.CookieName
-		value, _ := h.sessionValue(r)
+		hv.CookieName = h.cookies.SessionName()
+		value, _ := h.cookies.SessionValue(r)
 		hv.CookieLen = len(value)
 		hv.CookieAttrs = []string{"HttpOnly", "SameSite=Lax", "Path=/"}
-		if !h.api.CookieInsecure {
+		if !h.cookies.Insecure {
 			hv.CookieAttrs = append(hv.CookieAttrs, "Secure")
 		}
 		return hv, nil
 	}
-	hv.CookieName = TokenCookie
+	hv.CookieName = session.TokenName
 	hv.TokenLen = len(v.token)
 	if i := strings.LastIndexByte(v.token, '.'); i >= 0 {
 		hv.SignatureLen = base64.RawURLEncoding.DecodedLen(len(v.token) - i - 1)
@@ -306,7 +307,7 @@ func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
 	case sid == v.id.SessionID:
 		// Ending this device's session is signing out; a hybrid sign-in's
 		// refresh family went with its session.
-		h.clearCredentials(w, r)
+		h.cookies.ClearAll(w, r)
 		h.redirect(w, r, "/", "signed-out")
 	default:
 		h.redirect(w, r, "/account", "session-revoked")
@@ -359,14 +360,14 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		// and end the hybrid session that the old token named.
 		g, lerr := h.svc.Login(ctx, v.id.User.Email, next, v.id.Mode, c)
 		if lerr != nil {
-			h.clearCredentials(w, r)
+			h.cookies.ClearAll(w, r)
 			h.redirect(w, r, "/", "password-signin")
 			return
 		}
 		if err := h.svc.Logout(ctx, v.id, c); err != nil {
 			h.log.WarnContext(ctx, "ending the old hybrid session failed", "err", err)
 		}
-		h.setGrantCookies(w, g)
+		h.setGrantCookies(w, r, g)
 	}
 	h.redirect(w, r, "/account", "password-changed")
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
-	"github.com/valetauth/valet/httpapi"
 )
 
 // userRow is one user on the admin page.
@@ -204,7 +203,7 @@ func (h *Handler) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	if id == v.id.User.ID && v.id.SessionID != "" {
 		// That ended this browser's session too.
-		h.clearCredentials(w, r)
+		h.cookies.ClearAll(w, r)
 		h.redirect(w, r, "/", "signed-out")
 		return
 	}
@@ -219,7 +218,7 @@ func (h *Handler) adminFailed(w http.ResponseWriter, r *http.Request, v *viewer,
 	case errors.Is(err, valet.ErrNotFound):
 		h.renderAdmin(w, r, v, q, page, http.StatusNotFound, id, "There is no such user any more.", nil)
 	case errors.Is(err, valet.ErrInvalidRequest):
-		h.renderAdmin(w, r, v, q, page, http.StatusBadRequest, id, httpapi.Message(err), nil)
+		h.renderAdmin(w, r, v, q, page, http.StatusBadRequest, id, valet.Message(err), nil)
 	default:
 		h.fail(w, r, err)
 	}

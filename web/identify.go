@@ -1,14 +1,13 @@
 package web
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
-	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/identify"
+	"github.com/valetauth/valet/session"
 )
 
 // viewer is a signed-in visitor and what their browser holds.
@@ -21,104 +20,70 @@ type viewer struct {
 	refresh bool
 }
 
-// whoIs returns the viewer of r, or nil for a visitor who is not signed in.
-// The session cookie is tried first, then the access-token cookie; an access
-// token that has expired (or was dropped by the browser at its Max-Age) is
+// whoIs returns the viewer of r, or nil for a visitor who is not signed in,
+// by the one identification step that the API uses too. An access token
+// that has expired (or was dropped by the browser at its Max-Age) is
 // renewed with the refresh cookie, so a token sign-in lasts as long as its
 // refresh family. ended reports that the browser held a credential that is
 // no longer good; its cookies are then cleared on w. err is a failure of a
 // store, never a bad credential.
 func (h *Handler) whoIs(w http.ResponseWriter, r *http.Request) (v *viewer, ended bool, err error) {
 	ctx := r.Context()
-	if value, ok := h.sessionValue(r); ok && value != "" {
-		id, err := h.svc.IdentifyCookie(ctx, value)
-		if err == nil {
-			return &viewer{id: id}, false, nil
-		}
-		if systemFailure(err) {
-			return nil, false, err
-		}
+	rt := session.Value(r, session.RefreshName)
+	res := h.id.Identify(r)
+	switch {
+	case res.Identity != nil:
+		return &viewer{id: res.Identity, token: res.Token, refresh: res.Source == identify.TokenCookie && rt != ""}, false, nil
+	case identify.SystemFailure(res.Err):
+		return nil, false, res.Err
+	case res.Source == identify.Header:
+		// A page is not for scripts: a bad header is not the browser's sign-in.
+		return nil, false, nil
+	case res.Source != identify.None:
 		ended = true
 	}
-	rt := cookieValue(r, RefreshCookie)
-	if tok := cookieValue(r, TokenCookie); tok != "" {
-		id, err := h.svc.IdentifyBearer(ctx, tok)
-		if err == nil {
-			return &viewer{id: id, token: tok, refresh: rt != ""}, false, nil
-		}
-		if systemFailure(err) {
-			return nil, false, err
-		}
-		ended = true
-	}
-	if rt != "" {
+	if rt != "" && res.Source != identify.SessionCookie {
 		// A revoked hybrid session or a disabled user has had its refresh
 		// family revoked too, so this cannot bring an ended sign-in back.
 		g, err := h.svc.Refresh(ctx, rt, h.client(r))
 		if err == nil {
 			var id *valet.Identity
 			if id, err = h.svc.IdentifyBearer(ctx, g.AccessToken); err == nil {
-				h.setGrantCookies(w, g)
+				h.setGrantCookies(w, r, g)
 				return &viewer{id: id, token: g.AccessToken, refresh: true}, false, nil
 			}
 		}
-		if systemFailure(err) {
+		if identify.SystemFailure(err) {
 			return nil, false, err
 		}
 		ended = true
 	}
 	if ended {
-		h.clearCredentials(w, r)
+		h.cookies.ClearAll(w, r)
 	}
 	return nil, ended, nil
 }
 
-// systemFailure reports an error that says nothing about the credential:
-// the store or the revocation set could not answer.
-func systemFailure(err error) bool {
-	return errors.Is(err, valet.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, context.Canceled)
-}
-
-func cookieValue(r *http.Request, name string) string {
-	if c, err := r.Cookie(name); err == nil {
-		return c.Value
-	}
-	return ""
-}
-
-// cookie returns a cookie with the attributes of the API's session cookie.
-// An empty value gives the cookie that clears name.
+// cookie returns a cookie with the deployment's attributes. An empty value
+// gives the cookie that clears name.
 func (h *Handler) cookie(name, value string, expires time.Time) *http.Cookie {
-	c := h.session(value, expires)
-	c.Name = name
-	return c
+	return h.cookies.New(name, value, expires)
 }
 
 // setGrantCookies hands the browser what a sign-in or refresh gave it, and
 // drops what another mode had given it before.
-func (h *Handler) setGrantCookies(w http.ResponseWriter, g *auth.Grant) {
+func (h *Handler) setGrantCookies(w http.ResponseWriter, r *http.Request, g *auth.Grant) {
 	if g.Mode == valet.ModeSession {
-		http.SetCookie(w, h.session(g.Cookie, g.Session.ExpiresAt))
-		http.SetCookie(w, h.cookie(TokenCookie, "", time.Time{}))
-		http.SetCookie(w, h.cookie(RefreshCookie, "", time.Time{}))
+		h.cookies.ClearStale(w, r)
+		http.SetCookie(w, h.cookies.Session(g.Cookie, g.Session.ExpiresAt))
+		http.SetCookie(w, h.cookie(session.TokenName, "", time.Time{}))
+		http.SetCookie(w, h.cookie(session.RefreshName, "", time.Time{}))
 		return
 	}
 	now := h.now()
-	http.SetCookie(w, h.cookie(TokenCookie, g.AccessToken, now.Add(g.AccessTTL)))
-	http.SetCookie(w, h.cookie(RefreshCookie, g.RefreshToken, now.Add(g.RefreshTTL)))
-	http.SetCookie(w, h.session("", time.Time{}))
-}
-
-// clearCredentials tells the browser to drop every credential cookie that
-// r carries, the session cookie's legacy name included.
-func (h *Handler) clearCredentials(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, h.session("", time.Time{}))
-	for _, name := range []string{TokenCookie, RefreshCookie, httpapi.LegacyCookieName} {
-		if _, err := r.Cookie(name); err == nil && name != h.api.CookieName {
-			http.SetCookie(w, h.cookie(name, "", time.Time{}))
-		}
-	}
+	http.SetCookie(w, h.cookie(session.TokenName, g.AccessToken, now.Add(g.AccessTTL)))
+	http.SetCookie(w, h.cookie(session.RefreshName, g.RefreshToken, now.Add(g.RefreshTTL)))
+	http.SetCookie(w, h.cookies.Session("", time.Time{}))
 }
 
 // endBrowserLogin ends on the server whatever sign-in r's cookies stand for:
@@ -126,27 +91,27 @@ func (h *Handler) clearCredentials(w http.ResponseWriter, r *http.Request) {
 // that are no longer good are skipped; only a store failure is an error.
 func (h *Handler) endBrowserLogin(r *http.Request) error {
 	ctx, c := r.Context(), h.client(r)
-	if v, ok := h.sessionValue(r); ok && v != "" {
+	if v, ok := h.cookies.SessionValue(r); ok {
 		id, err := h.svc.IdentifyCookie(ctx, v)
 		if err == nil {
 			err = h.svc.Logout(ctx, id, c)
 		}
-		if err != nil && systemFailure(err) {
+		if identify.SystemFailure(err) {
 			return err
 		}
 	}
 	// Revoking the refresh family also ends a hybrid family's session.
-	if rt := cookieValue(r, RefreshCookie); rt != "" {
-		if err := h.svc.RevokeRefresh(ctx, rt, c); err != nil && systemFailure(err) {
+	if rt := session.Value(r, session.RefreshName); rt != "" {
+		if err := h.svc.RevokeRefresh(ctx, rt, c); identify.SystemFailure(err) {
 			return err
 		}
 	}
-	if tok := cookieValue(r, TokenCookie); tok != "" {
+	if tok := session.Value(r, session.TokenName); tok != "" {
 		id, err := h.svc.IdentifyBearer(ctx, tok)
 		if err == nil {
 			err = h.svc.Logout(ctx, id, c)
 		}
-		if err != nil && systemFailure(err) {
+		if identify.SystemFailure(err) {
 			return err
 		}
 	}
@@ -185,7 +150,7 @@ func (h *Handler) setFlash(w http.ResponseWriter, key string) {
 
 // takeFlash returns the message that r's flash cookie names, and clears it.
 func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
-	key := cookieValue(r, FlashCookie)
+	key := session.Value(r, FlashCookie)
 	if key == "" {
 		return nil
 	}

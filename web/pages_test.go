@@ -10,6 +10,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/session"
 )
 
 const (
@@ -86,7 +87,7 @@ func TestSignInErrors(t *testing.T) {
 		{"taken email", "/signup", url.Values{"email": {"ADA@example.com"}, "password": {"another fine passphrase"}}, 409,
 			[]string{`id="signup-email-error">An account with this email already exists.`, `aria-invalid="true" autofocus`}},
 		{"short password", "/signup", url.Values{"email": {"new@example.com"}, "password": {"x7q!"}}, 400,
-			[]string{`id="signup-password-error">Password must be at least 8 characters.`}},
+			[]string{`id="signup-password-error">Use at least 8 characters.`}},
 		{"common password", "/signup", url.Values{"email": {"new@example.com"}, "password": {"password123"}}, 400,
 			[]string{"This password is too common; choose another."}},
 		{"bad email", "/signup", url.Values{"email": {"not an email"}, "password": {testPassword}}, 400,
@@ -290,7 +291,7 @@ func TestTokenMode(t *testing.T) {
 	}
 	b := e.browser(uaChromeMac)
 	b.signIn("ada@example.com", "token")
-	tok, rt := b.cookie(TokenCookie), b.cookie(RefreshCookie)
+	tok, rt := b.cookie(session.TokenName), b.cookie(session.RefreshName)
 	if tok == "" || rt == "" || b.cookie("__Host-valet_session") != "" {
 		t.Fatalf("token sign-in cookies: token %v, refresh %v, session %q", tok != "", rt != "", b.cookie("__Host-valet_session"))
 	}
@@ -312,14 +313,14 @@ func TestTokenMode(t *testing.T) {
 	e.clk.Advance(16 * time.Minute)
 	renewed := b.get("/account")
 	mustSee(t, "account after expiry", renewed, 200, "ada@example.com")
-	if b.cookie(TokenCookie) == tok || b.cookie(RefreshCookie) == rt {
+	if b.cookie(session.TokenName) == tok || b.cookie(session.RefreshName) == rt {
 		t.Fatal("the tokens were not renewed")
 	}
 
 	// Signing out revokes the refresh family: its token is dead.
-	current := b.cookie(RefreshCookie)
+	current := b.cookie(session.RefreshName)
 	mustSee(t, "sign out", b.post("/signout", nil), 303)
-	if b.cookie(TokenCookie) != "" || b.cookie(RefreshCookie) != "" {
+	if b.cookie(session.TokenName) != "" || b.cookie(session.RefreshName) != "" {
 		t.Error("sign-out left token cookies")
 	}
 	if _, err := e.svc.Refresh(context.Background(), current, auth.Client{}); err == nil {
@@ -347,7 +348,7 @@ func TestHybridMode(t *testing.T) {
 	if p.Status != 303 || !strings.HasPrefix(p.Location(), "/?return_to=") {
 		t.Fatalf("revoked hybrid: %d %q", p.Status, p.Location())
 	}
-	if hybrid.cookie(TokenCookie) != "" {
+	if hybrid.cookie(session.TokenName) != "" {
 		t.Error("the revoked token's cookie was not cleared")
 	}
 }
@@ -496,7 +497,7 @@ func TestAgo(t *testing.T) {
 
 func mustUser(tb testing.TB, e *env, email string) valet.User {
 	tb.Helper()
-	u, err := e.svc.Users().UserByEmail(context.Background(), email)
+	u, err := e.svc.UserByEmail(context.Background(), email)
 	if err != nil {
 		tb.Fatalf("user %s: %v", email, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"unicode"
 
 	"github.com/valetauth/valet"
-	"github.com/valetauth/valet/httpapi"
 )
 
 // formState is what a form shows again after a failed post: what was typed
@@ -41,7 +40,7 @@ type signinData struct {
 
 func (h *Handler) modes(chosen valet.Mode) []modeOption {
 	if chosen == "" {
-		chosen = h.svc.Config().Mode
+		chosen = h.svc.Settings().Mode
 	}
 	out := []modeOption{
 		{Value: "session", Label: "Session", Hint: "A signed cookie; the server keeps the session."},
@@ -97,7 +96,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	returnTo := r.PostForm.Get("return_to")
 	mode, err := valet.ParseMode(r.PostForm.Get("mode"))
 	if r.PostForm.Get("mode") == "" {
-		mode, err = h.svc.Config().Mode, nil
+		mode, err = h.svc.Settings().Mode, nil
 	}
 	if err == nil {
 		grant, lerr := h.svc.Login(r.Context(), email, pw, mode, h.client(r))
@@ -105,7 +104,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 			// One browser, one sign-in: whatever it held before ends. A
 			// failure here leaves an orphan that expires on its own.
 			_ = h.endBrowserLogin(r)
-			h.setGrantCookies(w, grant)
+			h.setGrantCookies(w, r, grant)
 			h.redirect(w, r, safeReturn(returnTo, r), "")
 			return
 		}
@@ -138,7 +137,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_ = h.endBrowserLogin(r)
-		h.setGrantCookies(w, g)
+		h.setGrantCookies(w, r, g)
 		h.redirect(w, r, safeReturn(returnTo, r), "welcome")
 		return
 	}
@@ -165,7 +164,7 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.clearCredentials(w, r)
+	h.cookies.ClearAll(w, r)
 	h.redirect(w, r, "/", "signed-out")
 }
 
@@ -195,7 +194,7 @@ func (h *Handler) describe(r *http.Request, err error, op string) formErr {
 	case errors.Is(err, valet.ErrUserDisabled):
 		return formErr{status: http.StatusForbidden, message: "This account is disabled. Ask an administrator to enable it."}
 	case errors.Is(err, valet.ErrWeakPassword):
-		return formErr{status: http.StatusBadRequest, field: pwField, message: httpapi.Message(err)}
+		return formErr{status: http.StatusBadRequest, field: pwField, message: valet.Message(err)}
 	case errors.Is(err, valet.ErrInvalidEmail):
 		return formErr{status: http.StatusBadRequest, field: "email", message: "Enter an email address like name@example.com."}
 	case errors.Is(err, valet.ErrConflict):
@@ -213,7 +212,7 @@ func (h *Handler) describe(r *http.Request, err error, op string) formErr {
 		return formErr{status: http.StatusServiceUnavailable, retryAfter: 1,
 			message: "The service is busy or cannot reach its store. Try again in a moment."}
 	case errors.Is(err, valet.ErrInvalidRequest):
-		return formErr{status: http.StatusBadRequest, message: httpapi.Message(err)}
+		return formErr{status: http.StatusBadRequest, message: valet.Message(err)}
 	}
 	h.log.ErrorContext(r.Context(), "form failed", "op", op, "err", err)
 	return formErr{status: http.StatusInternalServerError, message: "Something went wrong on our side. Try again."}

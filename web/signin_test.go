@@ -86,7 +86,7 @@ func FuzzSafeReturn(f *testing.F) {
 func TestDescribe(t *testing.T) {
 	h := &Handler{log: quietLogger()}
 	r := httptest.NewRequest(http.MethodPost, "/signin", nil)
-	weak := fmt.Errorf("%w: password must be at least 8 characters", valet.ErrWeakPassword)
+	weak := valet.Errorf(valet.ErrWeakPassword, "Password must be at least 8 characters.")
 	tests := []struct {
 		name       string
 		err        error
@@ -101,7 +101,7 @@ func TestDescribe(t *testing.T) {
 		{"disabled", fmt.Errorf("%w: this account is disabled", valet.ErrUserDisabled), "signin", 403, "", "This account is disabled. Ask an administrator to enable it.", 0},
 		{"weak on signup", weak, "signup", 400, "password", "Password must be at least 8 characters.", 0},
 		{"weak on change", weak, "password", 400, "new_password", "Password must be at least 8 characters.", 0},
-		{"common", fmt.Errorf("%w: this password is too common; choose another", valet.ErrWeakPassword), "signup", 400, "password", "This password is too common; choose another.", 0},
+		{"common", valet.Errorf(valet.ErrWeakPassword, "This password is too common; choose another."), "signup", 400, "password", "This password is too common; choose another.", 0},
 		{"invalid email", fmt.Errorf("%w: enter an email address", valet.ErrInvalidEmail), "signup", 400, "email", "Enter an email address like name@example.com.", 0},
 		{"taken", fmt.Errorf("%w: an account with this email already exists", valet.ErrConflict), "signup", 409, "email", "An account with this email already exists. Sign in instead, or use another email.", 0},
 		{"throttled", valet.ErrRateLimited, "signin", 429, "", "Too many attempts. Try again in 1 minute.", 60},
@@ -109,7 +109,7 @@ func TestDescribe(t *testing.T) {
 		{"throttled long", waitError{wait: 4*time.Minute + time.Second}, "signup", 429, "", "Too many attempts. Try again in 5 minutes.", 241},
 		{"unavailable", fmt.Errorf("store: %w", valet.ErrUnavailable), "signin", 503, "", "The service is busy or cannot reach its store. Try again in a moment.", 1},
 		{"deadline", context.DeadlineExceeded, "signin", 503, "", "The service is busy or cannot reach its store. Try again in a moment.", 1},
-		{"bad mode", fmt.Errorf("%w: mode must be session, token or hybrid", valet.ErrInvalidRequest), "signin", 400, "", "Mode must be session, token or hybrid.", 0},
+		{"bad mode", valet.Errorf(valet.ErrInvalidRequest, "Mode must be session, token or hybrid."), "signin", 400, "", "Mode must be session, token or hybrid.", 0},
 		{"unknown", errors.New("pq: relation users does not exist"), "signin", 500, "", "Something went wrong on our side. Try again.", 0},
 	}
 	for _, tc := range tests {

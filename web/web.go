@@ -12,6 +12,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -24,6 +25,8 @@ import (
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/identify"
+	"github.com/valetauth/valet/session"
 )
 
 //go:embed templates assets
@@ -34,16 +37,9 @@ var files embed.FS
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
 	"img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
-// Cookie names besides the API's session cookie. The token cookies hold what
-// a token or hybrid sign-in on the pages was given, out of reach of scripts.
-const (
-	// TokenCookie holds the access token of a token or hybrid sign-in.
-	TokenCookie = "valet_token"
-	// RefreshCookie holds its refresh token, used when the access token expires.
-	RefreshCookie = "valet_refresh"
-	// FlashCookie carries the key of a one-time message across a redirect.
-	FlashCookie = "valet_flash"
-)
+// FlashCookie carries the key of a one-time message across a redirect. The
+// credential cookies are named by session.Cookie.
+const FlashCookie = "valet_flash"
 
 // maxFormBytes bounds a form body, as the API bounds a JSON body.
 const maxFormBytes = 64 << 10
@@ -54,28 +50,37 @@ type Config struct {
 	PageSize int
 }
 
+// Service is the engine the pages run on: the API's, plus what the account
+// page shows. *auth.Service implements it.
+type Service interface {
+	httpapi.Service
+	Settings() auth.Settings
+	User(ctx context.Context, id string) (valet.User, error)
+	Session(ctx context.Context, userID, sid string) (valet.Session, bool, error)
+}
+
+var _ Service = (*auth.Service)(nil)
+
 // Handler serves the pages. It is safe for concurrent use.
 type Handler struct {
-	svc   *auth.Service
-	api   httpapi.Config
-	cfg   Config
-	log   *slog.Logger
-	now   func() time.Time
-	mux   *http.ServeMux
-	csrf  *http.CrossOriginProtection
-	next  http.Handler
-	pages map[string]*template.Template
-	// session builds the session cookie exactly as the API does, and
-	// sessionValue reads it as the API does (the legacy name included).
-	session      func(value string, expires time.Time) *http.Cookie
-	sessionValue func(r *http.Request) (string, bool)
+	svc     Service
+	id      *identify.Identifier
+	cookies session.Cookie
+	api     httpapi.Config
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	mux     *http.ServeMux
+	csrf    *http.CrossOriginProtection
+	next    http.Handler
+	pages   map[string]*template.Template
 }
 
 // New returns the pages over svc, with the cookie name and attributes,
 // trusted origins, client address and logger of api. It panics when svc or
 // api is nil, a template does not parse, or a trusted origin is malformed:
 // all programmer errors.
-func New(svc *auth.Service, api *httpapi.API, cfg Config) *Handler {
+func New(svc Service, api *httpapi.API, cfg Config) *Handler {
 	if svc == nil || api == nil {
 		panic("web: New needs an auth.Service and the httpapi.API it serves beside")
 	}
@@ -83,15 +88,15 @@ func New(svc *auth.Service, api *httpapi.API, cfg Config) *Handler {
 		cfg.PageSize = 20
 	}
 	h := &Handler{
-		svc:          svc,
-		api:          api.Config(),
-		cfg:          cfg,
-		now:          svc.Config().Now,
-		mux:          http.NewServeMux(),
-		csrf:         http.NewCrossOriginProtection(),
-		pages:        parseTemplates(),
-		session:      api.SessionCookie,
-		sessionValue: api.SessionCookieValue,
+		svc:     svc,
+		id:      api.Identifier(),
+		cookies: api.Config().Cookie,
+		api:     api.Config(),
+		cfg:     cfg,
+		now:     svc.Settings().Now,
+		mux:     http.NewServeMux(),
+		csrf:    http.NewCrossOriginProtection(),
+		pages:   parseTemplates(),
 	}
 	h.log = h.api.Logger
 	if h.log == nil {
