@@ -56,10 +56,25 @@ func Example() {
 		log.Fatal(err)
 	}
 
+	// A browser's session login: the API's default cookie is the one the
+	// middleware's default configuration reads.
+	resp, err := http.Post(srv.URL+"/auth/v1/login", "application/json",
+		strings.NewReader(`{"email":"ann@example.com","password":"correct horse battery"}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	cookie := resp.Cookies()[0]
+	fmt.Println("session cookie:", cookie.Name)
+
 	get := func(path, bearer string) {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
 		if bearer != "" {
 			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		if bearer == "cookie" {
+			req.Header.Del("Authorization")
+			req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -71,9 +86,12 @@ func Example() {
 	}
 	get("/account", "")
 	get("/account", g.AccessToken)
+	get("/account", "cookie")
 	get("/admin", g.AccessToken)
 	// Output:
+	// session cookie: __Host-valet_session
 	// /account 401 {"error":"unauthenticated","message":"You are not signed in."}
+	// /account 200 hello ann@example.com
 	// /account 200 hello ann@example.com
 	// /admin 403 {"error":"forbidden","message":"You are not allowed to do this."}
 }

@@ -26,7 +26,7 @@ package middleware
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"html"
 	"log/slog"
 	"net/http"
@@ -34,44 +34,44 @@ import (
 	"strings"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/identify"
+	"github.com/valetauth/valet/session"
 )
 
 // Identifier finds the caller behind an access token. *auth.Service and
-// *verify.Verifier implement it. IdentifyBearer returns an error wrapping
-// valet.ErrTokenInvalid, ErrTokenExpired or ErrRevoked for a token it
-// refuses, and one wrapping valet.ErrUnavailable when it cannot tell.
-type Identifier interface {
-	IdentifyBearer(ctx context.Context, token string) (*valet.Identity, error)
-}
+// *verify.Verifier implement it.
+type Identifier = identify.Bearer
 
 // CookieIdentifier is an Identifier that can also check session cookies, as
-// *auth.Service can. IdentifyCookie returns an error wrapping
-// valet.ErrUnauthenticated for a cookie it refuses.
+// *auth.Service can.
 type CookieIdentifier interface {
-	Identifier
-	IdentifyCookie(ctx context.Context, value string) (*valet.Identity, error)
+	identify.Bearer
+	identify.Cookies
 }
 
 // Credentials is a set of the credentials that Authenticate reads.
-type Credentials int
+type Credentials = identify.Sources
 
 // The credentials Authenticate can read.
 const (
-	// FromCookie reads the session cookie (Config.CookieName).
-	FromCookie Credentials = 1 << iota
+	// FromCookie reads the session cookie and the access-token cookie.
+	FromCookie = identify.FromCookies
 	// FromBearer reads "Authorization: Bearer <token>".
-	FromBearer
+	FromBearer = identify.FromBearer
 )
 
 // Config configures a Middleware. Zero fields take the defaults named.
 type Config struct {
-	// Credentials are what Authenticate reads. When a request carries a
-	// Bearer token that is read, its cookie is not looked at. Default:
+	// Credentials are what Authenticate reads, in the order of package
+	// identify: the Bearer header, then the session cookie, then the
+	// access-token cookie; the first one present decides. Default:
 	// FromBearer, and FromCookie too when the identifier is a
 	// CookieIdentifier.
 	Credentials Credentials
-	// CookieName is the session cookie's name. Default "valet_session".
-	CookieName string
+	// Cookie names the cookies, as valet's own API names them: use the
+	// same value as httpapi.Config.Cookie. Default: Secure and host-only,
+	// "__Host-valet_session" (the older "valet_session" is read too).
+	Cookie session.Cookie
 	// LoginURL is where a browser that must sign in is sent, with the page
 	// it asked for in the return_to parameter. Default "/".
 	LoginURL string
@@ -86,11 +86,10 @@ type Config struct {
 // Middleware identifies callers and enforces access. It is immutable after
 // New and safe for concurrent use.
 type Middleware struct {
-	id      Identifier
-	cookies CookieIdentifier // nil unless cookies are read
-	bearer  bool
-	cfg     Config
-	log     *slog.Logger
+	id     *identify.Identifier
+	bearer bool
+	cfg    Config
+	log    *slog.Logger
 }
 
 // New returns a Middleware that identifies callers with id. It panics, as
@@ -101,7 +100,7 @@ func New(id Identifier, cfg Config) *Middleware {
 	if id == nil {
 		panic("middleware: New: nil Identifier")
 	}
-	ci, canCookie := id.(CookieIdentifier)
+	_, canCookie := id.(CookieIdentifier)
 	if cfg.Credentials == 0 {
 		cfg.Credentials = FromBearer
 		if canCookie {
@@ -114,20 +113,16 @@ func New(id Identifier, cfg Config) *Middleware {
 	if cfg.Credentials&FromCookie != 0 && !canCookie {
 		panic("middleware: New: FromCookie needs an identifier that checks cookies (a CookieIdentifier)")
 	}
-	if cfg.CookieName == "" {
-		cfg.CookieName = "valet_session"
-	}
 	if cfg.LoginURL == "" {
 		cfg.LoginURL = "/"
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m := &Middleware{id: id, bearer: cfg.Credentials&FromBearer != 0, cfg: cfg, log: cfg.Logger}
-	if cfg.Credentials&FromCookie != 0 {
-		m.cookies = ci
+	return &Middleware{
+		id:     identify.New(id, cfg.Cookie, cfg.Credentials),
+		bearer: cfg.Credentials&FromBearer != 0, cfg: cfg, log: cfg.Logger,
 	}
-	return m
 }
 
 // result is what Authenticate found out about a request.
@@ -168,17 +163,8 @@ func (m *Middleware) authenticate(r *http.Request) *http.Request {
 // identify returns the caller of r, or nil and why not; nil and nil when r
 // carries no credential that m reads.
 func (m *Middleware) identify(r *http.Request) (*valet.Identity, error) {
-	if m.bearer {
-		if tok, ok := bearerToken(r); ok {
-			return m.id.IdentifyBearer(r.Context(), tok)
-		}
-	}
-	if m.cookies != nil {
-		if c, err := r.Cookie(m.cfg.CookieName); err == nil && c.Value != "" {
-			return m.cookies.IdentifyCookie(r.Context(), c.Value)
-		}
-	}
-	return nil, nil
+	res := m.id.Identify(r)
+	return res.Identity, res.Err
 }
 
 // Require passes on requests from an identified caller and refuses the
@@ -264,72 +250,50 @@ func resultFrom(ctx context.Context) error {
 	return nil
 }
 
-// refusal is how one kind of refusal is answered.
-type refusal struct {
-	status  int
-	code    string
-	message string
-}
-
-// refusalFor returns the answer to a caller refused for err; a nil err
-// means no credential was presented.
-func refusalFor(err error) (refusal, bool) {
-	switch {
-	case err == nil, errors.Is(err, valet.ErrUnauthenticated):
-		return refusal{http.StatusUnauthorized, "unauthenticated", "You are not signed in."}, true
-	case errors.Is(err, valet.ErrForbidden):
-		return refusal{http.StatusForbidden, "forbidden", "You are not allowed to do this."}, true
-	case errors.Is(err, valet.ErrTokenExpired):
-		return refusal{http.StatusUnauthorized, "token_expired", "The access token has expired."}, true
-	case errors.Is(err, valet.ErrRevoked):
-		return refusal{http.StatusUnauthorized, "invalid_token", "The access token was revoked."}, true
-	case errors.Is(err, valet.ErrTokenInvalid):
-		return refusal{http.StatusUnauthorized, "invalid_token", "The access token is not valid."}, true
-	case errors.Is(err, valet.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return refusal{http.StatusServiceUnavailable, "unavailable", "The service cannot check your credentials now; try again shortly."}, true
-	}
-	return refusal{http.StatusInternalServerError, "internal", "Something went wrong on our side."}, false
-}
-
 // refuse answers a request that may not pass, for the reason err.
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	ref, known := refusalFor(err)
-	if !known {
+	if err == nil {
+		err = valet.ErrUnauthenticated
+	}
+	ref := valet.Describe(err)
+	if !ref.Known {
 		m.log.ErrorContext(r.Context(), "identifying the caller failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	} else if ref.status == http.StatusServiceUnavailable {
+	} else if ref.Status == http.StatusServiceUnavailable {
 		m.log.WarnContext(r.Context(), "cannot identify the caller", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	_, hasBearer := bearerToken(r)
+	_, hasBearer := identify.BearerToken(r)
 	hasBearer = hasBearer && m.bearer
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	if browser(r) && !hasBearer {
-		switch ref.status {
+		switch ref.Status {
 		case http.StatusUnauthorized:
 			http.Redirect(w, r, m.loginURL(r), http.StatusSeeOther)
 		default:
 			h.Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(ref.status)
-			_, _ = w.Write([]byte("<!doctype html><title>" + http.StatusText(ref.status) + "</title><p>" + html.EscapeString(ref.message) + "</p>\n"))
+			w.WriteHeader(ref.Status)
+			_, _ = w.Write([]byte("<!doctype html><title>" + http.StatusText(ref.Status) + "</title><p>" + html.EscapeString(ref.Message) + "</p>\n"))
 		}
 		return
 	}
 	switch {
-	case ref.status == http.StatusUnauthorized && hasBearer:
-		h.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+ref.message+`"`)
-	case ref.status == http.StatusUnauthorized && m.bearer:
+	case ref.Status == http.StatusUnauthorized && hasBearer:
+		h.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+strings.ReplaceAll(ref.Message, `"`, "'")+`"`)
+	case ref.Status == http.StatusUnauthorized && m.bearer:
 		// RFC 6750, section 3: a request without a token gets the challenge
 		// with no error code.
 		h.Set("WWW-Authenticate", "Bearer")
-	case ref.status == http.StatusForbidden && hasBearer:
+	case ref.Status == http.StatusForbidden && hasBearer:
 		h.Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
-	case ref.status == http.StatusServiceUnavailable:
+	case ref.Status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
 	}
 	h.Set("Content-Type", "application/json")
-	w.WriteHeader(ref.status)
-	// The messages are fixed sentences without quotes or backslashes.
-	_, _ = w.Write([]byte(`{"error":"` + ref.code + `","message":"` + ref.message + `"}` + "\n"))
+	w.WriteHeader(ref.Status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}{ref.Code, ref.Message})
 }
 
 // loginURL returns Config.LoginURL with the page asked for as return_to,
@@ -348,14 +312,4 @@ func (m *Middleware) loginURL(r *http.Request) string {
 // browser reports whether r comes from a browser navigating, not a script.
 func browser(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/html") && r.Header.Get("X-Requested-With") == ""
-}
-
-// bearerToken returns the token of an "Authorization: Bearer" header.
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
-	}
-	tok := strings.TrimSpace(h[7:])
-	return tok, tok != ""
 }

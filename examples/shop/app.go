@@ -17,6 +17,7 @@ import (
 	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/middleware"
 	"github.com/valetauth/valet/password"
+	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/store/sqlite"
 )
 
@@ -115,7 +116,7 @@ func (a *app) Close() {
 func (a *app) Handler() http.Handler {
 	// valet's JSON API, under /auth: the mobile app logs in at
 	// /auth/v1/login with mode "token".
-	api := httpapi.New(a.svc, httpapi.Config{CookieInsecure: a.cfg.InsecureCookies, LoginURL: "/login", Logger: a.log})
+	api := httpapi.New(a.svc, httpapi.Config{Cookie: session.Cookie{Insecure: a.cfg.InsecureCookies}, LoginURL: "/login", Logger: a.log})
 
 	pages := http.NewServeMux()
 	pages.HandleFunc("GET /{$}", a.home)
@@ -154,7 +155,7 @@ func (a *app) grantAdmin(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("-admin: %w", err)
 	}
-	u, err := a.svc.Users().UserByEmail(ctx, email)
+	u, err := a.svc.UserByEmail(ctx, email)
 	if errors.Is(err, valet.ErrNotFound) {
 		return nil
 	}

@@ -177,7 +177,7 @@ func TestShop(t *testing.T) {
 
 	// Sign up, then fill the cart from two pages.
 	expectPage(t, "weak password", ann.post(s.srv.URL+"/signup", url.Values{"email": {"ann@example.com"}, "password": {"short"}}),
-		400, "Password must be at least 8 characters.")
+		400, "Use at least 8 characters.")
 	expectPage(t, "sign up", ann.post(s.srv.URL+"/signup", url.Values{"email": {"ann@example.com"}, "password": {pw}, "return_to": {"/products/mug"}}),
 		200, "ann@example.com", "Stoneware mug", "Cart (0)")
 	expectPage(t, "add tea", ann.post(s.srv.URL+"/cart/items", url.Values{"product": {"tea"}}), 200, "Your cart", "Green tea", "€8.50")

@@ -1,0 +1,146 @@
+package session
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The base names of the cookies a browser holds. The session cookie gets a
+// prefix that browsers enforce (see Cookie.SessionName).
+const (
+	// BaseName is the session cookie's name without a prefix, and the name
+	// it always has when the cookie is not Secure.
+	BaseName = "valet_session"
+	// TokenName holds the access token of a token or hybrid sign-in made in
+	// a browser, out of reach of scripts.
+	TokenName = "valet_token"
+	// RefreshName holds that sign-in's refresh token.
+	RefreshName = "valet_refresh"
+)
+
+// Cookie is the one cookie configuration of a deployment: the JSON API,
+// the pages, forward auth and the middleware read and write the browser's
+// cookies through the same value, so they agree on names and attributes.
+// The zero value is a Secure, host-only cookie named
+// "__Host-valet_session".
+type Cookie struct {
+	// Insecure drops the Secure attribute, for plain-HTTP hosts other than
+	// localhost. Default false: cookies are Secure.
+	Insecure bool
+	// Domain shares the cookies with every host under it ("example.com"),
+	// so that one sign-in serves every app there. Default "": host-only.
+	Domain string
+}
+
+// SessionName returns the session cookie's name: "__Host-valet_session"
+// when the cookie is Secure and host-only (browsers then refuse it unless
+// it is Secure, Path=/ and has no Domain, so a sibling subdomain cannot
+// plant it), "__Secure-valet_session" when it is Secure with a Domain, and
+// BaseName when it is not Secure.
+func (c Cookie) SessionName() string {
+	switch {
+	case c.Insecure:
+		return BaseName
+	case c.Domain != "":
+		return "__Secure-" + BaseName
+	}
+	return "__Host-" + BaseName
+}
+
+// New returns the cookie name=value that lives until expires, with the
+// deployment's attributes: Path=/, HttpOnly, SameSite=Lax, Secure unless
+// Insecure, and Domain when set. An empty value gives the cookie that
+// clears name (Max-Age=0).
+func (c Cookie) New(name, value string, expires time.Time) *http.Cookie {
+	k := &http.Cookie{
+		Name: name, Value: value, Path: "/", Domain: c.domainFor(name),
+		HttpOnly: true, Secure: !c.Insecure, SameSite: http.SameSiteLaxMode,
+	}
+	if strings.HasPrefix(name, "__") {
+		// Browsers ignore a prefixed cookie without Secure, even to clear it.
+		k.Secure = true
+	}
+	if value == "" {
+		k.MaxAge = -1
+		return k
+	}
+	k.Expires = expires
+	k.MaxAge = max(int(time.Until(expires).Seconds()), 1)
+	return k
+}
+
+// domainFor returns the Domain attribute for name: none for a __Host-
+// cookie, which browsers refuse with one.
+func (c Cookie) domainFor(name string) string {
+	if strings.HasPrefix(name, "__Host-") {
+		return ""
+	}
+	return c.Domain
+}
+
+// Session returns the session cookie carrying value until expires; an
+// empty value gives the cookie that clears it.
+func (c Cookie) Session(value string, expires time.Time) *http.Cookie {
+	return c.New(c.SessionName(), value, expires)
+}
+
+// SessionValue returns the session cookie that r carries: the one named
+// SessionName or, failing that, one of the other names the session cookie
+// has had (BaseName, and the prefixed forms), so that a browser is not
+// signed out when the configuration changes. ok is false when r carries
+// none, or only empty ones. The value is not checked here.
+func (c Cookie) SessionValue(r *http.Request) (value string, ok bool) {
+	for _, name := range c.sessionNames() {
+		if k, err := r.Cookie(name); err == nil && k.Value != "" {
+			return k.Value, true
+		}
+	}
+	return "", false
+}
+
+func (c Cookie) sessionNames() []string {
+	own := c.SessionName()
+	if c.Insecure {
+		// A prefixed cookie never reaches a server that gave Secure up.
+		return []string{own}
+	}
+	names := []string{own}
+	for _, n := range []string{"__Host-" + BaseName, "__Secure-" + BaseName, BaseName} {
+		if n != own {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// Value returns the value of the cookie name that r carries, or "".
+func Value(r *http.Request, name string) string {
+	if k, err := r.Cookie(name); err == nil {
+		return k.Value
+	}
+	return ""
+}
+
+// ClearAll sets on w the cookies that clear every credential cookie: the
+// session cookie under its name, and every other session name, access-token
+// and refresh cookie that r carries.
+func (c Cookie) ClearAll(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, c.Session("", time.Time{}))
+	names := append(c.sessionNames()[1:], TokenName, RefreshName)
+	for _, name := range names {
+		if _, err := r.Cookie(name); err == nil {
+			http.SetCookie(w, c.New(name, "", time.Time{}))
+		}
+	}
+}
+
+// ClearStale drops the session cookies r carries under names other than
+// SessionName, so a browser moved to a new name does not present both.
+func (c Cookie) ClearStale(w http.ResponseWriter, r *http.Request) {
+	for _, name := range c.sessionNames()[1:] {
+		if _, err := r.Cookie(name); err == nil {
+			http.SetCookie(w, c.New(name, "", time.Time{}))
+		}
+	}
+}
