@@ -14,6 +14,8 @@ lint() {
   echo "== staticcheck"
   command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
   staticcheck ./...
+  echo "== go mod tidy"
+  go mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 }
 
 fuzz() {
@@ -30,7 +32,14 @@ fuzz() {
 
 unit() {
   echo "== go test -race"
-  go test -race -count=1 -timeout 15m ./...
+  # The summary prints each package's result, the output of what failed,
+  # every skipped test with its reason, and "N passed, N failed, N skipped".
+  go build -o /tmp/valet-testsummary ./internal/testsummary
+  set +e
+  go test -race -count=1 -timeout 15m -json ./... | /tmp/valet-testsummary
+  status=$?
+  set -e
+  [ "$status" = 0 ] || exit "$status"
   if [ -f bench/go.mod ]; then
     echo "== bench module (benchmarks compile and run once)"
     (cd bench && go vet ./... && go test -count=1 -run . -bench . -benchtime 1x ./...)

@@ -24,11 +24,6 @@ const (
 	reloadInterval = 10 * time.Second
 	// reloadTimeout bounds the store read such a lookup waits for.
 	reloadTimeout = 2 * time.Second
-	// refreshInterval is the age after which KeySet reloads the set in the
-	// background. It is far below TokenTTL+Leeway, the time a key retired
-	// on another node keeps verifying, so that a node that only signs still
-	// moves to the new key long before its old one stops being accepted.
-	refreshInterval = time.Minute
 	// loadAttempts bounds Load's create-and-re-read rounds.
 	loadAttempts = 3
 )
@@ -74,9 +69,6 @@ type Manager struct {
 	// nextReload is the Unix time, in nanoseconds, before which an unknown
 	// kid does not trigger a reload.
 	nextReload atomic.Int64
-	// nextRefresh is the Unix time, in nanoseconds, after which KeySet
-	// starts a background reload; zero until the first Load succeeds.
-	nextRefresh atomic.Int64
 
 	// mu serializes this node's changes to the store and to set.
 	mu sync.Mutex
@@ -114,31 +106,10 @@ func NewManager(store valet.KeyStore, sealer cipher.AEAD, cfg ManagerConfig) *Ma
 }
 
 // KeySet returns the current key set. Before the first successful Load it
-// is empty, and its Sign fails. It never waits: when the set was loaded
-// more than a minute ago it starts a reload in the background, so that a
-// rotation made on another node reaches this node's signing soon.
-func (m *Manager) KeySet() *KeySet {
-	s := m.set.Load()
-	if next := m.nextRefresh.Load(); next != 0 {
-		now := m.now().UnixNano()
-		if now >= next && m.nextRefresh.CompareAndSwap(next, now+int64(refreshInterval)) {
-			go m.refresh()
-		}
-	}
-	return s
-}
-
-// refresh reloads the set unless a load is under way already. A failure
-// keeps the current set; the next refresh is a refreshInterval later.
-func (m *Manager) refresh() {
-	if !m.mu.TryLock() {
-		return
-	}
-	defer m.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
-	defer cancel()
-	_ = m.load(ctx)
-}
+// is empty, and its Sign fails. It never waits and starts nothing: the
+// owner of the Manager calls Load now and then (auth.Service does, every
+// second) so that a rotation made elsewhere reaches this node.
+func (m *Manager) KeySet() *KeySet { return m.set.Load() }
 
 // Key returns the key with id kid from the current set. On an unknown kid,
 // which may be a key that another node has just created, it re-reads the
@@ -217,7 +188,6 @@ func (m *Manager) load(ctx context.Context) error {
 				_ = m.store.RetireSigningKey(ctx, created, m.now())
 			}
 			m.set.Store(set)
-			m.nextRefresh.Store(m.now().UnixNano() + int64(refreshInterval))
 			return nil
 		}
 		k, err := GenerateKey(m.alg)

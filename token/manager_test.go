@@ -430,44 +430,6 @@ func TestManagerReloadOnUnknownKid(t *testing.T) {
 	}
 }
 
-func TestManagerRefreshesInBackground(t *testing.T) {
-	f := newManagerFixture(t)
-	a, b := f.loaded(t), f.loaded(t)
-	old := a.KeySet().Signing()
-	k, err := b.Rotate(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reads := f.store.reads.Load()
-	f.clock.Advance(refreshInterval - time.Second)
-	if got := a.KeySet().Signing(); got != old {
-		t.Fatalf("signing key changed to %v without a reload", got)
-	}
-	if n := f.store.reads.Load() - reads; n != 0 {
-		t.Errorf("a fresh set read the store %d times", n)
-	}
-
-	f.clock.Advance(time.Second)
-	started := make(chan struct{})
-	f.store.beforeRead = func() { close(started) }
-	// The stale set is returned at once; the reload runs behind it.
-	if got := a.KeySet().Signing(); got != old {
-		t.Fatalf("KeySet waited for the reload")
-	}
-	select {
-	case <-started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no background reload started")
-	}
-	// The reload holds the lock while it runs: taking it waits for the end.
-	a.mu.Lock()
-	got := a.set.Load().Signing()
-	a.mu.Unlock()
-	if got.ID() != k.ID() {
-		t.Errorf("after the background reload the set signs with %v, want %v", got, k)
-	}
-}
-
 func TestManagerReloadDoesNotBlockOthers(t *testing.T) {
 	f := newManagerFixture(t)
 	m := f.loaded(t)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/httpapi"
 )
 
@@ -107,7 +108,7 @@ func (f *accessRulesFlag) Set(v string) error {
 		}
 		r, err := httpapi.ParseAccessRule(part)
 		if err != nil {
-			return errors.New(httpapi.Message(err))
+			return errors.New(valet.Message(err))
 		}
 		*f = append(*f, r)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/valetauth/valet/internal/testenv"
 )
 
 // The browser tests drive Debian's headless Chromium through the pages of
@@ -27,15 +28,16 @@ const browserPassword = "correct horse battery"
 // chromiumPath returns the Chromium to run, skipping the test without one.
 func chromiumPath(tb testing.TB) string {
 	tb.Helper()
-	p := os.Getenv("VALET_TEST_CHROMIUM")
+	skipInShort(tb)
+	p := os.Getenv(testenv.Chromium)
 	if p == "" {
 		p = "/usr/bin/chromium"
 	}
 	if _, err := exec.LookPath(p); err != nil {
-		if os.Getenv("VALET_REQUIRE_SERVICES") == "1" {
+		if testenv.Required() {
 			tb.Fatalf("no Chromium at %s (VALET_TEST_CHROMIUM) and VALET_REQUIRE_SERVICES=1: %v", p, err)
 		}
-		tb.Skipf("no Chromium at %s (set VALET_TEST_CHROMIUM): %v", p, err)
+		tb.Skipf("service not configured: no Chromium at %s (set VALET_TEST_CHROMIUM): %v", p, err)
 	}
 	return p
 }

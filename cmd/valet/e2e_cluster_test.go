@@ -105,6 +105,7 @@ func TestHybridRevocationAcrossNodes(t *testing.T) {
 // TestHybridRedisDown: with Redis stopped for a few seconds, no node accepts
 // a revoked session at any moment, and all recover when Redis returns.
 func TestHybridRedisDown(t *testing.T) {
+	skipInShort(t)
 	redis := startPrivateRedis(t)
 	nodes := startCluster(t, redis)
 	expect(t, "signup", do(t, nodes[0].URL, req{Method: "POST", Path: "/v1/signup",

@@ -240,3 +240,12 @@ func expect(tb testing.TB, what string, got response, want int, code ...string) 
 		}
 	}
 }
+
+// skipInShort skips a slow end-to-end test under -short, which is meant to
+// run before every commit; make test and CI run it.
+func skipInShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("slow end-to-end test: skipped under -short")
+	}
+}

@@ -11,6 +11,7 @@ import (
 // /readyz fails; when it returns, valet serves again without a restart and
 // the session is still valid.
 func TestRedisOutage(t *testing.T) {
+	skipInShort(t)
 	redis := startPrivateRedis(t)
 	s := startServer(t, nil, "--data-dir", t.TempDir(), "--sessions", redis.URL(), "--store-timeout", "500ms")
 	expect(t, "signup", do(t, s.URL, req{Method: "POST", Path: "/v1/signup", Body: map[string]string{

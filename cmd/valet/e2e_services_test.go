@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,21 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/valetauth/valet/internal/testenv"
 )
-
-// service returns the value of env var name, skipping the test when it is
-// unset unless VALET_REQUIRE_SERVICES=1 makes that a failure.
-func service(tb testing.TB, name string) string {
-	tb.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("VALET_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("%s is not set and VALET_REQUIRE_SERVICES=1", name)
-		}
-		tb.Skipf("%s is not set", name)
-	}
-	return v
-}
 
 func randomName(prefix string) string {
 	var b [6]byte
@@ -44,7 +30,7 @@ func randomName(prefix string) string {
 // whose connections use it; the schema is dropped when the test ends.
 func pgSchema(tb testing.TB) string {
 	tb.Helper()
-	base := service(tb, "VALET_TEST_POSTGRES")
+	base := testenv.URL(tb, testenv.Postgres)
 	schema := randomName("valet_e2e_")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -86,7 +72,7 @@ type privateRedis struct {
 
 func startPrivateRedis(tb testing.TB) *privateRedis {
 	tb.Helper()
-	service(tb, "VALET_TEST_REDIS") // the same switch as the shared Redis
+	testenv.URL(tb, testenv.Redis) // the same switch as the shared Redis
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		tb.Fatalf("redis-server is not installed: %v", err)
 	}

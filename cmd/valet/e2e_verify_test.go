@@ -19,6 +19,7 @@ import (
 	"github.com/valetauth/valet/client"
 	"github.com/valetauth/valet/middleware"
 	"github.com/valetauth/valet/verify"
+	"github.com/valetauth/valet/verify/redissub"
 )
 
 const servicePassword = "service account passphrase"
@@ -141,7 +142,7 @@ func TestVerifierOnRedisChannel(t *testing.T) {
 	// Cleanups run last first: the subscription ends before the client closes.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	node, err := verify.SubscribeRedis(ctx, rc, verify.RedisConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	node, err := redissub.Subscribe(ctx, rc, redissub.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

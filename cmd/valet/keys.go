@@ -30,23 +30,20 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer b.Close()
-	svc, _, err := vf.service(ctx, b, log)
+	svc, stop, err := vf.service(ctx, b, log)
 	if err != nil {
 		return err
 	}
-	keys := svc.Keys()
+	defer stop()
 	if args[0] == "rotate" {
-		k, err := keys.Rotate(ctx)
+		k, err := svc.RotateKeys(ctx)
 		if err != nil {
 			return fmt.Errorf("cannot rotate: %s", oneLine(err))
-		}
-		if _, err := keys.Prune(ctx); err != nil {
-			return fmt.Errorf("cannot prune old keys: %s", oneLine(err))
 		}
 		fmt.Fprintf(stdout, "new signing key %s (%s); the previous key verifies until its tokens expire\n", k.ID(), k.Alg())
 		return nil
 	}
-	list, err := keys.List(ctx)
+	list, err := svc.ListKeys(ctx)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/revoke"
+	"github.com/valetauth/valet/revoke/pgnotify"
+	"github.com/valetauth/valet/revoke/redispubsub"
 	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/store/memory"
 	"github.com/valetauth/valet/store/postgres"
@@ -71,13 +73,13 @@ type backend struct {
 	transport revoke.Transport
 	kind      string
 	// sweeps drop expired rows that a backend keeps until asked.
-	sweeps []func(ctx context.Context, now time.Time) error
+	sweeps []valet.Sweeper
 }
 
 // sweep runs every backend's clean-up of expired records.
 func (b *backend) sweep(ctx context.Context, now time.Time) error {
-	for _, f := range b.sweeps {
-		if err := f(ctx, now); err != nil {
+	for _, sw := range b.sweeps {
+		if _, err := sw.Sweep(ctx, now); err != nil {
 			return err
 		}
 	}
@@ -126,11 +128,8 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 		b.closers = append(b.closers, db.Close)
 		b.stores, b.kind = db.Stores(), "postgres"
 		b.pings = append(b.pings, db)
-		b.transport = revoke.NewPostgres(db.Pool(), "")
-		b.sweeps = append(b.sweeps, func(ctx context.Context, now time.Time) error {
-			_, err := db.DeleteExpired(ctx, now)
-			return err
-		})
+		b.transport = pgnotify.New(db.Pool(), "")
+		b.sweeps = append(b.sweeps, db)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
 		if path == "" {
@@ -149,10 +148,7 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 		b.stores, b.kind = db.Stores(), "sqlite"
 		b.pings = append(b.pings, db)
 		b.transport = revoke.NewLocal()
-		b.sweeps = append(b.sweeps, func(ctx context.Context, now time.Time) error {
-			_, err := db.Sweep(ctx, now)
-			return err
-		})
+		b.sweeps = append(b.sweeps, db)
 	default:
 		return nil, usageError{fmt.Sprintf("--db %q: want sqlite:PATH or postgres://...", dsn)}
 	}
@@ -161,10 +157,7 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 	case s == "memory":
 		m := memory.New()
 		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = m, m, m
-		b.sweeps = append(b.sweeps, func(_ context.Context, now time.Time) error {
-			m.Sweep(now)
-			return nil
-		})
+		b.sweeps = append(b.sweeps, m)
 	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
 		r, err := redis.Open(openCtx, s, redis.Config{PoolSize: o.redisPool, Timeout: o.storeTimeout})
 		if err != nil {
@@ -174,7 +167,8 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 		rs := r.Stores()
 		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = rs.Sessions, rs.Refresh, rs.Revocations
 		b.pings = append(b.pings, r)
-		b.transport = revoke.NewRedis(r.Client(), "")
+		b.sweeps = append(b.sweeps, r)
+		b.transport = redispubsub.New(r.Client(), "")
 	default:
 		return nil, usageError{fmt.Sprintf("--sessions %q: want db, memory or redis://host:6379/0", s)}
 	}
@@ -239,7 +233,8 @@ func (o *serviceFlags) validate() error {
 }
 
 // service builds the engine on b, with a revocation node on b's transport.
-func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger) (*auth.Service, *revoke.Node, error) {
+// stop ends the engine's background work, then the node's, and waits.
+func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger) (svc *auth.Service, stop func(), err error) {
 	var node *revoke.Node
 	if b.stores.Revocations != nil {
 		node = revoke.NewNode(revoke.Config{
@@ -270,11 +265,19 @@ func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger
 	if node != nil {
 		cfg.Revoker = node
 	}
-	svc, err := auth.New(ctx, cfg)
+	svc, err = auth.New(ctx, cfg)
 	if err != nil {
+		if node != nil {
+			_ = node.Close()
+		}
 		return nil, nil, errors.New(oneLine(err))
 	}
-	return svc, node, nil
+	return svc, func() {
+		_ = svc.Close()
+		if node != nil {
+			_ = node.Close()
+		}
+	}, nil
 }
 
 // oneLine keeps the first line of an error: a sentence, not a stack.

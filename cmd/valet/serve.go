@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/throttle"
+	"github.com/valetauth/valet/throttle/redisrate"
 	"github.com/valetauth/valet/web"
 )
 
@@ -62,13 +65,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	proxies, err := httpapi.ParseTrustedProxies(trustedProxies)
 	if err != nil {
-		return usageError{"--trusted-proxies: " + strings.TrimPrefix(err.Error(), valet.ErrInvalidRequest.Error()+": ")}
+		return usageError{"--trusted-proxies: " + valet.Message(err)}
 	}
 	tlsConf, err := loadTLS(tlsCert, tlsKey)
 	if err != nil {
 		return err
 	}
 
+	// Shutdown runs in the reverse order of start: HTTP first (no new
+	// requests), then background work, then the engine, then the stores.
 	b, err := sf.open(ctx, true)
 	if err != nil {
 		return err
@@ -77,17 +82,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	guard, closeGuard := tf.guard(sf.sessions, sf.storeTimeout)
 	defer closeGuard()
 	vf.throttle = guard
-	svcCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	svc, _, err := vf.service(svcCtx, b, log)
+	svc, stopService, err := vf.service(ctx, b, log)
 	if err != nil {
 		return err
 	}
+	defer stopService()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(svc, httpapi.Config{
-		CookieInsecure: !cookieSecure,
+		Cookie:         session.Cookie{Insecure: !cookieSecure},
 		TrustedOrigins: trustedOrigins,
 		AccessRules:    accessRules,
 		Ready:          b.ready,
@@ -95,8 +99,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ClientIP:       httpapi.ForwardedClientIP(proxies),
 		Logger:         log,
 	})
-	go refreshKeys(svcCtx, svc.Keys().Load, log)
-	go sweepExpired(svcCtx, b, log)
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() { sweepExpired(bgCtx, b, log) })
+	defer background.Wait()
+	defer stopBackground()
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -145,7 +152,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // other path, so that a browser opening the server's address gets a page.
 func routes(api, pages http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	for _, p := range []string{"/v1/", "/.well-known/", "/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{"/v1/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/openapi.json"} {
 		mux.Handle(p, api)
 	}
 	mux.Handle("/", pages)
@@ -167,27 +174,6 @@ func sweepExpired(ctx context.Context, b *backend, log interface {
 			sctx, cancel := context.WithTimeout(ctx, time.Minute)
 			if err := b.sweep(sctx, now); err != nil {
 				log.Warn("sweeping expired records failed", "err", err)
-			}
-			cancel()
-		}
-	}
-}
-
-// refreshKeys reloads the signing keys each minute, so a rotation made by
-// `valet keys rotate` (or on another node) is picked up without a restart.
-func refreshKeys(ctx context.Context, load func(context.Context) error, log interface {
-	Warn(msg string, args ...any)
-}) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := load(lctx); err != nil {
-				log.Warn("reloading signing keys failed", "err", err)
 			}
 			cancel()
 		}
@@ -235,7 +221,7 @@ func (t *throttleFlags) guard(sessions string, timeout time.Duration) (*throttle
 			opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = timeout, timeout, timeout
 			opt.ContextTimeoutEnabled = true
 			c := goredis.NewClient(opt)
-			return throttle.New(throttle.NewRedis(c, ""), p), func() { _ = c.Close() }
+			return throttle.New(redisrate.New(c, ""), p), func() { _ = c.Close() }
 		}
 	}
 	return throttle.New(throttle.NewMemory(throttle.MemoryConfig{}), p), func() {}
@@ -248,7 +234,7 @@ func (l *limitsFlag) String() string { return throttle.FormatLimits(*l) }
 func (l *limitsFlag) Set(v string) error {
 	ls, err := throttle.ParseLimits(v)
 	if err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), valet.ErrInvalidRequest.Error()+": "))
+		return errors.New(valet.Message(err))
 	}
 	*l = ls
 	return nil

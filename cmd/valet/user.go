@@ -11,7 +11,6 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
-	"github.com/valetauth/valet/httpapi"
 )
 
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -57,10 +56,11 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer b.Close()
-	svc, _, err := vf.service(ctx, b, log)
+	svc, stop, err := vf.service(ctx, b, log)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	switch sub {
 	case "create":
 		pw, err := readPassword(stdin)
@@ -69,7 +69,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		u, err := svc.CreateUser(ctx, email, pw, roles)
 		if err != nil {
-			return fmt.Errorf("cannot create the user: %s", httpapi.Message(err))
+			return fmt.Errorf("cannot create the user: %s", valet.Message(err))
 		}
 		fmt.Fprintf(stdout, "created user %s (%s) roles=%s\n", u.ID, u.Email, strings.Join(u.Roles, ","))
 	case "list":
@@ -89,9 +89,9 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case "role", "disable":
 		e, err := auth.NormalizeEmail(email)
 		if err != nil {
-			return usageError{httpapi.Message(err)}
+			return usageError{valet.Message(err)}
 		}
-		u, err := svc.Users().UserByEmail(ctx, e)
+		u, err := svc.UserByEmail(ctx, e)
 		if err != nil {
 			return fmt.Errorf("no user with email %s", e)
 		}
@@ -105,7 +105,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		u, err = svc.UpdateUser(ctx, u.ID, p, auth.Client{UserAgent: "valet-cli"})
 		if err != nil {
-			return fmt.Errorf("cannot update the user: %s", httpapi.Message(err))
+			return fmt.Errorf("cannot update the user: %s", valet.Message(err))
 		}
 		fmt.Fprintf(stdout, "user %s (%s) roles=%s disabled=%v\n", u.ID, u.Email, strings.Join(u.Roles, ","), u.Disabled)
 	}

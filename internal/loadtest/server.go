@@ -25,6 +25,9 @@ import (
 	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/revoke"
+	"github.com/valetauth/valet/revoke/pgnotify"
+	"github.com/valetauth/valet/revoke/redispubsub"
+	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/store/memory"
 	"github.com/valetauth/valet/store/postgres"
 	"github.com/valetauth/valet/store/redis"
@@ -113,7 +116,7 @@ func openBackend(ctx context.Context, cfg ServerConfig) (_ *backend, err error) 
 			return nil, err
 		}
 		b.stores = b.pg.Stores()
-		b.transport = func() revoke.Transport { return revoke.NewPostgres(b.pg.Pool(), b.schema) }
+		b.transport = func() revoke.Transport { return pgnotify.New(b.pg.Pool(), b.schema) }
 	case StoreRedis:
 		if cfg.RedisURL == "" {
 			return nil, fmt.Errorf("%w: redis (set --redis or VALET_TEST_REDIS)", ErrServiceAbsent)
@@ -131,7 +134,7 @@ func openBackend(ctx context.Context, cfg ServerConfig) (_ *backend, err error) 
 		b.closers = append(b.closers, func() { _ = r.Close() }, b.dropRedisKeys)
 		rs := r.Stores()
 		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = rs.Sessions, rs.Refresh, rs.Revocations
-		b.transport = func() revoke.Transport { return revoke.NewRedis(r.Client(), b.prefix+"revocations") }
+		b.transport = func() revoke.Transport { return redispubsub.New(r.Client(), b.prefix+"revocations") }
 	default:
 		return nil, fmt.Errorf("loadtest: unknown store %q", cfg.Store)
 	}
@@ -365,7 +368,7 @@ func startNode(ctx context.Context, cfg ServerConfig, b *backend) (_ *Server, er
 	if err != nil {
 		return nil, err
 	}
-	api := httpapi.New(s.Service, httpapi.Config{CookieInsecure: true, Logger: cfg.Logger})
+	api := httpapi.New(s.Service, httpapi.Config{Cookie: session.Cookie{Insecure: true}, Logger: cfg.Logger})
 	s.Handler = api
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -427,12 +430,16 @@ func (s *Server) AddSessions(ctx context.Context, userID string, mode valet.Mode
 		first error
 		next  = make(chan struct{})
 	)
-	refresh := s.backend.stores.Refresh
-	cfg := s.Service.Config()
+	stores := s.backend.stores
+	// The engine's default lifetimes, which the server runs with.
+	cfg := auth.Config{
+		Session:         session.Config{Lifetime: 7 * 24 * time.Hour, IdleTimeout: 24 * time.Hour},
+		RefreshLifetime: 30 * 24 * time.Hour, RefreshIdle: 7 * 24 * time.Hour,
+	}
 	for range 16 {
 		wg.Go(func() {
 			for range next {
-				err := addLogin(ctx, s.Service, refresh, cfg, userID, mode)
+				err := addLogin(ctx, stores, cfg, userID, mode)
 				if err != nil {
 					mu.Lock()
 					first = cmpErr(first, err)
@@ -466,24 +473,28 @@ func cmpErr(a, b error) error {
 // (session, hybrid) and a refresh family with its first token's hash (token,
 // hybrid). The family's sealed successor is empty until a refresh, as after
 // a real login.
-func addLogin(ctx context.Context, svc *auth.Service, refresh valet.RefreshStore, cfg auth.Config, userID string, mode valet.Mode) error {
+func addLogin(ctx context.Context, stores valet.Stores, cfg auth.Config, userID string, mode valet.Mode) error {
 	sid := ""
+	now := time.Now().UTC()
 	if mode != valet.ModeToken {
-		sess, _, err := svc.Sessions().Create(ctx, userID, mode, "Mozilla/5.0 (X11; Linux x86_64) valet-bench", "127.0.0.1")
+		sid = valet.HashSecret(valet.NewID())
+		err := stores.Sessions.CreateSession(ctx, valet.Session{
+			ID: sid, UserID: userID, Mode: mode, CreatedAt: now, LastSeenAt: now,
+			ExpiresAt: now.Add(cfg.Session.Lifetime), IdleExpiresAt: now.Add(cfg.Session.IdleTimeout),
+			UserAgent: "Mozilla/5.0 (X11; Linux x86_64) valet-bench", IP: "127.0.0.1",
+		})
 		if err != nil {
 			return err
 		}
-		sid = sess.ID
 	}
 	if mode == valet.ModeSession {
 		return nil
 	}
-	now := time.Now().UTC()
 	f := valet.RefreshFamily{
 		ID: valet.NewID(), UserID: userID, SessionID: sid, RotatedAt: now, CreatedAt: now,
 		ExpiresAt: now.Add(cfg.RefreshLifetime), IdleExpiresAt: now.Add(cfg.RefreshIdle),
 	}
-	return refresh.CreateRefreshFamily(ctx, f, valet.HashSecret(valet.NewID()))
+	return stores.Refresh.CreateRefreshFamily(ctx, f, valet.HashSecret(valet.NewID()))
 }
 
 // randomHex returns n random bytes in hex, for names that must not collide
