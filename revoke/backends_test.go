@@ -1,4 +1,4 @@
-package revoke
+package revoke_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -18,25 +17,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valetauth/valet/internal/testenv"
+	"github.com/valetauth/valet/revoke"
+	"github.com/valetauth/valet/revoke/pgnotify"
+	"github.com/valetauth/valet/revoke/redispubsub"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/valetauth/valet"
 )
-
-// serviceURL returns the URL in the environment variable env, or skips the
-// test; under VALET_REQUIRE_SERVICES=1 a missing URL fails it instead.
-func serviceURL(tb testing.TB, env string) string {
-	tb.Helper()
-	u := os.Getenv(env)
-	if u == "" {
-		if os.Getenv("VALET_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("%s is not set and VALET_REQUIRE_SERVICES=1", env)
-		}
-		tb.Skipf("%s is not set", env)
-	}
-	return u
-}
 
 // uniqueName returns prefix followed by random hex, so that tests running
 // at once against the same server never share a channel or a client name.
@@ -53,7 +43,7 @@ type backend struct {
 	// newTransport returns a transport on connections of its own, tagged
 	// with tag so that cut can find them. It dials via (host:port) when via
 	// is not empty.
-	newTransport func(tb testing.TB, tag, via string, opts ...Option) Transport
+	newTransport func(tb testing.TB, tag, via string, opts ...revoke.Option) revoke.Transport
 	// addr is the server's host:port.
 	addr string
 	// cut kills, from the server's side, every connection tagged tag.
@@ -71,12 +61,12 @@ func redisBackend(tb testing.TB, url string) backend {
 	channel := uniqueName("valet:test:revocations:")
 	admin := newRedisClient(tb, opts, "")
 	return backend{
-		newTransport: func(tb testing.TB, tag, via string, o ...Option) Transport {
+		newTransport: func(tb testing.TB, tag, via string, o ...revoke.Option) revoke.Transport {
 			co := *opts
 			if via != "" {
 				co.Addr = via
 			}
-			return NewRedis(newRedisClient(tb, &co, tag), channel, append([]Option{quiet}, o...)...)
+			return redispubsub.New(newRedisClient(tb, &co, tag), channel, append([]revoke.Option{quiet}, o...)...)
 		},
 		addr: opts.Addr,
 		cut: func(tb testing.TB, tag string) {
@@ -139,8 +129,8 @@ func postgresBackend(tb testing.TB, url string) backend {
 	channel := uniqueName("valet_test_revocations_")
 	admin := newPool(tb, url, "", "")
 	return backend{
-		newTransport: func(tb testing.TB, tag, via string, o ...Option) Transport {
-			return NewPostgres(newPool(tb, url, tag, via), channel, append([]Option{quiet}, o...)...)
+		newTransport: func(tb testing.TB, tag, via string, o ...revoke.Option) revoke.Transport {
+			return pgnotify.New(newPool(tb, url, tag, via), channel, append([]revoke.Option{quiet}, o...)...)
 		},
 		addr: postgresAddr(tb, url),
 		cut: func(tb testing.TB, tag string) {
@@ -211,15 +201,15 @@ func postgresAddr(tb testing.TB, url string) string {
 }
 
 // quiet keeps the transports' expected warnings out of the test output.
-var quiet = WithLogger(slog.New(slog.DiscardHandler))
+var quiet = revoke.WithLogger(slog.New(slog.DiscardHandler))
 
 func TestRedisTransport(t *testing.T) {
-	url := serviceURL(t, "VALET_TEST_REDIS")
+	url := testenv.URL(t, testenv.Redis)
 	runTransportSuite(t, func(tb testing.TB) backend { return redisBackend(tb, url) })
 }
 
 func TestPostgresTransport(t *testing.T) {
-	url := serviceURL(t, "VALET_TEST_POSTGRES")
+	url := testenv.URL(t, testenv.Postgres)
 	runTransportSuite(t, func(tb testing.TB) backend { return postgresBackend(tb, url) })
 }
 
@@ -246,10 +236,10 @@ func testPropagation(t *testing.T, b backend) {
 	store := newMemRevocations()
 	sessions := newMemSessions()
 	obs := make([]*observed, 3)
-	nodes := make([]*Node, 3)
+	nodes := make([]*revoke.Node, 3)
 	for i := range nodes {
 		obs[i] = observe(b.newTransport(t, uniqueName("valet-revoke-test-"), ""))
-		nodes[i] = startNode(t, Config{Store: store, Transport: obs[i], Sessions: sessions, Now: clk.Now})
+		nodes[i] = startNode(t, revoke.Config{Store: store, Transport: obs[i], Sessions: sessions, Now: clk.Now})
 	}
 	for _, n := range nodes {
 		waitFor(t, "node is healthy", n.Healthy)
@@ -270,7 +260,7 @@ func testPropagation(t *testing.T, b backend) {
 				t.Fatalf("node %d heard of %s but its set lacks it", i, sid)
 			}
 			if err := nodes[i].Check(ctx, sid); !errors.Is(err, valet.ErrRevoked) {
-				t.Fatalf("node %d: Check = %v, want ErrRevoked", i, err)
+				t.Fatalf("node %d: Check = %v, want revoke.ErrRevoked", i, err)
 			}
 		}
 	}
@@ -297,8 +287,8 @@ func testReconnect(t *testing.T, b backend) {
 	store := newMemRevocations()
 	sessions := newMemSessions()
 	tag := uniqueName("valet-revoke-test-")
-	obs := observe(b.newTransport(t, tag, "", WithHealthInterval(200*time.Millisecond)))
-	n := startNode(t, Config{Store: store, Transport: obs, Sessions: sessions, Now: clk.Now})
+	obs := observe(b.newTransport(t, tag, "", revoke.WithHealthInterval(200*time.Millisecond)))
+	n := startNode(t, revoke.Config{Store: store, Transport: obs, Sessions: sessions, Now: clk.Now})
 	waitFor(t, "node is healthy", n.Healthy)
 
 	// Recorded by another node, whose message this one does not hear.
@@ -320,7 +310,7 @@ func testReconnect(t *testing.T, b backend) {
 
 	// The new subscription carries messages again.
 	other := observe(b.newTransport(t, uniqueName("valet-revoke-test-"), ""))
-	peer := startNode(t, Config{Store: store, Transport: other, Sessions: sessions, Now: clk.Now})
+	peer := startNode(t, revoke.Config{Store: store, Transport: other, Sessions: sessions, Now: clk.Now})
 	waitFor(t, "peer is healthy", peer.Healthy)
 	r := valet.Revocation{SessionID: valet.NewID(), Until: clk.Now().Add(time.Hour)}
 	if err := peer.Revoke(context.Background(), r); err != nil {
@@ -334,8 +324,8 @@ func testReconnect(t *testing.T, b backend) {
 func testMalformed(t *testing.T, b backend) {
 	clk := newClock()
 	logs := &logBuffer{}
-	obs := observe(b.newTransport(t, uniqueName("valet-revoke-test-"), "", WithLogger(logs.logger())))
-	n := startNode(t, Config{Store: newMemRevocations(), Transport: obs, Sessions: newMemSessions(), Now: clk.Now})
+	obs := observe(b.newTransport(t, uniqueName("valet-revoke-test-"), "", revoke.WithLogger(logs.logger())))
+	n := startNode(t, revoke.Config{Store: newMemRevocations(), Transport: obs, Sessions: newMemSessions(), Now: clk.Now})
 	waitFor(t, "node is healthy", n.Healthy)
 
 	for _, junk := range []string{"junk", `{"sid":"","until":1}`, `{"sid":"x"}`} {
@@ -356,7 +346,7 @@ func testMalformed(t *testing.T, b backend) {
 // it, and checks the fail-safe while it is down and the reload when it is
 // back. It needs the redis-server binary.
 func TestRedisRestart(t *testing.T) {
-	serviceURL(t, "VALET_TEST_REDIS")
+	testenv.URL(t, testenv.Redis)
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server not in PATH")
@@ -368,11 +358,11 @@ func TestRedisRestart(t *testing.T) {
 	clk := newClock()
 	store := newMemRevocations()
 	sessions := newMemSessions()
-	newNode := func() (*Node, *observed) {
+	newNode := func() (*revoke.Node, *observed) {
 		c := goredis.NewClient(opts)
 		t.Cleanup(func() { _ = c.Close() })
-		obs := observe(NewRedis(c, channel, quiet, WithHealthInterval(200*time.Millisecond)))
-		return startNode(t, Config{Store: store, Transport: obs, Sessions: sessions, MaxStale: 2 * time.Second, Now: clk.Now}), obs
+		obs := observe(redispubsub.New(c, channel, quiet, revoke.WithHealthInterval(200*time.Millisecond)))
+		return startNode(t, revoke.Config{Store: store, Transport: obs, Sessions: sessions, MaxStale: 2 * time.Second, Now: clk.Now}), obs
 	}
 	a, obsA := newNode()
 	b, _ := newNode()
@@ -476,8 +466,8 @@ func testSilentLoss(t *testing.T, b backend) {
 	store := newMemRevocations()
 	px := newProxy(t, b.addr)
 	health := 100 * time.Millisecond
-	obs := observe(b.newTransport(t, uniqueName("valet-revoke-test-"), px.addr(), WithHealthInterval(health)))
-	n := startNode(t, Config{Store: store, Transport: obs, Sessions: newMemSessions(), Now: clk.Now})
+	obs := observe(b.newTransport(t, uniqueName("valet-revoke-test-"), px.addr(), revoke.WithHealthInterval(health)))
+	n := startNode(t, revoke.Config{Store: store, Transport: obs, Sessions: newMemSessions(), Now: clk.Now})
 	waitFor(t, "node is healthy", n.Healthy)
 
 	missed := valet.Revocation{SessionID: valet.NewID(), Until: clk.Now().Add(time.Hour)}

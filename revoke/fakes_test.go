@@ -1,4 +1,4 @@
-package revoke
+package revoke_test
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valetauth/valet/internal/testclock"
+	"github.com/valetauth/valet/revoke"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/store/memory"
@@ -156,7 +159,7 @@ var (
 	_ valet.SessionStore    = (*memSessions)(nil)
 )
 
-// fakeTransport is a Transport driven by the test: it says the channel is up
+// fakeTransport is a revoke.Transport driven by the test: it says the channel is up
 // or down, and delivers messages, only when told to.
 type fakeTransport struct {
 	mu         sync.Mutex
@@ -231,16 +234,16 @@ type arrival struct {
 	at time.Time
 }
 
-// observed wraps a Transport to record what its subscriber hears.
+// observed wraps a revoke.Transport to record what its subscriber hears.
 type observed struct {
-	Transport
+	revoke.Transport
 	arrivals chan arrival
 	mu       sync.Mutex
 	ups      int
 	downs    int
 }
 
-func observe(t Transport) *observed {
+func observe(t revoke.Transport) *observed {
 	return &observed{Transport: t, arrivals: make(chan arrival, 1024)}
 }
 
@@ -289,23 +292,28 @@ func (o *observed) await(tb testing.TB, sid string, timeout time.Duration) time.
 
 // startNode starts a node and stops it, waiting for its goroutines, when the
 // test ends.
-func startNode(tb testing.TB, cfg Config) *Node {
+func startNode(tb testing.TB, cfg revoke.Config) *revoke.Node {
 	tb.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := NewNode(cfg)
+	n := revoke.NewNode(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := n.Start(ctx); err != nil {
 		cancel()
 		tb.Fatalf("Start: %v", err)
 	}
 	tb.Cleanup(func() {
-		cancel()
+		defer cancel()
+		closed := make(chan error, 1)
+		go func() { closed <- n.Close() }()
 		select {
-		case <-n.done:
+		case err := <-closed:
+			if err != nil {
+				tb.Errorf("Close: %v", err)
+			}
 		case <-time.After(10 * time.Second):
-			tb.Errorf("node did not stop within 10s of its context ending")
+			tb.Errorf("Close did not return within 10s")
 		}
 	})
 	return n
@@ -345,4 +353,11 @@ func (b *logBuffer) String() string {
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, nil))
+}
+
+// clock is the shared settable test clock.
+type clock = testclock.Clock
+
+func newClock() *clock {
+	return testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }

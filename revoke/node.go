@@ -76,6 +76,9 @@ type Node struct {
 	republish chan valet.Revocation
 	started   atomic.Bool
 	done      chan struct{}
+	// stop ends the goroutines Start began; nil until Start.
+	stopMu sync.Mutex
+	stop   context.CancelFunc
 }
 
 // NewNode returns a Node with an empty Set. Call Start to load the set and
@@ -110,7 +113,8 @@ func NewNode(cfg Config) *Node {
 }
 
 // Start loads the current set from the store, then subscribes to the
-// transport in the background until ctx ends; each time the subscription is
+// transport in the background until Close is called or ctx ends (only
+// ctx's values are kept past Start, not its deadline); each time the subscription is
 // (re)established it loads the set again, to pick up what was published
 // while it was down. It returns an error wrapping the store's error (such as
 // valet.ErrUnavailable) when the first load fails, in which case nothing was
@@ -124,7 +128,34 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.completeAt.CompareAndSwap(0, n.cfg.Now().UnixNano())
-	go n.run(ctx)
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop()
+		case <-runCtx.Done():
+		}
+	}()
+	n.stopMu.Lock()
+	n.stop = stop
+	n.stopMu.Unlock()
+	go n.run(runCtx)
+	return nil
+}
+
+// Close stops the goroutines that Start began and waits for them to end.
+// The set keeps what it holds, but hears no more of other nodes. Close on
+// a node never started, or twice, returns nil.
+func (n *Node) Close() error {
+	n.stopMu.Lock()
+	stop := n.stop
+	n.stop = nil
+	n.stopMu.Unlock()
+	if stop == nil {
+		return nil
+	}
+	stop()
+	<-n.done
 	return nil
 }
 
@@ -221,7 +252,7 @@ func (n *Node) run(ctx context.Context) {
 	wg.Go(func() { n.resyncLoop(ctx) })
 	wg.Go(func() { n.republishLoop(ctx) })
 
-	bo := newBackoff()
+	bo := NewBackoff()
 	for {
 		err := n.cfg.Transport.Subscribe(ctx, n.set.Add, n.link)
 		if ctx.Err() != nil {
@@ -231,7 +262,7 @@ func (n *Node) run(ctx context.Context) {
 		// say so.
 		n.link(false)
 		n.log.Warn("revoke: subscription ended; subscribing again", "err", err)
-		if !sleep(ctx, bo.next()) {
+		if !Sleep(ctx, bo.Next()) {
 			break
 		}
 	}
@@ -276,7 +307,7 @@ func (n *Node) resyncLoop(ctx context.Context) {
 			continue
 		case <-n.resync:
 		}
-		bo := newBackoff()
+		bo := NewBackoff()
 		for {
 			n.mu.Lock()
 			gen, connected := n.gen, n.connected
@@ -301,7 +332,7 @@ func (n *Node) resyncLoop(ctx context.Context) {
 				return
 			}
 			n.log.Warn("revoke: reloading revocations failed; retrying", "err", err)
-			if !sleep(ctx, bo.next()) {
+			if !Sleep(ctx, bo.Next()) {
 				return
 			}
 		}
@@ -317,9 +348,9 @@ func (n *Node) republishLoop(ctx context.Context) {
 		timer   *time.Timer
 		retry   <-chan time.Time
 	)
-	bo := newBackoff()
+	bo := NewBackoff()
 	arm := func() {
-		timer = time.NewTimer(bo.next())
+		timer = time.NewTimer(bo.Next())
 		retry = timer.C
 	}
 	for {
@@ -358,7 +389,7 @@ func (n *Node) republishLoop(ctx context.Context) {
 			if len(pending) > 0 {
 				arm()
 			} else {
-				bo.reset()
+				bo.Reset()
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package revoke
+package revoke_test
 
 import (
 	"context"
@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valetauth/valet/revoke"
+
 	"github.com/valetauth/valet"
 )
 
-// checkCase is one call of Node.Check and what it must give.
+// checkCase is one call of revoke.Node.Check and what it must give.
 type checkCase struct {
 	name        string
 	sid         string
@@ -19,7 +21,7 @@ type checkCase struct {
 }
 
 // runChecks runs each case as a subtest.
-func runChecks(t *testing.T, n *Node, sessions *memSessions, cases []checkCase) {
+func runChecks(t *testing.T, n *revoke.Node, sessions *memSessions, cases []checkCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,7 +42,7 @@ func TestNodeFailSafe(t *testing.T) {
 	store := newMemRevocations()
 	sessions := newMemSessions("alive", "gone")
 	tr := newFakeTransport()
-	n := startNode(t, Config{Store: store, Transport: tr, Sessions: sessions, MaxStale: 2 * time.Second, Now: clk.Now})
+	n := startNode(t, revoke.Config{Store: store, Transport: tr, Sessions: sessions, MaxStale: 2 * time.Second, Now: clk.Now})
 	tr.waitSubscribed(t)
 	tr.setUp(true)
 	waitFor(t, "node is healthy", n.Healthy)
@@ -100,7 +102,7 @@ func TestNodeFailSafe(t *testing.T) {
 	t.Run("back up: reloaded set, no I/O", func(t *testing.T) {
 		runChecks(t, n, sessions, []checkCase{
 			{name: "alive", sid: "alive"},
-			{name: "loaded revocation", sid: "gone", wantErr: ErrRevoked},
+			{name: "loaded revocation", sid: "gone", wantErr: revoke.ErrRevoked},
 		})
 	})
 }
@@ -109,13 +111,13 @@ func TestNodeMessageRevokes(t *testing.T) {
 	clk := newClock()
 	sessions := newMemSessions("s1")
 	tr := newFakeTransport()
-	n := startNode(t, Config{Store: newMemRevocations(), Transport: tr, Sessions: sessions, Now: clk.Now})
+	n := startNode(t, revoke.Config{Store: newMemRevocations(), Transport: tr, Sessions: sessions, Now: clk.Now})
 	tr.waitSubscribed(t)
 	tr.setUp(true)
 	waitFor(t, "node is healthy", n.Healthy)
 
 	tr.deliver(valet.Revocation{SessionID: "s1", Until: clk.Now().Add(time.Minute)})
-	runChecks(t, n, sessions, []checkCase{{name: "revoked by message", sid: "s1", wantErr: ErrRevoked}})
+	runChecks(t, n, sessions, []checkCase{{name: "revoked by message", sid: "s1", wantErr: revoke.ErrRevoked}})
 
 	// Once every token naming the session has expired, the entry goes and
 	// the session store is not asked either: the channel is healthy.
@@ -130,7 +132,7 @@ func TestNodeStart(t *testing.T) {
 		if err := store.AddRevocation(context.Background(), valet.Revocation{SessionID: "s1", Until: clk.Now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		n := startNode(t, Config{Store: store, Transport: newFakeTransport(), Sessions: newMemSessions(), Now: clk.Now})
+		n := startNode(t, revoke.Config{Store: store, Transport: newFakeTransport(), Sessions: newMemSessions(), Now: clk.Now})
 		if !n.Set().Revoked("s1") {
 			t.Error("Revoked(s1) = false after Start, want true")
 		}
@@ -146,17 +148,17 @@ func TestNodeStart(t *testing.T) {
 	t.Run("fails when the store fails", func(t *testing.T) {
 		store := newMemRevocations()
 		store.fail(errDown)
-		n := NewNode(Config{Store: store, Sessions: newMemSessions()})
+		n := revoke.NewNode(revoke.Config{Store: store, Sessions: newMemSessions()})
 		if err := n.Start(context.Background()); !errors.Is(err, valet.ErrUnavailable) {
 			t.Errorf("Start = %v, want ErrUnavailable", err)
 		}
 	})
 	t.Run("unstarted node is in fail-safe mode", func(t *testing.T) {
 		sessions := newMemSessions("s1")
-		n := NewNode(Config{Store: newMemRevocations(), Sessions: sessions})
+		n := revoke.NewNode(revoke.Config{Store: newMemRevocations(), Sessions: sessions})
 		runChecks(t, n, sessions, []checkCase{
 			{name: "existing session", sid: "s1", wantLookups: 1},
-			{name: "missing session", sid: "s2", wantErr: ErrRevoked, wantLookups: 1},
+			{name: "missing session", sid: "s2", wantErr: revoke.ErrRevoked, wantLookups: 1},
 		})
 	})
 }
@@ -165,7 +167,7 @@ func TestNodeReloadRetries(t *testing.T) {
 	clk := newClock()
 	store := newMemRevocations()
 	tr := newFakeTransport()
-	n := startNode(t, Config{Store: store, Transport: tr, Sessions: newMemSessions(), Now: clk.Now})
+	n := startNode(t, revoke.Config{Store: store, Transport: tr, Sessions: newMemSessions(), Now: clk.Now})
 	tr.waitSubscribed(t)
 
 	// The channel comes up while the store cannot be read: the set may lack
@@ -236,7 +238,7 @@ func TestNodeRevoke(t *testing.T) {
 			store := newMemRevocations()
 			store.fail(tc.storeErr)
 			tr := newFakeTransport()
-			n := NewNode(Config{Store: store, Transport: tr, Sessions: newMemSessions(), Now: clk.Now})
+			n := revoke.NewNode(revoke.Config{Store: store, Transport: tr, Sessions: newMemSessions(), Now: clk.Now})
 			err := n.Revoke(context.Background(), tc.r(clk.Now()))
 			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Errorf("Revoke = %v, want %v", err, tc.wantErr)
@@ -259,7 +261,7 @@ func TestNodeRepublishes(t *testing.T) {
 	store := newMemRevocations()
 	tr := newFakeTransport()
 	logs := &logBuffer{}
-	n := startNode(t, Config{Store: store, Transport: tr, Sessions: newMemSessions(), Now: clk.Now, Logger: logs.logger()})
+	n := startNode(t, revoke.Config{Store: store, Transport: tr, Sessions: newMemSessions(), Now: clk.Now, Logger: logs.logger()})
 
 	tr.failPublish(errDown)
 	r := valet.Revocation{SessionID: "s1", Until: clk.Now().Add(time.Hour)}
@@ -279,7 +281,7 @@ func TestNodeRepublishes(t *testing.T) {
 func TestNodeCheckDoesNotAllocate(t *testing.T) {
 	clk := newClock()
 	tr := newFakeTransport()
-	n := startNode(t, Config{Store: newMemRevocations(), Transport: tr, Sessions: newMemSessions(), Now: clk.Now})
+	n := startNode(t, revoke.Config{Store: newMemRevocations(), Transport: tr, Sessions: newMemSessions(), Now: clk.Now})
 	tr.waitSubscribed(t)
 	tr.setUp(true)
 	waitFor(t, "node is healthy", n.Healthy)
@@ -296,12 +298,12 @@ func TestLocalTransport(t *testing.T) {
 	clk := newClock()
 	store := newMemRevocations()
 	sessions := newMemSessions("s1", "s2")
-	shared := NewLocal()
-	a := startNode(t, Config{Store: store, Transport: shared, Sessions: sessions, Now: clk.Now})
-	b := startNode(t, Config{Store: store, Transport: shared, Sessions: sessions, Now: clk.Now})
+	shared := revoke.NewLocal()
+	a := startNode(t, revoke.Config{Store: store, Transport: shared, Sessions: sessions, Now: clk.Now})
+	b := startNode(t, revoke.Config{Store: store, Transport: shared, Sessions: sessions, Now: clk.Now})
 	// A node on a transport of its own hears nothing from the others.
-	apart := startNode(t, Config{Store: store, Transport: NewLocal(), Sessions: sessions, Now: clk.Now})
-	for _, n := range []*Node{a, b, apart} {
+	apart := startNode(t, revoke.Config{Store: store, Transport: revoke.NewLocal(), Sessions: sessions, Now: clk.Now})
+	for _, n := range []*revoke.Node{a, b, apart} {
 		waitFor(t, "node is healthy", n.Healthy)
 	}
 
@@ -311,7 +313,7 @@ func TestLocalTransport(t *testing.T) {
 	// Local delivers before Publish returns, so there is nothing to wait for.
 	tests := []struct {
 		name string
-		n    *Node
+		n    *revoke.Node
 		want bool
 	}{
 		{"revoking node", a, true},
@@ -329,17 +331,17 @@ func TestLocalTransport(t *testing.T) {
 		})
 	}
 	if err := b.Check(context.Background(), "s1"); !errors.Is(err, valet.ErrRevoked) {
-		t.Errorf("Check(s1) on the other node = %v, want ErrRevoked", err)
+		t.Errorf("Check(s1) on the other node = %v, want revoke.ErrRevoked", err)
 	}
 }
 
 func TestNewNodePanics(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  revoke.Config
 	}{
-		{"no store", Config{Sessions: newMemSessions()}},
-		{"no sessions", Config{Store: newMemRevocations()}},
+		{"no store", revoke.Config{Sessions: newMemSessions()}},
+		{"no sessions", revoke.Config{Store: newMemRevocations()}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -348,7 +350,7 @@ func TestNewNodePanics(t *testing.T) {
 					t.Error("NewNode did not panic")
 				}
 			}()
-			NewNode(tc.cfg)
+			revoke.NewNode(tc.cfg)
 		})
 	}
 }

@@ -30,15 +30,21 @@ type Transport interface {
 }
 
 // Option configures the Redis and Postgres transports.
-type Option func(*options)
+type Option func(*Options)
 
-type options struct {
-	logger *slog.Logger
-	health time.Duration
+// Options are a transport's settings, built from its Option values by
+// NewOptions. Transports in other packages (revoke/redispubsub,
+// revoke/pgnotify) read them.
+type Options struct {
+	// Logger receives malformed messages and lost connections.
+	Logger *slog.Logger
+	// Health is how long a subscription may stay silent before it is pinged.
+	Health time.Duration
 }
 
-func buildOptions(opts []Option) options {
-	o := options{logger: slog.Default(), health: time.Second}
+// NewOptions applies opts to the defaults: slog.Default() and 1 s.
+func NewOptions(opts ...Option) Options {
+	o := Options{Logger: slog.Default(), Health: time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -48,9 +54,9 @@ func buildOptions(opts []Option) options {
 // WithLogger sets where a transport reports malformed messages and lost
 // connections (default slog.Default()). A nil logger keeps the default.
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) {
+	return func(o *Options) {
 		if l != nil {
-			o.logger = l
+			o.Logger = l
 		}
 	}
 }
@@ -61,8 +67,8 @@ func WithLogger(l *slog.Logger) Option {
 // dies without closing is thus noticed within about twice d. Values below
 // 10ms are raised to 10ms.
 func WithHealthInterval(d time.Duration) Option {
-	return func(o *options) {
-		o.health = max(d, 10*time.Millisecond)
+	return func(o *Options) {
+		o.Health = max(d, 10*time.Millisecond)
 	}
 }
 
@@ -76,9 +82,9 @@ type wireMessage struct {
 	Until int64  `json:"until"`
 }
 
-// encode returns r's wire form. Until is rounded up to the next millisecond
+// Encode returns r's wire form. Until is rounded up to the next millisecond
 // so that a revocation never ends earlier on the receiving side.
-func encode(r valet.Revocation) ([]byte, error) {
+func Encode(r valet.Revocation) ([]byte, error) {
 	if r.SessionID == "" {
 		return nil, fmt.Errorf("%w: revoke: empty session id", valet.ErrInvalidRequest)
 	}
@@ -93,9 +99,9 @@ func encode(r valet.Revocation) ([]byte, error) {
 // errMalformed marks a message that is not a revocation.
 var errMalformed = errors.New("revoke: malformed message")
 
-// decode parses a message in wire form. Unknown fields are ignored so that
+// Decode parses a message in wire form. Unknown fields are ignored so that
 // newer nodes may add some.
-func decode(b []byte) (valet.Revocation, error) {
+func Decode(b []byte) (valet.Revocation, error) {
 	if len(b) > maxMessage {
 		return valet.Revocation{}, fmt.Errorf("%w: %d bytes", errMalformed, len(b))
 	}
@@ -109,11 +115,11 @@ func decode(b []byte) (valet.Revocation, error) {
 	return valet.Revocation{SessionID: m.SID, Until: time.UnixMilli(m.Until)}, nil
 }
 
-// deliver decodes a message and hands it to fn, or logs and drops it. The
+// Deliver decodes a message and hands it to fn, or logs and drops it. The
 // payload itself is not logged: it comes from whoever can publish on the
 // channel.
-func deliver(log *slog.Logger, payload []byte, fn func(valet.Revocation)) {
-	r, err := decode(payload)
+func Deliver(log *slog.Logger, payload []byte, fn func(valet.Revocation)) {
+	r, err := Decode(payload)
 	if err != nil {
 		log.Warn("revoke: ignoring malformed revocation message", "err", err, "bytes", len(payload))
 		return
@@ -193,17 +199,19 @@ func (l *local) Subscribe(ctx context.Context, fn func(valet.Revocation), up fun
 	return ctx.Err()
 }
 
-// backoff yields growing, jittered waits between reconnection attempts.
-type backoff struct {
+// Backoff yields growing, jittered waits between reconnection attempts,
+// from 50 ms to 2 s. The zero value is not ready: use NewBackoff.
+type Backoff struct {
 	min, max, cur time.Duration
 }
 
-func newBackoff() *backoff {
-	return &backoff{min: 50 * time.Millisecond, max: 2 * time.Second}
+// NewBackoff returns a Backoff at its first step.
+func NewBackoff() *Backoff {
+	return &Backoff{min: 50 * time.Millisecond, max: 2 * time.Second}
 }
 
-// next returns the wait before the next attempt: the current step ±20%.
-func (b *backoff) next() time.Duration {
+// Next returns the wait before the next attempt: the current step ±20%.
+func (b *Backoff) Next() time.Duration {
 	if b.cur == 0 {
 		b.cur = b.min
 	} else {
@@ -215,10 +223,11 @@ func (b *backoff) next() time.Duration {
 	return b.cur + j
 }
 
-func (b *backoff) reset() { b.cur = 0 }
+// Reset starts the steps again, after a connection has succeeded.
+func (b *Backoff) Reset() { b.cur = 0 }
 
-// sleep waits for d or until ctx ends, and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d or until ctx ends, and reports whether ctx is still live.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

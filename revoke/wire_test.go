@@ -22,23 +22,23 @@ func TestEncode(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := encode(tc.r)
+			got, err := Encode(tc.r)
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
 			if string(got) != tc.want {
 				t.Errorf("encode = %s, want %s", got, tc.want)
 			}
-			back, err := decode(got)
+			back, err := Decode(got)
 			if err != nil {
-				t.Fatalf("decode(encode) = %v", err)
+				t.Fatalf("Decode(encode) = %v", err)
 			}
 			if back.SessionID != tc.r.SessionID || back.Until.Before(tc.r.Until) {
-				t.Errorf("decode(encode(r)) = %+v, want sid %q and Until not before %v", back, tc.r.SessionID, tc.r.Until)
+				t.Errorf("Decode(Encode(r)) = %+v, want sid %q and Until not before %v", back, tc.r.SessionID, tc.r.Until)
 			}
 		})
 	}
-	if _, err := encode(valet.Revocation{Until: base}); !errors.Is(err, valet.ErrInvalidRequest) {
+	if _, err := Encode(valet.Revocation{Until: base}); !errors.Is(err, valet.ErrInvalidRequest) {
 		t.Errorf("encode without sid: err = %v, want ErrInvalidRequest", err)
 	}
 }
@@ -63,16 +63,16 @@ func TestDecodeMalformed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := decode([]byte(tc.payload))
+			r, err := Decode([]byte(tc.payload))
 			if !errors.Is(err, errMalformed) {
-				t.Errorf("decode(%.40q) = %+v, %v; want errMalformed", tc.payload, r, err)
+				t.Errorf("Decode(%.40q) = %+v, %v; want errMalformed", tc.payload, r, err)
 			}
 		})
 	}
 }
 
 func TestDecodeIgnoresUnknownFields(t *testing.T) {
-	r, err := decode([]byte(`{"sid":"abc","until":1893456000123,"reason":"logout"}`))
+	r, err := Decode([]byte(`{"sid":"abc","until":1893456000123,"reason":"logout"}`))
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -87,7 +87,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"until":1e3}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := decode(b)
+		r, err := Decode(b)
 		if err != nil {
 			if !errors.Is(err, errMalformed) {
 				t.Fatalf("decode error %v does not wrap errMalformed", err)
@@ -97,11 +97,11 @@ func FuzzDecode(f *testing.F) {
 		if r.SessionID == "" || r.Until.UnixMilli() <= 0 {
 			t.Fatalf("decode accepted %+v", r)
 		}
-		again, err := encode(r)
+		again, err := Encode(r)
 		if err != nil {
-			t.Fatalf("encode(decode(b)): %v", err)
+			t.Fatalf("Encode(Decode(b)): %v", err)
 		}
-		r2, err := decode(again)
+		r2, err := Decode(again)
 		if err != nil || r2 != r {
 			t.Fatalf("round trip: %+v, %v; want %+v", r2, err, r)
 		}

@@ -9,10 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
@@ -115,21 +112,4 @@ func ExampleWithIntrospection() {
 	// Output:
 	// clerk@example.com hybrid
 	// true
-}
-
-// Hybrid tokens are checked against valet's revocation channel in Redis,
-// when valet runs with --sessions redis://...: no request per token, and a
-// revocation is seen within milliseconds.
-func ExampleSubscribeRedis() {
-	ctx := context.Background()
-	rdb := goredis.NewClient(&goredis.Options{Addr: os.Getenv("REDIS_ADDR")})
-	revoked, err := verify.SubscribeRedis(ctx, rdb, verify.RedisConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	v, err := verify.New(ctx, "https://auth.example.com", verify.WithRevocations(revoked))
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = v
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -13,11 +12,14 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/internal/testenv"
 	"github.com/valetauth/valet/revoke"
+	"github.com/valetauth/valet/revoke/redispubsub"
 	"github.com/valetauth/valet/store/memory"
 	"github.com/valetauth/valet/store/redis"
 	"github.com/valetauth/valet/token"
 	"github.com/valetauth/valet/verify"
+	"github.com/valetauth/valet/verify/redissub"
 )
 
 // redisClient returns a client of the server in VALET_TEST_REDIS, skipping
@@ -25,13 +27,7 @@ import (
 // and channel of the test's own, cleaned up when it ends.
 func redisClient(tb testing.TB) (*goredis.Client, string) {
 	tb.Helper()
-	u := os.Getenv("VALET_TEST_REDIS")
-	if u == "" {
-		if os.Getenv("VALET_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("VALET_TEST_REDIS is not set and VALET_REQUIRE_SERVICES=1")
-		}
-		tb.Skip("VALET_TEST_REDIS is not set")
-	}
+	u := testenv.URL(tb, testenv.Redis)
 	opt, err := goredis.ParseURL(u)
 	if err != nil {
 		tb.Fatal(err)
@@ -69,13 +65,13 @@ func TestHybridRevocationByRedis(t *testing.T) {
 	}
 	stores := memory.New().Stores()
 	stores.Sessions, stores.Refresh, stores.Revocations = rs, rs, rs
-	node := revoke.NewNode(revoke.Config{Store: rs, Sessions: rs, Transport: revoke.NewRedis(rc, channel), Logger: quiet()})
+	node := revoke.NewNode(revoke.Config{Store: rs, Sessions: rs, Transport: redispubsub.New(rc, channel), Logger: quiet()})
 	if err := node.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s := startValet(t, auth.Config{Stores: stores, Revoker: node})
 
-	sub, err := verify.SubscribeRedis(ctx, rc, verify.RedisConfig{Prefix: prefix, Channel: channel, Logger: quiet()})
+	sub, err := redissub.Subscribe(ctx, rc, redissub.Config{Prefix: prefix, Channel: channel, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +95,7 @@ func TestHybridRevocationByRedis(t *testing.T) {
 	}
 
 	// A node that subscribes later loads what was revoked before it.
-	late, err := verify.SubscribeRedis(ctx, rc, verify.RedisConfig{Prefix: prefix, Channel: channel, Logger: quiet()})
+	late, err := redissub.Subscribe(ctx, rc, redissub.Config{Prefix: prefix, Channel: channel, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,16 +113,22 @@ func WithIssuer(s string) Option { return func(o *options) { o.issuer = s } }
 func WithAudience(s string) Option { return func(o *options) { o.audience = s } }
 
 // WithLeeway sets the clock skew allowed on exp, nbf and iat; the default is
-// 30 seconds. Negative values count as zero.
-func WithLeeway(d time.Duration) Option { return func(o *options) { o.leeway = max(d, 0) } }
-
-// WithClock sets the clock; the default is time.Now. A nil now keeps it.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) {
-		if now != nil {
-			o.now = now
-		}
+// token.DefaultLeeway (30 s), as for token.WithLeeway. It panics if d is
+// negative, as token.WithLeeway does.
+func WithLeeway(d time.Duration) Option {
+	if d < 0 {
+		panic("verify: WithLeeway: negative leeway")
 	}
+	return func(o *options) { o.leeway = d }
+}
+
+// WithClock sets the clock; the default is time.Now. It panics if now is
+// nil, as token.WithClock does.
+func WithClock(now func() time.Time) Option {
+	if now == nil {
+		panic("verify: WithClock: nil clock")
+	}
+	return func(o *options) { o.now = now }
 }
 
 // WithRefetchInterval sets the shortest time between two fetches of the

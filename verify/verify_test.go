@@ -135,7 +135,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("token before rotation: %v", err)
 	}
 
-	if _, err := s.svc.Keys().Rotate(ctx); err != nil {
+	if _, err := s.svc.RotateKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	g, err := s.svc.Login(ctx, "a@example.com", pw, valet.ModeToken, auth.Client{})
@@ -180,7 +180,7 @@ func TestKeyRotation(t *testing.T) {
 	// still within its exp, and it is refused for its key alone once the
 	// cached keys are due again.
 	vc.Advance(16 * time.Minute)
-	if n, err := s.svc.Keys().Prune(ctx); err != nil || n != 1 {
+	if n, err := s.svc.PruneKeys(ctx); err != nil || n != 1 {
 		t.Fatalf("Prune = %d, %v; want 1", n, err)
 	}
 	if _, err := v.Verify(ctx, old); err != nil {
@@ -418,4 +418,24 @@ func TestOrdersService(t *testing.T) {
 	}
 	s.logout(t, clerk)
 	within(t, time.Second, "orders refuses the revoked clerk", func() bool { return call("GET", clerk) == 401 })
+}
+
+// The options that token and verify share mean the same in both: a
+// negative leeway and a nil clock are programmer errors in each.
+func TestOptionsMatchToken(t *testing.T) {
+	for name, f := range map[string]func(){
+		"token.WithLeeway(-1)":  func() { token.WithLeeway(-1) },
+		"verify.WithLeeway(-1)": func() { verify.WithLeeway(-1) },
+		"token.WithClock(nil)":  func() { token.WithClock(nil) },
+		"verify.WithClock(nil)": func() { verify.WithClock(nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s did not panic", name)
+				}
+			}()
+			f()
+		})
+	}
 }
