@@ -12,7 +12,11 @@
 package revoke
 
 import (
-	"maps"
+	"encoding/base64"
+	"hash/maphash"
+	"math"
+	"math/bits"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,20 +26,95 @@ import (
 
 // Set is the in-memory revocation set. An entry lives only until its Until,
 // after which every token that could name the session has expired anyway,
-// so the set stays small: it holds the sessions revoked within the lifetime
-// of one access token.
+// so the set holds the sessions revoked within the lifetime of one access
+// token: at most a few million on a large deployment.
 //
-// Readers load an immutable map through an atomic pointer, so Revoked takes
-// no lock and allocates nothing however many goroutines call it. Writers copy
-// the map, which makes Add O(n) in the size of the set; revocations are rare
-// next to checks, and the copy drops expired entries on the way.
+// The set is split into shards by a seeded hash of the session id. A session
+// id in canonical form (43 characters of unpadded base64url, the form of
+// valet.NewID and valet.HashSecret) is held as its 32 bytes in its shard's
+// open-addressing hash table. Readers reach a table through an atomic pointer
+// and probe it with atomic loads, so Revoked takes no lock and allocates
+// nothing however many goroutines call it; a miss usually costs one load of
+// an 8-byte control word. A writer locks one shard, so Add is O(1), amortized
+// over the occasional rebuild of one shard's table, which drops the shard's
+// expired entries on the way; Sweep goes one shard at a time. Any other id is
+// kept exactly in a map in its shard, which Revoked reads under the shard's
+// read lock.
 //
 // A Set is safe for concurrent use. The zero Set is not usable; call NewSet.
 type Set struct {
-	now func() time.Time
-	// m is never modified once stored; writers replace it under mu.
-	m  atomic.Pointer[map[string]time.Time]
-	mu sync.Mutex
+	now  func() time.Time
+	seed maphash.Seed
+	// others counts the ids held in the shards' maps, so that Revoked can
+	// skip them while there are none.
+	others atomic.Int64
+	// tables[i] is shard i's table of canonical ids, nil when it has none.
+	// It is apart from shards so that readers share cache lines that only
+	// a rebuild writes.
+	tables [shardCount]atomic.Pointer[table]
+	shards [shardCount]shard
+	// mark is the stamp of the latest Add that changed the set: Len leaves
+	// out the entries that had ended by then, as if that Add had dropped
+	// them.
+	mark atomic.Uint64
+}
+
+const (
+	shardBits  = 8
+	shardCount = 1 << shardBits
+	// tagShift puts a slot's 7-bit tag just below the shard bits of the
+	// hash; the group index comes from the low bits.
+	tagShift = 64 - shardBits - 7
+	// groupSlots is the number of slots that one control word describes.
+	groupSlots = 8
+	// A table is rebuilt when an insert would take it past 7/8 full. One
+	// that Add rebuilds is at most 7/16 full; one that a load builds may be
+	// fuller.
+	maxLoadNum, maxLoadDen = 7, 8
+
+	dead = 0 // the until of a slot whose entry Sweep dropped
+
+	idLen = 43 // the length of a canonical id
+
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// shard is one shard's writer state.
+type shard struct {
+	// mu is held by writers of the shard. Readers of canonical ids never
+	// take it; readers of other ids and Len take it for reading.
+	mu sync.RWMutex
+	// other holds the ids that are not canonical, with their Until stamps.
+	other map[string]uint64
+	// used counts the table's occupied slots, including dropped ones; live
+	// counts those not dropped, expired or not.
+	used, live int
+	// No entry of the table (tabMin) or of other (otherMin) that is not
+	// dropped ends before these, so Sweep and Len can skip a shard where
+	// nothing has ended.
+	tabMin, otherMin uint64
+}
+
+// table is an open-addressing hash table of canonical ids in groups of
+// eight slots, probed group by group. Once readers can see a table, a slot is
+// never emptied: a dropped entry keeps its slot and key until the table is
+// rebuilt, so a probe never stops short of an entry that was there when it
+// began.
+type table struct {
+	// ctrl[g] has a byte for each slot of group g: 0 while the slot is
+	// free, else 0x80 | the tag of its key. A writer fills a slot before it
+	// sets the slot's byte. The control words are apart from the slots so
+	// that all of them, a byte per slot, stay in cache: a miss, the common
+	// case, reads nothing else but for one in 128 tags in use.
+	ctrl  []uint64
+	slots []slot // group g is slots[g*groupSlots:][:groupSlots]
+	mask  uint64 // len(ctrl) - 1, a power of two less one
+}
+
+type slot struct {
+	key   [32]byte
+	until uint64 // stamp of the entry's Until, or dead
 }
 
 // NewSet returns an empty Set that reads the time from now (default
@@ -44,9 +123,11 @@ func NewSet(now func() time.Time) *Set {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Set{now: now}
-	empty := map[string]time.Time{}
-	s.m.Store(&empty)
+	s := &Set{now: now, seed: maphash.MakeSeed()}
+	for i := range s.shards {
+		s.shards[i].tabMin = math.MaxUint64
+		s.shards[i].otherMin = math.MaxUint64
+	}
 	return s
 }
 
@@ -54,75 +135,550 @@ func NewSet(now func() time.Time) *Set {
 // revocation with an empty SessionID, or whose Until is not after now, is
 // ignored: no token can be refused by it.
 func (s *Set) Add(r valet.Revocation) {
-	s.addAll([]valet.Revocation{r})
+	now := stamp(s.now())
+	if s.add(r, now) {
+		s.mark.Store(now)
+	}
 }
 
-// addAll records every revocation in rs with a single copy of the map, so
-// that loading a large set from the store is linear, not quadratic.
+// addAll records every revocation in rs, reading the clock once. A large rs,
+// such as the load from the store when a node starts or reconnects, is
+// first put into new tables that no reader sees, so that it takes plain
+// stores; then each shard in turn takes its new table, or merges it with
+// the one readers see.
 func (s *Set) addAll(rs []valet.Revocation) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	old := *s.m.Load()
-	var next map[string]time.Time
-	for _, r := range rs {
-		if r.SessionID == "" || !r.Until.After(now) {
-			continue
-		}
-		if until, ok := old[r.SessionID]; ok && !r.Until.After(until) {
-			continue
-		}
-		if next == nil {
-			// Copying only once something changes keeps a replayed message
-			// (every node hears its own publications) from costing a copy.
-			next = make(map[string]time.Time, len(old)+len(rs))
-			for sid, until := range old {
-				if until.After(now) {
-					next[sid] = until
-				}
+	now := stamp(s.now())
+	changed := false
+	if len(rs) >= shardCount {
+		changed = s.load(rs, now)
+	} else {
+		for _, r := range rs {
+			if s.add(r, now) {
+				changed = true
 			}
 		}
-		if until, ok := next[r.SessionID]; !ok || r.Until.After(until) {
-			next[r.SessionID] = r.Until
+	}
+	if changed {
+		s.mark.Store(now)
+	}
+}
+
+// add records r as Add does, at time now, and reports whether the set
+// changed.
+func (s *Set) add(r valet.Revocation, now uint64) bool {
+	until := stamp(r.Until)
+	if r.SessionID == "" || until <= now {
+		return false
+	}
+	h := maphash.String(s.seed, r.SessionID)
+	i := int(h >> (64 - shardBits))
+	sh := &s.shards[i]
+	k, ok := parseID(r.SessionID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !ok {
+		return s.addOther(sh, r.SessionID, until)
+	}
+	return s.insert(i, &k, h, until, now)
+}
+
+// insert records k, whose hash is h, with until in shard i's table that
+// readers see, and reports whether the set changed. The caller holds the
+// shard's lock.
+func (s *Set) insert(i int, k *[32]byte, h, until, now uint64) bool {
+	sh := &s.shards[i]
+	t := s.tables[i].Load()
+	if t != nil {
+		j, found := t.find(k, h)
+		if found {
+			sl := &t.slots[j]
+			if sl.until >= until {
+				return false
+			}
+			if sl.until == dead {
+				sh.live++
+			}
+			atomic.StoreUint64(&sl.until, until)
+			sh.tabMin = min(sh.tabMin, until)
+			return true
+		}
+		if sh.used >= len(t.slots)*maxLoadNum/maxLoadDen {
+			t = s.rebuild(i, now, 1, true)
+		}
+	} else {
+		t = newTable(1)
+		s.tables[i].Store(t)
+	}
+	g, j := t.free(h)
+	sl := &t.slots[j]
+	sl.key = *k
+	atomic.StoreUint64(&sl.until, until)
+	// The slot is complete before its control byte says so: a reader that
+	// sees the byte sees the key.
+	atomic.StoreUint64(&t.ctrl[g], t.ctrl[g]|uint64(tag(h))<<(8*(j%groupSlots)))
+	sh.used++
+	sh.live++
+	sh.tabMin = min(sh.tabMin, until)
+	return true
+}
+
+// batch is a table that no reader sees, being filled for one shard.
+type batch struct {
+	t      *table
+	n      int    // entries in t
+	minEnd uint64 // least until in t
+}
+
+// load records rs as addAll does and reports whether the set changed.
+func (s *Set) load(rs []valet.Revocation, now uint64) bool {
+	var size [shardCount]int
+	for _, r := range rs {
+		if len(r.SessionID) == idLen {
+			size[maphash.String(s.seed, r.SessionID)>>(64-shardBits)]++
 		}
 	}
-	if next != nil {
-		s.m.Store(&next)
+	batches := make([]batch, shardCount)
+	changed := false
+	for _, r := range rs {
+		until := stamp(r.Until)
+		if r.SessionID == "" || until <= now {
+			continue
+		}
+		k, ok := parseID(r.SessionID)
+		if !ok {
+			if s.add(r, now) {
+				changed = true
+			}
+			continue
+		}
+		h := maphash.String(s.seed, r.SessionID)
+		b := &batches[h>>(64-shardBits)]
+		if b.t == nil {
+			b.t, b.minEnd = newTable(groupsFor(size[h>>(64-shardBits)])), math.MaxUint64
+		}
+		if added, _ := b.t.put(&k, h, until); added {
+			b.n++
+		}
+		b.minEnd = min(b.minEnd, until)
 	}
+	for i := range batches {
+		if batches[i].n > 0 && s.merge(i, &batches[i], now) {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// merge records the entries of b in shard i and reports whether the set
+// changed. It copies the smaller of b and the shard's table into the other,
+// or into a new table.
+func (s *Set) merge(i int, b *batch, now uint64) bool {
+	sh := &s.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.used == 0 {
+		// As when a node starts: b becomes the table.
+		s.tables[i].Store(b.t)
+		sh.used, sh.live, sh.tabMin = b.n, b.n, b.minEnd
+		return true
+	}
+	changed := false
+	if b.n*4 < sh.used {
+		b.t.each(func(sl *slot) {
+			if s.insert(i, &sl.key, s.hashKey(&sl.key), sl.until, now) {
+				changed = true
+			}
+		})
+		return changed
+	}
+	live := sh.live
+	t := s.copyTable(i, now, b.n, false)
+	changed = sh.live < live
+	b.t.each(func(sl *slot) {
+		added, ok := t.put(&sl.key, s.hashKey(&sl.key), sl.until)
+		if added {
+			sh.used++
+			sh.live++
+		}
+		if ok {
+			sh.tabMin = min(sh.tabMin, sl.until)
+			changed = true
+		}
+	})
+	s.tables[i].Store(t)
+	return changed
+}
+
+// addOther records in sh, whose lock the caller holds, an id that is not
+// canonical.
+func (s *Set) addOther(sh *shard, sid string, until uint64) bool {
+	old, ok := sh.other[sid]
+	switch {
+	case ok && old >= until:
+		return false
+	case ok:
+		sh.other[sid] = until
+	default:
+		if sh.other == nil {
+			sh.other = make(map[string]uint64)
+		}
+		// The id may be a slice of a larger message; hold only its bytes.
+		sh.other[strings.Clone(sid)] = until
+		s.others.Add(1)
+	}
+	sh.otherMin = min(sh.otherMin, until)
+	return true
 }
 
 // Revoked reports whether sid has an entry whose Until is after now. It
-// returns false for an unknown or empty sid. It takes no lock and does not
-// allocate.
+// returns false for an unknown or empty sid. It does not allocate, and for a
+// canonical sid it takes no lock.
 func (s *Set) Revoked(sid string) bool {
-	until, ok := (*s.m.Load())[sid]
-	return ok && s.now().Before(until)
+	if sid == "" {
+		return false
+	}
+	h := maphash.String(s.seed, sid)
+	i := h >> (64 - shardBits)
+	var until uint64
+	found := false
+	if len(sid) == idLen {
+		if t := s.tables[i].Load(); t != nil {
+			until, found = t.lookup(sid, h)
+		}
+	}
+	if !found && s.others.Load() != 0 {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		until, found = sh.other[sid]
+		sh.mu.RUnlock()
+	}
+	// The clock is read only on a hit: most ids asked about are not revoked.
+	return found && until > stamp(s.now())
 }
 
 // Len returns the number of entries held, including those that expired
-// since the last Add or Sweep.
+// since the last Add or Sweep. It locks each shard in turn and, in a shard
+// where an entry has ended since, counts entry by entry: it is meant for
+// logs and tests, not for every request.
 func (s *Set) Len() int {
-	return len(*s.m.Load())
+	mark := s.mark.Load()
+	n := 0
+	for i := range s.shards {
+		n += s.count(i, mark)
+	}
+	return n
 }
 
-// Sweep drops the entries whose Until is not after now. It copies the set
-// only when something has expired.
-func (s *Set) Sweep() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	old := *s.m.Load()
-	expired := false
-	for _, until := range old {
-		if !until.After(now) {
-			expired = true
-			break
+// count returns how many entries of shard i end after mark.
+func (s *Set) count(i int, mark uint64) int {
+	sh := &s.shards[i]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if min(sh.tabMin, sh.otherMin) > mark {
+		return sh.live + len(sh.other)
+	}
+	n := 0
+	if t := s.tables[i].Load(); t != nil {
+		t.each(func(sl *slot) {
+			if sl.until > mark {
+				n++
+			}
+		})
+	}
+	for _, until := range sh.other {
+		if until > mark {
+			n++
 		}
 	}
-	if !expired {
+	return n
+}
+
+// Sweep drops the entries whose Until is not after now. It locks one shard
+// at a time, and only the writers and the readers of non-canonical ids of
+// that shard wait for it; it skips a shard where nothing has ended.
+func (s *Set) Sweep() {
+	now := stamp(s.now())
+	for i := range s.shards {
+		s.sweep(i, now)
+	}
+}
+
+func (s *Set) sweep(i int, now uint64) {
+	sh := &s.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.tabMin <= now {
+		// Marking entries dropped in place spares a copy of the table
+		// until dropped entries outnumber the others.
+		least := uint64(math.MaxUint64)
+		s.tables[i].Load().each(func(sl *slot) {
+			switch {
+			case sl.until == dead:
+			case sl.until <= now:
+				atomic.StoreUint64(&sl.until, dead)
+				sh.live--
+			default:
+				least = min(least, sl.until)
+			}
+		})
+		sh.tabMin = least
+		if sh.used-sh.live > sh.live {
+			s.rebuild(i, now, 0, true)
+		}
+	}
+	if sh.otherMin <= now {
+		least, dropped := uint64(math.MaxUint64), 0
+		for sid, until := range sh.other {
+			if until <= now {
+				delete(sh.other, sid)
+				dropped++
+			} else {
+				least = min(least, until)
+			}
+		}
+		sh.otherMin = least
+		s.others.Add(int64(-dropped))
+		// A Go map never shrinks; a fresh one lets the memory of a burst of
+		// revocations go once most of it has expired.
+		switch {
+		case len(sh.other) == 0:
+			sh.other = nil
+		case dropped > len(sh.other):
+			sh.other = cloneMap(sh.other)
+		}
+	}
+}
+
+func cloneMap(m map[string]uint64) map[string]uint64 {
+	c := make(map[string]uint64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// rebuild replaces shard i's table with a copy from copyTable and returns
+// it. Readers go on probing the old table until they load the new one; both
+// hold every live entry of the shard.
+func (s *Set) rebuild(i int, now uint64, extra int, spare bool) *table {
+	t := s.copyTable(i, now, extra, spare)
+	s.tables[i].Store(t)
+	return t
+}
+
+// copyTable returns a new table, not yet seen by readers, that holds shard
+// i's entries that end after now and has room for extra more, and sets the
+// shard's counts to match it. With spare, the table is at most half as full
+// as a table may get, so that as many inserts as it took to build come
+// before the next rebuild. It returns nil for a table that would be empty.
+// The caller holds the shard's lock.
+func (s *Set) copyTable(i int, now uint64, extra int, spare bool) *table {
+	sh := &s.shards[i]
+	old := s.tables[i].Load()
+	kept := 0
+	old.each(func(sl *slot) {
+		if sl.until > now {
+			kept++
+		}
+	})
+	sh.used, sh.live, sh.tabMin = kept, kept, math.MaxUint64
+	if kept+extra == 0 {
+		return nil
+	}
+	need := kept + extra
+	if spare {
+		need *= 2
+	}
+	t := newTable(groupsFor(need))
+	old.each(func(sl *slot) {
+		if sl.until > now {
+			t.place(s.hashKey(&sl.key), *sl)
+			sh.tabMin = min(sh.tabMin, sl.until)
+		}
+	})
+	return t
+}
+
+// hashKey returns the hash of the canonical id whose bytes are k: that of
+// the string, which is what a reader has.
+func (s *Set) hashKey(k *[32]byte) uint64 {
+	var b [idLen]byte
+	base64.RawURLEncoding.Encode(b[:], k[:])
+	return maphash.Bytes(s.seed, b[:])
+}
+
+// groupsFor returns the number of groups of the smallest table that holds
+// n entries.
+func groupsFor(n int) int {
+	groups := 1
+	for n*maxLoadDen > groups*groupSlots*maxLoadNum {
+		groups *= 2
+	}
+	return groups
+}
+
+func newTable(groups int) *table {
+	return &table{
+		ctrl:  make([]uint64, groups),
+		slots: make([]slot, groups*groupSlots),
+		mask:  uint64(groups - 1),
+	}
+}
+
+// lookup returns the until of the slot of sid, whose hash is h. It decodes
+// sid only once a tag matches, which a miss seldom comes to.
+func (t *table) lookup(sid string, h uint64) (until uint64, found bool) {
+	var k [32]byte
+	decoded := false
+	want := tag(h)
+	for g, step := h&t.mask, uint64(1); ; g, step = (g+step)&t.mask, step+1 {
+		ctrl := atomic.LoadUint64(&t.ctrl[g])
+		for m := match(ctrl, want); m != 0; m &= m - 1 {
+			if !decoded {
+				var ok bool
+				if k, ok = parseID(sid); !ok {
+					return 0, false
+				}
+				decoded = true
+			}
+			sl := &t.slots[int(g)*groupSlots+bits.TrailingZeros64(m)/8]
+			if sl.key == k {
+				return atomic.LoadUint64(&sl.until), true
+			}
+		}
+		if ^ctrl&msb != 0 {
+			// A free slot ends the probe: k would have been put there.
+			return 0, false
+		}
+	}
+}
+
+// find returns the slot of k, whose hash is h, and whether it is there. The
+// caller holds the shard's lock.
+func (t *table) find(k *[32]byte, h uint64) (j int, found bool) {
+	want := tag(h)
+	for g, step := h&t.mask, uint64(1); ; g, step = (g+step)&t.mask, step+1 {
+		ctrl := t.ctrl[g]
+		for m := match(ctrl, want); m != 0; m &= m - 1 {
+			j := int(g)*groupSlots + bits.TrailingZeros64(m)/8
+			if t.slots[j].key == *k {
+				return j, true
+			}
+		}
+		if ^ctrl&msb != 0 {
+			return 0, false
+		}
+	}
+}
+
+// free returns the group and the first free slot on the probe sequence of
+// hash h. The caller holds the shard's lock, and the table is never full.
+func (t *table) free(h uint64) (g uint64, j int) {
+	for g, step := h&t.mask, uint64(1); ; g, step = (g+step)&t.mask, step+1 {
+		if empty := ^t.ctrl[g] & msb; empty != 0 {
+			return g, int(g)*groupSlots + bits.TrailingZeros64(empty)/8
+		}
+	}
+}
+
+// put records k, whose hash is h, with until in t, which readers do not see
+// yet and which has room for k. It reports whether k was new to t and
+// whether t changed.
+func (t *table) put(k *[32]byte, h, until uint64) (added, changed bool) {
+	j, found := t.find(k, h)
+	switch {
+	case !found:
+		t.place(h, slot{key: *k, until: until})
+		return true, true
+	case t.slots[j].until < until:
+		t.slots[j].until = until
+		return false, true
+	}
+	return false, false
+}
+
+// place puts sl in the first free slot on the probe sequence of hash h, with
+// plain stores: t is not yet seen by readers.
+func (t *table) place(h uint64, sl slot) {
+	g, j := t.free(h)
+	t.slots[j] = sl
+	t.ctrl[g] |= uint64(tag(h)) << (8 * (j % groupSlots))
+}
+
+// each calls f for every occupied slot of t, which may be nil. The caller
+// holds the shard's lock.
+func (t *table) each(f func(*slot)) {
+	if t == nil {
 		return
 	}
-	next := maps.Clone(old)
-	maps.DeleteFunc(next, func(_ string, until time.Time) bool { return !until.After(now) })
-	s.m.Store(&next)
+	for g, ctrl := range t.ctrl {
+		for m := ctrl & msb; m != 0; m &= m - 1 {
+			f(&t.slots[g*groupSlots+bits.TrailingZeros64(m)/8])
+		}
+	}
 }
+
+// tag returns the control byte of a slot whose key hashes to h.
+func tag(h uint64) uint8 { return 0x80 | uint8(h>>tagShift)&0x7f }
+
+// match returns a word with the top bit set in each byte of ctrl equal to
+// want, and no other bit.
+func match(ctrl uint64, want uint8) uint64 {
+	x := ctrl ^ lsb*uint64(want)
+	// A byte's top bit ends up set iff the byte of x is zero; no carry
+	// crosses bytes, so there are no false matches.
+	return ^((x&^msb + ^uint64(msb)) | x | ^uint64(msb))
+}
+
+// stamp returns t as a count of nanoseconds that orders as the times do:
+// its UnixNano with the sign bit flipped, clamped to the years that
+// UnixNano covers. No time has the stamp dead.
+func stamp(t time.Time) uint64 {
+	switch {
+	case t.Before(minStamped):
+		return dead + 1
+	case t.After(maxStamped):
+		return math.MaxUint64
+	}
+	return uint64(t.UnixNano()) ^ 1<<63
+}
+
+var (
+	minStamped = time.Unix(0, math.MinInt64+1)
+	maxStamped = time.Unix(0, math.MaxInt64)
+)
+
+// parseID returns the 32 bytes of a session id in canonical form: 43
+// characters of unpadded base64url whose last character carries no stray
+// bits. Only one string has a given 32 bytes in this form, so comparing
+// bytes compares ids exactly.
+func parseID(sid string) (k [32]byte, ok bool) {
+	if len(sid) != idLen {
+		return k, false
+	}
+	var bad uint8
+	for i, j := 0, 0; i < 40; i, j = i+4, j+3 {
+		a, b, c, d := b64[sid[i]], b64[sid[i+1]], b64[sid[i+2]], b64[sid[i+3]]
+		bad |= a | b | c | d
+		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+		k[j], k[j+1], k[j+2] = byte(v>>16), byte(v>>8), byte(v)
+	}
+	a, b, c := b64[sid[40]], b64[sid[41]], b64[sid[42]]
+	bad |= a | b | c
+	v := uint32(a)<<12 | uint32(b)<<6 | uint32(c)
+	k[30], k[31] = byte(v>>10), byte(v>>2)
+	return k, bad&0xc0 == 0 && v&3 == 0
+}
+
+// b64 maps each base64url character to its value and every other byte to
+// 0xff.
+var b64 = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range len(alphabet) {
+		t[alphabet[i]] = uint8(i)
+	}
+	return t
+}()

@@ -1,7 +1,13 @@
 package revoke
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
+	"hash/maphash"
+	"math"
+	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,54 +96,80 @@ func TestSet(t *testing.T) {
 			wantLen: 0,
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, form := range idForms {
+		for _, tc := range tests {
+			t.Run(form.name+"/"+tc.name, func(t *testing.T) {
+				clk := newClock()
+				s := NewSet(clk.Now)
+				for _, a := range tc.adds {
+					s.Add(valet.Revocation{SessionID: form.id(a.sid), Until: clk.Now().Add(a.in)})
+				}
+				clk.Advance(tc.advance)
+				if tc.sweep {
+					s.Sweep()
+				}
+				for _, p := range tc.probes {
+					if got := s.Revoked(form.id(p.sid)); got != p.want {
+						t.Errorf("Revoked(%q) = %v, want %v", form.id(p.sid), got, p.want)
+					}
+				}
+				if got := s.Len(); got != tc.wantLen {
+					t.Errorf("Len() = %d, want %d", got, tc.wantLen)
+				}
+			})
+		}
+	}
+}
+
+// idForms are the two ways a Set holds an id: as the 32 bytes of a canonical
+// id (the form of every real session id), or as a string. Tests written with
+// short names run in both.
+var idForms = []struct {
+	name string
+	id   func(name string) string
+}{
+	{"string", func(name string) string { return name }},
+	{"canonical", func(name string) string {
+		if name == "" {
+			return ""
+		}
+		return valet.HashSecret(name)
+	}},
+}
+
+func TestSetAddDropsExpired(t *testing.T) {
+	for _, form := range idForms {
+		t.Run(form.name, func(t *testing.T) {
 			clk := newClock()
 			s := NewSet(clk.Now)
-			for _, a := range tc.adds {
-				s.Add(valet.Revocation{SessionID: a.sid, Until: clk.Now().Add(a.in)})
-			}
-			clk.Advance(tc.advance)
-			if tc.sweep {
-				s.Sweep()
-			}
-			for _, p := range tc.probes {
-				if got := s.Revoked(p.sid); got != p.want {
-					t.Errorf("Revoked(%q) = %v, want %v", p.sid, got, p.want)
-				}
-			}
-			if got := s.Len(); got != tc.wantLen {
-				t.Errorf("Len() = %d, want %d", got, tc.wantLen)
+			s.Add(valet.Revocation{SessionID: form.id("old"), Until: clk.Now().Add(time.Minute)})
+			clk.Advance(2 * time.Minute)
+			s.Add(valet.Revocation{SessionID: form.id("new"), Until: clk.Now().Add(time.Minute)})
+			if got, want := s.Len(), 1; got != want {
+				t.Errorf("Len() after an Add past an expiry = %d, want %d", got, want)
 			}
 		})
 	}
 }
 
-func TestSetAddDropsExpired(t *testing.T) {
-	clk := newClock()
-	s := NewSet(clk.Now)
-	s.Add(valet.Revocation{SessionID: "old", Until: clk.Now().Add(time.Minute)})
-	clk.Advance(2 * time.Minute)
-	s.Add(valet.Revocation{SessionID: "new", Until: clk.Now().Add(time.Minute)})
-	if got, want := s.Len(), 1; got != want {
-		t.Errorf("Len() after an Add past an expiry = %d, want %d", got, want)
-	}
-}
-
 func TestSetLoadKeepsEntries(t *testing.T) {
-	clk := newClock()
-	s := NewSet(clk.Now)
-	s.Add(valet.Revocation{SessionID: "heard", Until: clk.Now().Add(time.Hour)})
-	// A load from the store that predates a message must not undo it.
-	s.addAll([]valet.Revocation{
-		{SessionID: "stored", Until: clk.Now().Add(time.Hour)},
-		{SessionID: "heard", Until: clk.Now().Add(time.Minute)},
-	})
-	clk.Advance(30 * time.Minute)
-	for _, sid := range []string{"heard", "stored"} {
-		if !s.Revoked(sid) {
-			t.Errorf("Revoked(%q) = false after load, want true", sid)
-		}
+	for _, form := range idForms {
+		t.Run(form.name, func(t *testing.T) {
+			clk := newClock()
+			s := NewSet(clk.Now)
+			s.Add(valet.Revocation{SessionID: form.id("heard"), Until: clk.Now().Add(time.Hour)})
+			// A load from the store that predates a message must not undo it.
+			s.addAll([]valet.Revocation{
+				{SessionID: form.id("stored"), Until: clk.Now().Add(time.Hour)},
+				{SessionID: form.id("heard"), Until: clk.Now().Add(time.Minute)},
+			})
+			clk.Advance(30 * time.Minute)
+			for _, sid := range []string{"heard", "stored"} {
+				if !s.Revoked(form.id(sid)) {
+					t.Errorf("Revoked(%q) = false after load, want true", form.id(sid))
+				}
+			}
+		})
 	}
 }
 
@@ -197,7 +229,9 @@ func TestSetRevokedDoesNotAllocate(t *testing.T) {
 	clk := newClock()
 	s := NewSet(clk.Now)
 	s.Add(valet.Revocation{SessionID: "a", Until: clk.Now().Add(time.Hour)})
-	for _, sid := range []string{"a", "b"} {
+	hit := valet.NewID()
+	s.Add(valet.Revocation{SessionID: hit, Until: clk.Now().Add(time.Hour)})
+	for _, sid := range []string{"a", "b", hit, valet.NewID()} {
 		if got := testing.AllocsPerRun(100, func() { s.Revoked(sid) }); got != 0 {
 			t.Errorf("Revoked(%q) allocates %v times, want 0", sid, got)
 		}
@@ -264,5 +298,448 @@ func BenchmarkRevoked(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+func TestParseID(t *testing.T) {
+	id := valet.HashSecret("x")
+	want, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last character of a canonical id carries 4 bits and 2 zero bits;
+	// flipping one of those zero bits gives a string that a lenient decoder
+	// reads as the same bytes.
+	stray := id[:42] + string(alphabet[strings.IndexByte(alphabet, id[42])^1])
+	tests := []struct {
+		name string
+		sid  string
+		ok   bool
+	}{
+		{"canonical", id, true},
+		{"all zero", strings.Repeat("A", 43), true},
+		{"all ones", strings.Repeat("_", 42) + "w", true},
+		{"stray low bits", stray, false},
+		{"short", id[:42], false},
+		{"long", id + "A", false},
+		{"padded", id + "=", false},
+		{"standard alphabet", strings.Repeat("+", 42) + "A", false},
+		{"newline", id[:21] + "\n" + id[22:], false},
+		{"not ASCII", id[:40] + "é" + id[42:], false},
+		{"empty", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k, ok := parseID(tc.sid)
+			if ok != tc.ok {
+				t.Fatalf("parseID(%q) ok = %v, want %v", tc.sid, ok, tc.ok)
+			}
+			if ok && tc.name == "canonical" && !bytes.Equal(k[:], want) {
+				t.Errorf("parseID(%q) = %x, want %x", tc.sid, k, want)
+			}
+		})
+	}
+}
+
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// FuzzParseID checks parseID against the strict decoder of the standard
+// library: it accepts exactly the strings that are the encoding of 32 bytes,
+// so two ids that differ never share a key.
+func FuzzParseID(f *testing.F) {
+	f.Add(valet.HashSecret("x"))
+	f.Add(strings.Repeat("A", 43))
+	f.Add(strings.Repeat("_", 42) + "x")
+	f.Add(strings.Repeat("A", 42) + "=")
+	f.Add("short")
+	f.Fuzz(func(t *testing.T, sid string) {
+		k, ok := parseID(sid)
+		b, err := base64.RawURLEncoding.Strict().DecodeString(sid)
+		wantOK := err == nil && len(b) == 32 && len(sid) == 43
+		if ok != wantOK {
+			t.Fatalf("parseID(%q) ok = %v, want %v", sid, ok, wantOK)
+		}
+		if ok && base64.RawURLEncoding.EncodeToString(k[:]) != sid {
+			t.Fatalf("parseID(%q) = %x, which encodes differently", sid, k)
+		}
+	})
+}
+
+func TestSetIDFormsAreDistinct(t *testing.T) {
+	clk := newClock()
+	s := NewSet(clk.Now)
+	id := valet.HashSecret("x")
+	stray := id[:42] + string(alphabet[strings.IndexByte(alphabet, id[42])^1])
+	s.Add(valet.Revocation{SessionID: id, Until: clk.Now().Add(time.Hour)})
+	if s.Revoked(stray) {
+		t.Errorf("Revoked(%q) = true with only %q added", stray, id)
+	}
+	s.Add(valet.Revocation{SessionID: stray, Until: clk.Now().Add(time.Minute)})
+	clk.Advance(2 * time.Minute)
+	if !s.Revoked(id) || s.Revoked(stray) {
+		t.Errorf("Revoked(%q), Revoked(%q) = %v, %v, want true, false", id, stray, s.Revoked(id), s.Revoked(stray))
+	}
+}
+
+// TestSetSweep drives one Set through growth, a partial sweep, a revival and
+// a full sweep, checking every id at each step.
+func TestSetSweep(t *testing.T) {
+	const n = 20000
+	clk := newClock()
+	s := NewSet(clk.Now)
+	ids := makeIDs(n, 1)
+	// Even ids end in a minute, odd ones in an hour.
+	until := func(i int) time.Time {
+		if i%2 == 0 {
+			return clk.Now().Add(time.Minute)
+		}
+		return clk.Now().Add(time.Hour)
+	}
+	for i, sid := range ids {
+		s.Add(valet.Revocation{SessionID: sid, Until: until(i)})
+	}
+	check := func(step string, want func(i int) bool) {
+		t.Helper()
+		for i, sid := range ids {
+			if got := s.Revoked(sid); got != want(i) {
+				t.Fatalf("%s: Revoked(ids[%d]) = %v, want %v", step, i, got, want(i))
+			}
+		}
+	}
+	check("after adds", func(int) bool { return true })
+	if got := s.Len(); got != n {
+		t.Errorf("Len() = %d, want %d", got, n)
+	}
+
+	clk.Advance(2 * time.Minute)
+	check("after a minute", func(i int) bool { return i%2 == 1 })
+	if got := s.Len(); got != n {
+		t.Errorf("Len() before Sweep = %d, want %d", got, n)
+	}
+	s.Sweep()
+	check("after Sweep", func(i int) bool { return i%2 == 1 })
+	if got := s.Len(); got != n/2 {
+		t.Errorf("Len() after Sweep = %d, want %d", got, n/2)
+	}
+
+	// A session revoked again after its entry was dropped is revoked again.
+	s.Add(valet.Revocation{SessionID: ids[0], Until: clk.Now().Add(time.Hour)})
+	check("after revival", func(i int) bool { return i%2 == 1 || i == 0 })
+	if got := s.Len(); got != n/2+1 {
+		t.Errorf("Len() after revival = %d, want %d", got, n/2+1)
+	}
+
+	clk.Advance(time.Hour)
+	s.Sweep()
+	check("after the hour", func(int) bool { return false })
+	if got := s.Len(); got != 0 {
+		t.Errorf("Len() after the last Sweep = %d, want 0", got)
+	}
+	for i := range s.tables {
+		if s.tables[i].Load() != nil {
+			t.Fatalf("shard %d still has a table once empty", i)
+		}
+	}
+}
+
+// TestSetBoundedWithoutSweep checks that what Add holds stays proportional
+// to what is live even if Sweep never runs: a shard's table drops its
+// expired entries when it is rebuilt.
+func TestSetBoundedWithoutSweep(t *testing.T) {
+	const perRound, rounds = 5000, 20
+	clk := newClock()
+	s := NewSet(clk.Now)
+	ids := makeIDs(perRound*rounds, 2)
+	for r := range rounds {
+		for _, sid := range ids[r*perRound : (r+1)*perRound] {
+			s.Add(valet.Revocation{SessionID: sid, Until: clk.Now().Add(time.Minute)})
+		}
+		clk.Advance(2 * time.Minute)
+	}
+	held := 0
+	for i := range s.shards {
+		held += s.shards[i].used
+	}
+	if held > 4*perRound {
+		t.Errorf("%d slots held after %d rounds of %d entries, want at most %d", held, rounds, perRound, 4*perRound)
+	}
+	// The last round ended after the last Add: Len still counts it.
+	if got := s.Len(); got != perRound {
+		t.Errorf("Len() = %d, want %d", got, perRound)
+	}
+	t.Logf("%d slots held", held)
+}
+
+// TestSetConcurrentCanonical runs Add, Revoked, Len and Sweep at once on
+// canonical ids while the clock moves, through many table rebuilds.
+func TestSetConcurrentCanonical(t *testing.T) {
+	clk := newClock()
+	s := NewSet(clk.Now)
+	pinned := makeIDs(64, 3)
+	for _, sid := range pinned {
+		s.Add(valet.Revocation{SessionID: sid, Until: clk.Now().Add(24 * time.Hour)})
+	}
+
+	const writers, perWriter, readers = 4, 3000, 4
+	ids := makeIDs(writers*perWriter, 4)
+	var stop atomic.Bool
+	var lost atomic.Int64
+	var rg sync.WaitGroup
+	for r := range readers {
+		rg.Go(func() {
+			for i := r; !stop.Load(); i++ {
+				// Entries present from the start must be found through
+				// every rebuild and sweep of their shard.
+				if !s.Revoked(pinned[i%len(pinned)]) {
+					lost.Add(1)
+				}
+				s.Revoked(ids[i%len(ids)])
+				if i%1000 == 0 {
+					_ = s.Len()
+				}
+			}
+		})
+	}
+	rg.Go(func() {
+		for !stop.Load() {
+			clk.Advance(time.Second)
+			s.Sweep()
+		}
+	})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			var batch []valet.Revocation
+			for i, sid := range ids[w*perWriter : (w+1)*perWriter] {
+				// Odd entries end within seconds, so sweeps and rebuilds
+				// drop some while others are added.
+				d := 12 * time.Hour
+				if i%2 == 1 {
+					d = time.Duration(i%5) * time.Second
+				}
+				r := valet.Revocation{SessionID: sid, Until: clk.Now().Add(d)}
+				if w != 0 {
+					s.Add(r)
+					continue
+				}
+				// One writer loads batches, as a reconnecting node does.
+				if batch = append(batch, r); len(batch) == 300 {
+					s.addAll(batch)
+					batch = batch[:0]
+				}
+			}
+			s.addAll(batch)
+		})
+	}
+	wg.Wait()
+	stop.Store(true)
+	rg.Wait()
+
+	if got := lost.Load(); got != 0 {
+		t.Errorf("pinned entries missing in %d reads", got)
+	}
+	clk.Advance(time.Hour)
+	s.Sweep()
+	for i, sid := range ids {
+		if got, want := s.Revoked(sid), i%perWriter%2 == 0; got != want {
+			t.Fatalf("Revoked(ids[%d]) = %v, want %v", i, got, want)
+		}
+	}
+	if got, want := s.Len(), len(pinned)+len(ids)/2; got != want {
+		t.Errorf("Len() = %d, want %d", got, want)
+	}
+}
+
+// makeIDs returns n distinct canonical session ids, the same ones for the
+// same seed.
+func makeIDs(n int, seed byte) []string {
+	r := rand.NewChaCha8([32]byte{seed})
+	ids := make([]string, n)
+	var b [32]byte
+	for i := range ids {
+		_, _ = r.Read(b[:])
+		ids[i] = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	return ids
+}
+
+func TestSetHashKey(t *testing.T) {
+	s := NewSet(nil)
+	for _, sid := range makeIDs(100, 8) {
+		k, ok := parseID(sid)
+		if !ok {
+			t.Fatalf("parseID(%q) failed", sid)
+		}
+		// A rebuilt table places a key by hashKey, a reader looks for it by
+		// the hash of the string: they must agree.
+		if got, want := s.hashKey(&k), maphash.String(s.seed, sid); got != want {
+			t.Fatalf("hashKey(%q) = %#x, want %#x", sid, got, want)
+		}
+	}
+}
+
+// TestSetLoadMerges loads batches large enough for addAll to build tables
+// apart into sets of several sizes: an empty set, where the batch becomes
+// the tables; one about as large, where both are copied into new tables;
+// and a much larger one, where the batch is inserted in place.
+func TestSetLoadMerges(t *testing.T) {
+	tests := []struct {
+		name        string
+		held, batch int
+		every       int // the batch brings a new Until for every this many held ids
+	}{
+		{"into empty", 0, 5000, 1},
+		{"into similar", 4000, 5000, 3},
+		{"into larger", 40000, 1000, 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			s := NewSet(clk.Now)
+			ids := makeIDs(tc.held+tc.batch, 9)
+			// Held entries end in an hour, except that a tenth end in a
+			// minute; the batch brings an Until of 30 minutes for some held
+			// ids, then its own ids, and entries that must change nothing.
+			var rs []valet.Revocation
+			for i, sid := range ids[:tc.held] {
+				d := time.Hour
+				if i%10 == 0 {
+					d = time.Minute
+				}
+				s.Add(valet.Revocation{SessionID: sid, Until: clk.Now().Add(d)})
+				if i%tc.every == 0 {
+					rs = append(rs, valet.Revocation{SessionID: sid, Until: clk.Now().Add(30 * time.Minute)})
+				}
+			}
+			for _, sid := range ids[tc.held:] {
+				rs = append(rs, valet.Revocation{SessionID: sid, Until: clk.Now().Add(time.Hour)})
+			}
+			rs = append(rs,
+				valet.Revocation{SessionID: valet.NewID(), Until: clk.Now()},
+				valet.Revocation{SessionID: "", Until: clk.Now().Add(time.Hour)},
+				valet.Revocation{SessionID: "not-canonical", Until: clk.Now().Add(time.Hour)},
+			)
+			s.addAll(rs)
+
+			if got, want := s.Len(), tc.held+tc.batch+1; got != want {
+				t.Errorf("Len() after load = %d, want %d", got, want)
+			}
+			if !s.Revoked("not-canonical") {
+				t.Errorf(`Revoked("not-canonical") = false after load`)
+			}
+			check := func(when string, want func(i int) bool) {
+				t.Helper()
+				for i, sid := range ids {
+					if got := s.Revoked(sid); got != want(i) {
+						t.Fatalf("%s: Revoked(ids[%d]) = %v, want %v", when, i, got, want(i))
+					}
+				}
+			}
+			// The batch extends the held entries that ended in a minute and
+			// does not shorten those that end in an hour.
+			clk.Advance(15 * time.Minute)
+			check("after 15 minutes", func(i int) bool { return i >= tc.held || i%10 != 0 || i%tc.every == 0 })
+			clk.Advance(30 * time.Minute)
+			check("after 45 minutes", func(i int) bool { return i >= tc.held || i%10 != 0 })
+		})
+	}
+}
+
+// TestSetRevive revokes again a session whose entry Sweep dropped but whose
+// slot its table still holds.
+func TestSetRevive(t *testing.T) {
+	clk := newClock()
+	s := NewSet(clk.Now)
+	shardOf := func(sid string) uint64 { return maphash.String(s.seed, sid) >> (64 - shardBits) }
+	ids := makeIDs(4000, 10)
+	a, c := ids[0], ""
+	for _, sid := range ids[1:] {
+		if shardOf(sid) == shardOf(a) {
+			c = sid
+			break
+		}
+	}
+	if c == "" {
+		t.Fatal("no two ids share a shard")
+	}
+	s.Add(valet.Revocation{SessionID: a, Until: clk.Now().Add(time.Minute)})
+	s.Add(valet.Revocation{SessionID: c, Until: clk.Now().Add(time.Hour)})
+	clk.Advance(2 * time.Minute)
+	s.Sweep()
+	sh := &s.shards[shardOf(a)]
+	if sh.used != 2 || sh.live != 1 {
+		t.Fatalf("after Sweep: used, live = %d, %d, want 2, 1 (dropped in place)", sh.used, sh.live)
+	}
+	if s.Revoked(a) || s.Len() != 1 {
+		t.Fatalf("after Sweep: Revoked(a), Len() = %v, %d, want false, 1", s.Revoked(a), s.Len())
+	}
+	s.Add(valet.Revocation{SessionID: a, Until: clk.Now().Add(time.Hour)})
+	if !s.Revoked(a) || s.Len() != 2 || sh.used != 2 {
+		t.Errorf("after a new Add: Revoked(a), Len(), used = %v, %d, %d, want true, 2, 2", s.Revoked(a), s.Len(), sh.used)
+	}
+}
+
+func TestSetSweepOther(t *testing.T) {
+	clk := newClock()
+	s := NewSet(clk.Now)
+	const short, long = 2000, 100
+	for i := range short {
+		s.Add(valet.Revocation{SessionID: fmt.Sprint("short-", i), Until: clk.Now().Add(time.Minute)})
+	}
+	for i := range long {
+		s.Add(valet.Revocation{SessionID: fmt.Sprint("long-", i), Until: clk.Now().Add(time.Hour)})
+	}
+	clk.Advance(2 * time.Minute)
+	s.Sweep()
+	if got, want := s.Len(), long; got != want {
+		t.Errorf("Len() = %d, want %d", got, want)
+	}
+	if got, want := s.others.Load(), int64(long); got != want {
+		t.Errorf("others = %d, want %d", got, want)
+	}
+	for i := range short {
+		if sid := fmt.Sprint("short-", i); s.Revoked(sid) {
+			t.Fatalf("Revoked(%q) = true after its end", sid)
+		}
+	}
+	for i := range long {
+		if sid := fmt.Sprint("long-", i); !s.Revoked(sid) {
+			t.Fatalf("Revoked(%q) = false before its end", sid)
+		}
+	}
+	clk.Advance(time.Hour)
+	s.Sweep()
+	if got := s.others.Load(); got != 0 {
+		t.Errorf("others = %d after the last Sweep, want 0", got)
+	}
+}
+
+func TestStamp(t *testing.T) {
+	base := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+	// Times in increasing order, some beyond what UnixNano covers.
+	times := []time.Time{
+		{},
+		time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(0, math.MinInt64+1),
+		time.Unix(0, -1),
+		time.Unix(0, 0),
+		base,
+		base.Add(time.Nanosecond),
+		time.Unix(0, math.MaxInt64),
+	}
+	for i, tm := range times {
+		if stamp(tm) == dead {
+			t.Errorf("stamp(%v) = dead", tm)
+		}
+		if i > 0 && stamp(tm) < stamp(times[i-1]) {
+			t.Errorf("stamp(%v) = %d < stamp(%v) = %d", tm, stamp(tm), times[i-1], stamp(times[i-1]))
+		}
+	}
+	if got, want := stamp(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)), uint64(math.MaxUint64); got != want {
+		t.Errorf("stamp(year 3000) = %d, want %d", got, want)
+	}
+	// A time read with a monotonic clock stamps as its wall clock.
+	if now := time.Now(); stamp(now) != stamp(now.Round(0)) {
+		t.Errorf("stamp(now) differs from stamp of its wall time")
 	}
 }

@@ -1,0 +1,223 @@
+package revoke
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valetauth/valet"
+)
+
+// maxBytesPerEntry bounds the heap a Set takes per entry at scale.
+const maxBytesPerEntry = 150
+
+// TestSetMillion loads a million revocations, as a node does from its store
+// on start-up, and checks the set's heap per entry.
+func TestSetMillion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a million entries")
+	}
+	const n = 1_000_000
+	clk := newClock()
+	rs := makeRevocations(makeIDs(2*n, 5)[:n], clk.Now())
+	miss := makeIDs(1000, 6)
+
+	var s *Set
+	var took time.Duration
+	perEntry := heapPerEntry(n, func() {
+		start := time.Now()
+		s = NewSet(clk.Now)
+		s.addAll(rs)
+		took = time.Since(start)
+	})
+	t.Logf("loaded %d entries in %v, %.1f B of heap per entry", n, took, perEntry)
+	if perEntry > maxBytesPerEntry {
+		t.Errorf("heap per entry = %.1f B, want at most %d", perEntry, maxBytesPerEntry)
+	}
+	if got := s.Len(); got != n {
+		t.Errorf("Len() = %d, want %d", got, n)
+	}
+	for i := 0; i < n; i += 997 {
+		if !s.Revoked(rs[i].SessionID) {
+			t.Fatalf("Revoked(rs[%d]) = false, want true", i)
+		}
+	}
+	for _, sid := range miss {
+		if s.Revoked(sid) {
+			t.Fatalf("Revoked(%q) = true for an id never added", sid)
+		}
+	}
+}
+
+// heapPerEntry returns the live heap that build leaves behind, per entry
+// of n.
+func heapPerEntry(n int, build func()) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+}
+
+// makeRevocations returns a revocation of each id, ending at 15 minutes
+// after now or a little sooner.
+func makeRevocations(ids []string, now time.Time) []valet.Revocation {
+	rs := make([]valet.Revocation, len(ids))
+	for i, sid := range ids {
+		rs[i] = valet.Revocation{SessionID: sid, Until: now.Add(15*time.Minute - time.Duration(i)*time.Microsecond)}
+	}
+	return rs
+}
+
+// benchIDs are the ids of the benchmarks: each size uses the first 2×size.
+var benchIDs = sync.OnceValue(func() []string { return makeIDs(2*benchSizes[len(benchSizes)-1].n, 7) })
+
+var benchSizes = []struct {
+	name string
+	n    int
+}{{"1k", 1_000}, {"100k", 100_000}, {"1M", 1_000_000}}
+
+// BenchmarkSetRevoked measures Revoked on a set of each size, for ids held
+// (hit) and not (miss), taken in turn from a list as long as the set so that
+// the probes go all over its tables as real traffic would.
+func BenchmarkSetRevoked(b *testing.B) {
+	ids := benchIDs()
+	for _, size := range benchSizes {
+		s := NewSet(nil)
+		s.addAll(makeRevocations(ids[:size.n], time.Now().Add(time.Hour)))
+		for _, c := range []struct {
+			name string
+			ids  []string
+			want bool
+		}{{"hit", ids[:size.n], true}, {"miss", ids[size.n : 2*size.n], false}} {
+			if got := s.Revoked(c.ids[0]); got != c.want {
+				b.Fatalf("%s: Revoked = %v, want %v", c.name, got, c.want)
+			}
+			b.Run(size.name+"/"+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				var r bool
+				i := 0
+				for b.Loop() {
+					r = s.Revoked(c.ids[i])
+					if i++; i == len(c.ids) {
+						i = 0
+					}
+				}
+				sinkBool = r
+			})
+			b.Run(size.name+"/"+c.name+"/parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					var r bool
+					i := 0
+					for pb.Next() {
+						r = s.Revoked(c.ids[i])
+						if i++; i == len(c.ids) {
+							i = 0
+						}
+					}
+					_ = r
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkSetAdd measures Add on a set that holds a steady number of live
+// entries: each Add of a new id comes as the oldest entry ends, so the cost
+// includes the rebuilds that drop expired entries. The ids cycle through
+// twice the size, so an id comes back long after its entry ended.
+func BenchmarkSetAdd(b *testing.B) {
+	ids := benchIDs()
+	const tick = time.Microsecond
+	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, size := range benchSizes {
+		b.Run(size.name, func(b *testing.B) {
+			var ticks int
+			now := func() time.Time { return base.Add(time.Duration(ticks) * tick) }
+			s := NewSet(now)
+			pool := ids[:2*size.n]
+			life := time.Duration(size.n) * tick
+			for ; ticks < size.n; ticks++ {
+				s.Add(valet.Revocation{SessionID: pool[ticks], Until: now().Add(life)})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				s.Add(valet.Revocation{SessionID: pool[ticks%len(pool)], Until: now().Add(life)})
+				ticks++
+			}
+			b.StopTimer()
+			if got := s.Len(); got != size.n {
+				b.Fatalf("Len() = %d, want %d", got, size.n)
+			}
+		})
+	}
+}
+
+// BenchmarkSetLoad measures loading a set of each size from a slice of
+// revocations, as a node does from its store on start-up, and reports the
+// heap the set keeps per entry.
+func BenchmarkSetLoad(b *testing.B) {
+	ids := benchIDs()
+	now := time.Now()
+	for _, size := range benchSizes {
+		b.Run(size.name, func(b *testing.B) {
+			rs := makeRevocations(ids[:size.n], now.Add(time.Hour))
+			var s *Set
+			perEntry := heapPerEntry(size.n, func() {
+				s = NewSet(nil)
+				s.addAll(rs)
+			})
+			sinkBool = s.Revoked(rs[0].SessionID)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				s = NewSet(nil)
+				s.addAll(rs)
+			}
+			b.ReportMetric(perEntry, "B/entry")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(size.n), "ns/entry")
+		})
+	}
+}
+
+// BenchmarkSetSweep measures Sweep on a set of each size in a steady state
+// where a fifteenth of the entries end between two sweeps, as with
+// 15-minute tokens swept every minute. It reports the mean time for which
+// Sweep holds one shard's lock.
+func BenchmarkSetSweep(b *testing.B) {
+	ids := benchIDs()
+	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, size := range benchSizes {
+		b.Run(size.name, func(b *testing.B) {
+			var ticks int
+			now := func() time.Time { return base.Add(time.Duration(ticks) * time.Microsecond) }
+			s := NewSet(now)
+			pool := ids[:2*size.n]
+			life := time.Duration(size.n) * time.Microsecond
+			step := size.n / 15
+			next := 0
+			add := func(n int) {
+				for range n {
+					s.Add(valet.Revocation{SessionID: pool[next%len(pool)], Until: now().Add(life)})
+					next++
+					ticks++
+				}
+			}
+			add(size.n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				add(step)
+				b.StartTimer()
+				s.Sweep()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/shardCount, "ns/shard")
+		})
+	}
+}
