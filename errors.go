@@ -127,14 +127,14 @@ var kinds = []struct {
 	message string
 	public  bool
 }{
-	{ErrRefreshReused, "invalid_grant", 401, "The refresh token was already used; every sign-in of its family has ended.", true},
+	{ErrRefreshReused, "invalid_grant", 401, "This refresh token was already used; its family is revoked.", true},
 	{ErrInvalidGrant, "invalid_grant", 401, "The refresh token is not valid.", false},
 	{ErrTokenExpired, "token_expired", 401, "The access token has expired.", false},
 	{ErrRevoked, "invalid_token", 401, "The access token was revoked.", false},
 	{ErrTokenInvalid, "invalid_token", 401, "The access token is not valid.", false},
-	{ErrInvalidCredentials, "invalid_credentials", 401, "The email or password is not right.", false},
+	{ErrInvalidCredentials, "invalid_credentials", 401, "Invalid email or password.", true},
 	{ErrMFARequired, "mfa_required", 401, "A second factor is needed to finish signing in.", true},
-	{ErrUnauthenticated, "unauthenticated", 401, "You are not signed in.", true},
+	{ErrUnauthenticated, "unauthenticated", 401, "You are not signed in.", false},
 	{ErrCrossOrigin, "csrf_failed", 403, "Cross-origin request refused.", false},
 	{ErrEmailUnverified, "email_unverified", 403, "Verify your email address first.", true},
 	{ErrReauthRequired, "reauth_required", 403, "Sign in again to make this change.", true},

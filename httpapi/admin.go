@@ -13,7 +13,7 @@ func (a *API) adminListUsers(w http.ResponseWriter, r *http.Request) {
 	offset, _ := strconv.Atoi(q.Get("offset"))
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	if offset < 0 || limit < 0 || limit > 500 {
-		writeError(w, r, a.log, valet.Errorf(valet.ErrInvalidRequest, "Offset must be 0 or more and limit between 1 and 500."))
+		writeError(w, r, a.log, valet.Errorf(valet.ErrInvalidRequest, "offset must be 0 or more and limit between 1 and 500."))
 		return
 	}
 	users, total, err := a.svc.ListUsers(r.Context(), valet.UserQuery{Search: q.Get("q"), Offset: offset, Limit: limit})

@@ -104,7 +104,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.RefreshToken == "" {
-		writeError(w, r, a.log, valet.Errorf(valet.ErrInvalidRequest, "The refresh_token field is required."))
+		writeError(w, r, a.log, valet.Errorf(valet.ErrInvalidRequest, "refresh_token is required."))
 		return
 	}
 	g, err := a.svc.Refresh(r.Context(), in.RefreshToken, a.client(r))
@@ -144,7 +144,7 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	a.clearCredentials(w, r)
+	a.cfg.Cookie.ClearAll(w, r)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -205,7 +205,7 @@ func (a *API) deleteSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sid == id.SessionID {
-		a.clearCredentials(w, r)
+		a.cfg.Cookie.ClearAll(w, r)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -222,7 +222,7 @@ func (a *API) deleteSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if include {
-		a.clearCredentials(w, r)
+		a.cfg.Cookie.ClearAll(w, r)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

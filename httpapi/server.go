@@ -190,10 +190,6 @@ func (a *API) Identify(r *http.Request) (*valet.Identity, error) {
 	return res.Identity, res.Err
 }
 
-// Identifier returns the identification step the API uses, for the layers
-// served beside it.
-func (a *API) Identifier() *identify.Identifier { return a.id }
-
 // authed runs h for an identified caller, with the identity in the context.
 func (a *API) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -229,11 +225,6 @@ func (a *API) Config() Config { return a.cfg }
 func (a *API) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
 	a.cfg.Cookie.ClearStale(w, r)
 	http.SetCookie(w, a.cfg.Cookie.Session(value, expires))
-}
-
-// clearCredentials drops every credential cookie the browser holds.
-func (a *API) clearCredentials(w http.ResponseWriter, r *http.Request) {
-	a.cfg.Cookie.ClearAll(w, r)
 }
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {

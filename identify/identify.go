@@ -105,9 +105,6 @@ func New(b Bearer, cookie session.Cookie, from Sources) *Identifier {
 	return id
 }
 
-// Cookie returns the cookie configuration.
-func (i *Identifier) Cookie() session.Cookie { return i.cookie }
-
 // Result is what Identify found.
 type Result struct {
 	// Identity is the caller; nil when none was identified.

@@ -113,8 +113,7 @@ func NewNode(cfg Config) *Node {
 }
 
 // Start loads the current set from the store, then subscribes to the
-// transport in the background until Close is called or ctx ends (only
-// ctx's values are kept past Start, not its deadline); each time the subscription is
+// transport in the background until Close is called or ctx ends; each time the subscription is
 // (re)established it loads the set again, to pick up what was published
 // while it was down. It returns an error wrapping the store's error (such as
 // valet.ErrUnavailable) when the first load fails, in which case nothing was
@@ -128,14 +127,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.completeAt.CompareAndSwap(0, n.cfg.Now().UnixNano())
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		select {
-		case <-ctx.Done():
-			stop()
-		case <-runCtx.Done():
-		}
-	}()
+	runCtx, stop := context.WithCancel(ctx)
 	n.stopMu.Lock()
 	n.stop = stop
 	n.stopMu.Unlock()

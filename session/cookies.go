@@ -99,19 +99,23 @@ func (c Cookie) SessionValue(r *http.Request) (value string, ok bool) {
 	return "", false
 }
 
+// The names the session cookie is read under, its own name first. A
+// prefixed cookie never reaches a server that gave Secure up.
+var (
+	hostNames     = []string{"__Host-" + BaseName, "__Secure-" + BaseName, BaseName}
+	domainNames   = []string{"__Secure-" + BaseName, "__Host-" + BaseName, BaseName}
+	insecureNames = []string{BaseName}
+)
+
+// sessionNames returns the names for c; callers must not modify the slice.
 func (c Cookie) sessionNames() []string {
-	own := c.SessionName()
-	if c.Insecure {
-		// A prefixed cookie never reaches a server that gave Secure up.
-		return []string{own}
+	switch {
+	case c.Insecure:
+		return insecureNames
+	case c.Domain != "":
+		return domainNames
 	}
-	names := []string{own}
-	for _, n := range []string{"__Host-" + BaseName, "__Secure-" + BaseName, BaseName} {
-		if n != own {
-			names = append(names, n)
-		}
-	}
-	return names
+	return hostNames
 }
 
 // Value returns the value of the cookie name that r carries, or "".
@@ -127,8 +131,8 @@ func Value(r *http.Request, name string) string {
 // and refresh cookie that r carries.
 func (c Cookie) ClearAll(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, c.Session("", time.Time{}))
-	names := append(c.sessionNames()[1:], TokenName, RefreshName)
-	for _, name := range names {
+	c.ClearStale(w, r)
+	for _, name := range []string{TokenName, RefreshName} {
 		if _, err := r.Cookie(name); err == nil {
 			http.SetCookie(w, c.New(name, "", time.Time{}))
 		}

@@ -21,7 +21,8 @@ type viewer struct {
 }
 
 // whoIs returns the viewer of r, or nil for a visitor who is not signed in,
-// by the one identification step that the API uses too. An access token
+// by the one identification step that the API uses too, reading cookies
+// only: a page is for a browser, and a browser's sign-in is its cookies. An access token
 // that has expired (or was dropped by the browser at its Max-Age) is
 // renewed with the refresh cookie, so a token sign-in lasts as long as its
 // refresh family. ended reports that the browser held a credential that is
@@ -36,13 +37,10 @@ func (h *Handler) whoIs(w http.ResponseWriter, r *http.Request) (v *viewer, ende
 		return &viewer{id: res.Identity, token: res.Token, refresh: res.Source == identify.TokenCookie && rt != ""}, false, nil
 	case identify.SystemFailure(res.Err):
 		return nil, false, res.Err
-	case res.Source == identify.Header:
-		// A page is not for scripts: a bad header is not the browser's sign-in.
-		return nil, false, nil
 	case res.Source != identify.None:
 		ended = true
 	}
-	if rt != "" && res.Source != identify.SessionCookie {
+	if rt != "" {
 		// A revoked hybrid session or a disabled user has had its refresh
 		// family revoked too, so this cannot bring an ended sign-in back.
 		g, err := h.svc.Refresh(ctx, rt, h.client(r))
@@ -64,26 +62,21 @@ func (h *Handler) whoIs(w http.ResponseWriter, r *http.Request) (v *viewer, ende
 	return nil, ended, nil
 }
 
-// cookie returns a cookie with the deployment's attributes. An empty value
-// gives the cookie that clears name.
-func (h *Handler) cookie(name, value string, expires time.Time) *http.Cookie {
-	return h.cookies.New(name, value, expires)
-}
-
 // setGrantCookies hands the browser what a sign-in or refresh gave it, and
 // drops what another mode had given it before.
 func (h *Handler) setGrantCookies(w http.ResponseWriter, r *http.Request, g *auth.Grant) {
 	if g.Mode == valet.ModeSession {
 		h.cookies.ClearStale(w, r)
 		http.SetCookie(w, h.cookies.Session(g.Cookie, g.Session.ExpiresAt))
-		http.SetCookie(w, h.cookie(session.TokenName, "", time.Time{}))
-		http.SetCookie(w, h.cookie(session.RefreshName, "", time.Time{}))
+		http.SetCookie(w, h.cookies.New(session.TokenName, "", time.Time{}))
+		http.SetCookie(w, h.cookies.New(session.RefreshName, "", time.Time{}))
 		return
 	}
 	now := h.now()
-	http.SetCookie(w, h.cookie(session.TokenName, g.AccessToken, now.Add(g.AccessTTL)))
-	http.SetCookie(w, h.cookie(session.RefreshName, g.RefreshToken, now.Add(g.RefreshTTL)))
+	http.SetCookie(w, h.cookies.New(session.TokenName, g.AccessToken, now.Add(g.AccessTTL)))
+	http.SetCookie(w, h.cookies.New(session.RefreshName, g.RefreshToken, now.Add(g.RefreshTTL)))
 	http.SetCookie(w, h.cookies.Session("", time.Time{}))
+	h.cookies.ClearStale(w, r)
 }
 
 // endBrowserLogin ends on the server whatever sign-in r's cookies stand for:
@@ -144,7 +137,7 @@ var flashes = map[string]flash{
 }
 
 func (h *Handler) setFlash(w http.ResponseWriter, key string) {
-	c := h.cookie(FlashCookie, key, h.now().Add(time.Minute))
+	c := h.cookies.New(FlashCookie, key, h.now().Add(time.Minute))
 	http.SetCookie(w, c)
 }
 
@@ -154,7 +147,7 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 	if key == "" {
 		return nil
 	}
-	http.SetCookie(w, h.cookie(FlashCookie, "", time.Time{}))
+	http.SetCookie(w, h.cookies.New(FlashCookie, "", time.Time{}))
 	if f, ok := flashes[key]; ok {
 		return &f
 	}

@@ -89,7 +89,7 @@ func New(svc Service, api *httpapi.API, cfg Config) *Handler {
 	}
 	h := &Handler{
 		svc:     svc,
-		id:      api.Identifier(),
+		id:      identify.New(svc, api.Config().Cookie, identify.FromCookies),
 		cookies: api.Config().Cookie,
 		api:     api.Config(),
 		cfg:     cfg,

@@ -82,7 +82,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	guard, closeGuard := tf.guard(sf.sessions, sf.storeTimeout)
 	defer closeGuard()
 	vf.throttle = guard
-	svc, stopService, err := vf.service(ctx, b, log)
+	// Detached from ctx, so that the revocation node keeps listening while
+	// HTTP drains after a signal; stopService ends it afterwards.
+	svc, stopService, err := vf.service(context.WithoutCancel(ctx), b, log)
 	if err != nil {
 		return err
 	}
