@@ -309,8 +309,12 @@ func (a *API) authz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(a.cfg.AccessRules) > 0 {
-		host, path := forwardedTarget(originalURL(r))
-		if rule := ruleFor(a.cfg.AccessRules, host, path); rule != nil && !rule.allows(id.User.Roles) {
+		host, path, ok := forwardedTarget(originalURL(r))
+		if !ok {
+			writeError(w, r, a.log, valet.Errorf(valet.ErrForbidden, "This address cannot be checked against the access rules."))
+			return
+		}
+		if rule := ruleFor(a.cfg.AccessRules, originalMethod(r), host, path); rule != nil && !rule.allows(id.User.Roles) {
 			writeError(w, r, a.log, valet.Errorf(valet.ErrForbidden, "An access rule does not let you in here."))
 			return
 		}
@@ -320,6 +324,19 @@ func (a *API) authz(w http.ResponseWriter, r *http.Request) {
 	h.Set("Remote-Email", id.User.Email)
 	h.Set("Remote-Groups", strings.Join(id.User.Roles, ","))
 	w.WriteHeader(http.StatusOK)
+}
+
+// originalMethod returns the method the proxy was asked for, upper case;
+// GET when the proxy does not say.
+func originalMethod(r *http.Request) string {
+	m := r.Header.Get("X-Original-Method")
+	if m == "" {
+		m = r.Header.Get("X-Forwarded-Method")
+	}
+	if m == "" {
+		return http.MethodGet
+	}
+	return strings.ToUpper(m)
 }
 
 // originalURL rebuilds the URL the proxy was asked for.
