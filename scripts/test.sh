@@ -28,6 +28,10 @@ fuzz() {
   go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" ./password
   go test -run '^$' -fuzz '^FuzzParseUserAgent$' -fuzztime "$t" ./web
   go test -run '^$' -fuzz '^FuzzSafeReturn$' -fuzztime "$t" ./web
+  go test -run '^$' -fuzz '^FuzzNormalizePath$' -fuzztime "$t" ./httpapi
+  go test -run '^$' -fuzz '^FuzzVerifyImported$' -fuzztime "$t" ./password
+  go test -run '^$' -fuzz '^FuzzClean$' -fuzztime "$t" ./store/internal/text
+  go test -run '^$' -fuzz '^FuzzParseID$' -fuzztime "$t" ./revoke
 }
 
 unit() {
