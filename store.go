@@ -33,6 +33,32 @@ type UserStore interface {
 	ListUsers(ctx context.Context, q UserQuery) (users []User, total int, err error)
 }
 
+// OnConflict says what an import does with a user whose email is stored
+// already.
+type OnConflict string
+
+// The two answers to an email that is taken.
+const (
+	// ConflictSkip keeps the stored user as it is.
+	ConflictSkip OnConflict = "skip"
+	// ConflictUpdate replaces the stored user's password hash and roles.
+	ConflictUpdate OnConflict = "update"
+)
+
+// UserImporter is the extra ability of a UserStore to store many users in
+// one step, for imports from other systems.
+type UserImporter interface {
+	// ImportUsers stores users, whose emails are distinct, in one
+	// transaction: all of them or, with an error, none. A user whose email
+	// is not stored is created as given. For one whose email is stored,
+	// ConflictSkip leaves the stored user alone, and ConflictUpdate sets
+	// its PasswordHash, Roles and UpdatedAt to the given user's, keeping
+	// its ID, CreatedAt and Disabled. It returns how many users it
+	// created, updated and skipped; the error wraps ErrUnavailable when
+	// the backend fails.
+	ImportUsers(ctx context.Context, users []User, onConflict OnConflict) (created, updated, skipped int, err error)
+}
+
 // UserQuery selects a page of users. Limit 0 means 50.
 type UserQuery struct {
 	Search string

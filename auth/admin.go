@@ -6,11 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/valetauth/valet"
-	"github.com/valetauth/valet/password"
 )
-
-// passwordRules checks a new password against the rules.
-var passwordRules = password.Check
 
 // UserPatch is a change to a user by an administrator; nil fields are kept.
 type UserPatch struct {

@@ -64,6 +64,11 @@ type Config struct {
 	Hasher *password.Hasher
 	// Mode is used for a login that names none. Default ModeSession.
 	Mode valet.Mode
+	// PasswordPolicy is the set of rules that every new password (signup,
+	// CreateUser, ChangePassword) must follow, checked with the account's
+	// email, the site name "valet" and, for a change, the current password.
+	// The zero Policy is password's default.
+	PasswordPolicy password.Policy
 	// Session holds the session lifetimes (7 days absolute, 24 h idle).
 	Session session.Config
 	// AccessTTL is the lifetime of an access token. Default 15 minutes.

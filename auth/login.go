@@ -78,7 +78,7 @@ func (s *Service) CreateUser(ctx context.Context, email, pw string, roles []stri
 	if err != nil {
 		return valet.User{}, err
 	}
-	if err := password.Check(pw); err != nil {
+	if err := s.checkNewPassword(pw, e, ""); err != nil {
 		return valet.User{}, err
 	}
 	if err := validRoles(roles); err != nil {
@@ -169,24 +169,75 @@ func (s *Service) checkPassword(ctx context.Context, email, pw string) (valet.Us
 		}
 		return valet.User{}, err
 	}
-	ok, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	ok, rehash, err := s.verifyStored(ctx, pw, u.PasswordHash)
 	if err != nil {
 		return valet.User{}, err
 	}
 	if !ok {
 		return valet.User{}, valet.ErrInvalidCredentials
 	}
-	if password.NeedsRehash(u.PasswordHash, s.hasher.Params()) {
-		// Parameters were raised since this hash was made: upgrade it now that
-		// we hold the password. A failure here must not fail the login.
-		if h, herr := s.hasher.Hash(ctx, pw); herr == nil {
-			u.PasswordHash, u.UpdatedAt = h, s.cfg.Now().UTC()
-			if uerr := s.users.UpdateUser(ctx, u); uerr != nil {
-				s.log.WarnContext(ctx, "password rehash not stored", "user_id", u.ID, "err", uerr)
-			}
-		}
+	if rehash {
+		u = s.upgradeHash(ctx, u, pw)
 	}
 	return u, nil
+}
+
+// siteName is the site name that new passwords may not be built from.
+const siteName = "valet"
+
+// checkNewPassword applies Config.PasswordPolicy to a new password of the
+// account with the normalized email; current is the password it replaces
+// (empty when there is none). It returns an error of kind
+// valet.ErrWeakPassword that carries a sentence for the person.
+func (s *Service) checkNewPassword(pw, email, current string) error {
+	return s.cfg.PasswordPolicy.Check(pw, password.Context{Email: email, SiteName: siteName, Current: current})
+}
+
+// verifyStored checks pw against a stored hash: valet's argon2id, a hash
+// imported from another system, or the unusable password of an account
+// imported without one, which matches nothing. rehash reports that the
+// hash should be replaced now that the password is known (see
+// password.Hasher.VerifyUpgrade). A hash that cannot be read is an error.
+func (s *Service) verifyStored(ctx context.Context, pw, hash string) (ok, rehash bool, err error) {
+	if !usablePassword(hash) {
+		// Cost what a verify costs, so that the response time does not
+		// tell an account without a password from one with a wrong guess.
+		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+			return false, false, err
+		}
+		return false, false, nil
+	}
+	return s.hasher.VerifyUpgrade(ctx, pw, hash)
+}
+
+// upgradeHash replaces u's password hash, imported from another system or
+// made with weaker parameters than today's, by argon2id at today's
+// parameters, now that pw is known to be right, and returns u as stored.
+// A failure is logged and leaves the old hash, which still verifies: the
+// login it is part of goes on.
+func (s *Service) upgradeHash(ctx context.Context, u valet.User, pw string) valet.User {
+	h, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		s.log.WarnContext(ctx, "password rehash skipped", "user_id", u.ID, "err", err)
+		return u
+	}
+	// Read the user again: an administrator may have disabled it, or the
+	// user changed the password, while the hashes ran, and writing back the
+	// user read before them would undo that.
+	cur, err := s.users.UserByID(ctx, u.ID)
+	if err != nil {
+		s.log.WarnContext(ctx, "password rehash not stored", "user_id", u.ID, "err", err)
+		return u
+	}
+	if cur.PasswordHash != u.PasswordHash {
+		return cur
+	}
+	cur.PasswordHash, cur.UpdatedAt = h, s.cfg.Now().UTC()
+	if err := s.users.UpdateUser(ctx, cur); err != nil {
+		s.log.WarnContext(ctx, "password rehash not stored", "user_id", u.ID, "err", err)
+		return u
+	}
+	return cur
 }
 
 // grant starts the session and/or tokens of a login.

@@ -63,6 +63,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, userID, keep string, c
 }
 
 // ChangePassword checks the current password of id's user, sets the new one
+// (which must follow Config.PasswordPolicy and differ from the current one)
 // and ends every other session of the user. Every refresh family of the user
 // is revoked too: a stolen refresh token must not outlive a password change.
 func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, current, next string, c Client) error {
@@ -80,7 +81,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 			return s.throttled(ctx, err, "password.change", u.ID, c)
 		}
 	}
-	ok, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	ok, _, err := s.verifyStored(ctx, current, u.PasswordHash)
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,9 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 			s.log.WarnContext(ctx, "resetting the failed logins of an account failed", "user_id", u.ID, "err", terr)
 		}
 	}
-	if err := passwordRules(next); err != nil {
+	// The current password is the one just checked, so the rule that the
+	// new one differ compares with what the user typed.
+	if err := s.checkNewPassword(next, u.Email, current); err != nil {
 		return err
 	}
 	h, err := s.hasher.Hash(ctx, next)

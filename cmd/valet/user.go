@@ -15,9 +15,12 @@ import (
 
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"valet user: want create, list, role or disable"}
+		return usageError{"valet user: want create, list, role, disable, import or export"}
 	}
 	sub := args[0]
+	if sub == "import" || sub == "export" {
+		return userTransferCmd(ctx, sub, args[1:], stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("valet user "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (

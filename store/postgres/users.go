@@ -152,3 +152,70 @@ func roles(r []string) []string {
 	}
 	return r
 }
+
+var _ valet.UserImporter = (*DB)(nil)
+
+// ImportUsers stores users in one transaction, sent to the server in one
+// round trip, as valet.UserImporter says: a user whose email is free is
+// created, one whose email is taken is skipped or, with
+// valet.ConflictUpdate, gets the given password hash, roles and UpdatedAt.
+// The call is bounded by Config.Timeout. A failure rolls the whole call
+// back and returns an error wrapping valet.ErrUnavailable (valet.ErrConflict
+// when the id of a user to create is taken).
+func (db *DB) ImportUsers(ctx context.Context, users []valet.User, onConflict valet.OnConflict) (created, updated, skipped int, err error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, 0, fail("import users", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	update := onConflict == valet.ConflictUpdate
+	var b pgx.Batch
+	for _, u := range users {
+		// ON CONFLICT (email): only a taken email is a skip; a taken id
+		// fails the call, as it does CreateUser.
+		b.Queue(`INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (email) DO NOTHING`,
+			u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt)
+		if update {
+			// id <> $5: the row that the insert just made is not an update.
+			b.Queue(`UPDATE users SET password_hash = $2, roles = $3, updated_at = $4
+				WHERE email = $1 AND id <> $5`,
+				u.Email, u.PasswordHash, roles(u.Roles), u.UpdatedAt, u.ID)
+		}
+	}
+	br := tx.SendBatch(ctx, &b)
+	for range users {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return 0, 0, 0, fail("import users", err)
+		}
+		inserted, changed := tag.RowsAffected() == 1, false
+		if update {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return 0, 0, 0, fail("import users", err)
+			}
+			changed = tag.RowsAffected() == 1
+		}
+		switch {
+		case inserted:
+			created++
+		case changed:
+			updated++
+		default:
+			// Taken and kept, or deleted by another transaction since.
+			skipped++
+		}
+	}
+	if err := br.Close(); err != nil {
+		return 0, 0, 0, fail("import users", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, 0, fail("import users", err)
+	}
+	return created, updated, skipped, nil
+}

@@ -180,3 +180,64 @@ func (db *DB) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, i
 	}
 	return users, total, nil
 }
+
+var _ valet.UserImporter = (*DB)(nil)
+
+// ImportUsers stores users in one write transaction, as valet.UserImporter
+// says: a user whose email is free is created, one whose email is taken is
+// skipped or, with valet.ConflictUpdate, gets the given password hash,
+// roles and UpdatedAt. A failure rolls the whole call back and returns an
+// error wrapping valet.ErrUnavailable (valet.ErrConflict when the id of a
+// user to create is taken).
+func (db *DB) ImportUsers(ctx context.Context, users []valet.User, onConflict valet.OnConflict) (created, updated, skipped int, err error) {
+	err = db.write(ctx, "import users", func(tx *sql.Tx) error {
+		// ON CONFLICT (email): only a taken email is a skip; a taken id
+		// fails the call, as it does CreateUser.
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (email) DO NOTHING`)
+		if err != nil {
+			return db.fail(ctx, "import users", err)
+		}
+		defer insert.Close()
+		var update *sql.Stmt
+		if onConflict == valet.ConflictUpdate {
+			// id <> ?: the row that the insert just made is not an update.
+			update, err = tx.PrepareContext(ctx, `UPDATE users SET password_hash = ?, roles = ?, updated_at = ?
+				WHERE email = ? AND id <> ?`)
+			if err != nil {
+				return db.fail(ctx, "import users", err)
+			}
+			defer update.Close()
+		}
+		for _, u := range users {
+			roles, err := rolesJSON(u.Roles)
+			if err != nil {
+				return fmt.Errorf("%w: sqlite: roles: %v", valet.ErrInvalidRequest, err)
+			}
+			res, err := insert.ExecContext(ctx, u.ID, u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt))
+			if err != nil {
+				return db.fail(ctx, "import users", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return db.fail(ctx, "import users", err)
+			}
+			switch {
+			case n == 1:
+				created++
+			case update == nil:
+				skipped++
+			default:
+				if _, err := update.ExecContext(ctx, u.PasswordHash, roles, micros(u.UpdatedAt), u.Email, u.ID); err != nil {
+					return db.fail(ctx, "import users", err)
+				}
+				updated++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return created, updated, skipped, nil
+}

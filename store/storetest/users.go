@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -363,6 +364,133 @@ func testUsers(t *testing.T, newStores func(testing.TB) valet.Stores) {
 		if d := diffUser(got, want); d != "" {
 			t.Errorf("the stored user changed through a returned or passed slice: %s", d)
 		}
+	})
+
+	testImport(t, newStores)
+}
+
+// testImport checks valet.UserImporter, for the stores whose UserStore has
+// it.
+func testImport(t *testing.T, newStores func(testing.TB) valet.Stores) {
+	run := member(t, newStores, func(st valet.Stores) (valet.UserImporter, bool) {
+		imp, ok := st.Users.(valet.UserImporter)
+		return imp, ok
+	})
+
+	run("ImportConflicts", func(t *testing.T, imp valet.UserImporter) {
+		us := imp.(valet.UserStore)
+		created := now().Add(-time.Hour)
+		later := now()
+		tests := []struct {
+			name       string
+			onConflict valet.OnConflict
+			// wantStored is the stored user after the import: the given
+			// one, or the old one, or the old one with the new hash and roles.
+			wantStored func(old, given valet.User) valet.User
+			wantCounts [3]int
+		}{
+			{"skip", valet.ConflictSkip, func(old, _ valet.User) valet.User { return old }, [3]int{2, 0, 1}},
+			{"update", valet.ConflictUpdate, func(old, given valet.User) valet.User {
+				old.PasswordHash, old.Roles, old.UpdatedAt = given.PasswordHash, given.Roles, given.UpdatedAt
+				return old
+			}, [3]int{2, 1, 0}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := testContext(t)
+				prefix := tc.name + "-"
+				old := newUser(t, prefix+"taken@example.test", created)
+				old.Disabled = true
+				old.Roles = []string{"admin"}
+				noErr(t, "CreateUser", us.CreateUser(ctx, old))
+
+				fresh := newUser(t, prefix+"fresh@example.test", created.Add(time.Second))
+				bare := newUser(t, prefix+"bare@example.test", created.Add(2*time.Second))
+				bare.Roles, bare.PasswordHash = nil, "!"
+				again := newUser(t, old.Email, later)
+				again.Roles = []string{"user", "service"}
+				again.UpdatedAt = later
+
+				c, u, sk, err := imp.ImportUsers(ctx, []valet.User{fresh, again, bare}, tc.onConflict)
+				noErr(t, "ImportUsers", err)
+				if got := [3]int{c, u, sk}; got != tc.wantCounts {
+					t.Errorf("ImportUsers = created, updated, skipped %v, want %v", got, tc.wantCounts)
+				}
+				for _, want := range []valet.User{fresh, bare, tc.wantStored(old, again)} {
+					got, err := us.UserByEmail(ctx, want.Email)
+					noErr(t, "UserByEmail "+want.Email, err)
+					if d := diffUser(got, want); d != "" {
+						t.Errorf("%s after the import: %s", want.Email, d)
+					}
+				}
+				_, err = us.UserByID(ctx, again.ID)
+				wantErr(t, "UserByID of the id given for a taken email", err, valet.ErrNotFound)
+			})
+		}
+	})
+
+	run("ImportAllOrNone", func(t *testing.T, imp valet.UserImporter) {
+		us := imp.(valet.UserStore)
+		ctx := testContext(t)
+		owner := newUser(t, "owner@example.test", now())
+		noErr(t, "CreateUser", us.CreateUser(ctx, owner))
+		ok := newUser(t, "first@example.test", now())
+		clash := newUser(t, "second@example.test", now())
+		clash.ID = owner.ID
+		_, _, _, err := imp.ImportUsers(ctx, []valet.User{ok, clash}, valet.ConflictSkip)
+		wantErr(t, "ImportUsers with a taken id", err, valet.ErrConflict)
+		_, err = us.UserByEmail(ctx, ok.Email)
+		wantErr(t, "UserByEmail of a user of the refused import", err, valet.ErrNotFound)
+		got, err := us.UserByID(ctx, owner.ID)
+		noErr(t, "UserByID", err)
+		if d := diffUser(got, owner); d != "" {
+			t.Errorf("the owner of the id changed: %s", d)
+		}
+	})
+
+	run("ImportMany", func(t *testing.T, imp valet.UserImporter) {
+		us := imp.(valet.UserStore)
+		ctx := testContext(t)
+		base := now().Add(-time.Hour)
+		const n = 250
+		batch := make([]valet.User, n)
+		for i := range batch {
+			batch[i] = newUser(t, fmt.Sprintf("many%03d@example.test", i), base.Add(time.Duration(i)*time.Millisecond))
+		}
+		c, u, sk, err := imp.ImportUsers(ctx, batch, valet.ConflictUpdate)
+		noErr(t, "ImportUsers", err)
+		if got, want := [3]int{c, u, sk}, [3]int{n, 0, 0}; got != want {
+			t.Errorf("ImportUsers = %v, want %v", got, want)
+		}
+		c, u, sk, err = imp.ImportUsers(ctx, batch, valet.ConflictSkip)
+		noErr(t, "ImportUsers again", err)
+		if got, want := [3]int{c, u, sk}, [3]int{0, 0, n}; got != want {
+			t.Errorf("ImportUsers again = %v, want %v", got, want)
+		}
+		c, u, sk, err = imp.ImportUsers(ctx, nil, valet.ConflictSkip)
+		noErr(t, "ImportUsers of none", err)
+		if got := [3]int{c, u, sk}; got != [3]int{} {
+			t.Errorf("ImportUsers of none = %v, want zeros", got)
+		}
+		list, total, err := us.ListUsers(ctx, valet.UserQuery{Limit: n})
+		noErr(t, "ListUsers", err)
+		if total != n || len(list) != n {
+			t.Fatalf("ListUsers = %d users, total %d; want %d", len(list), total, n)
+		}
+		for i, got := range list {
+			if d := diffUser(got, batch[i]); d != "" {
+				t.Fatalf("user %d: %s", i, d)
+			}
+		}
+	})
+
+	run("ImportDoneContext", func(t *testing.T, imp valet.UserImporter) {
+		ctx, cancel := context.WithCancel(testContext(t))
+		cancel()
+		_, _, _, err := imp.ImportUsers(ctx, []valet.User{newUser(t, "late@example.test", now())}, valet.ConflictSkip)
+		wantErr(t, "ImportUsers with a done context", err, valet.ErrUnavailable)
+		_, err = imp.(valet.UserStore).UserByEmail(testContext(t), "late@example.test")
+		wantErr(t, "UserByEmail after the refused import", err, valet.ErrNotFound)
 	})
 }
 
