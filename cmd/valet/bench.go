@@ -35,8 +35,8 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := flag.NewFlagSet("valet bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
-		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), benchUsage)
+		writeFlagHelp(fs.Output(), fs)
 	}
 	var (
 		config      string
@@ -50,7 +50,7 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		revocations int
 		burst       int
 	)
-	fs.StringVar(&config, "config", "", "read settings from this file of `name = value` lines")
+	fs.StringVar(&config, "config", "", "read settings from this YAML `FILE`, whose keys are the flag names")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "how long each target is driven in each round (at most 5m)")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; targets are interleaved within each (at most 20)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "clients sending requests at once (at most 1024)")

@@ -114,7 +114,7 @@ func TestServeBadConfig(t *testing.T) {
 		{"bad db", []string{"serve", "--db", "mysql://x"}, "--db"},
 		{"unreachable postgres", []string{"serve", "--db", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, "cannot open the Postgres database"},
 		{"unreachable redis", []string{"serve", "--sessions", "redis://127.0.0.1:1/0", "--data-dir", "TMP"}, "cannot reach Redis"},
-		{"unknown flag", []string{"serve", "--nope"}, "flag provided but not defined"},
+		{"unknown flag", []string{"serve", "--nope"}, "unknown flag --nope"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

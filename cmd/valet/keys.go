@@ -9,9 +9,20 @@ import (
 	"time"
 )
 
+const keysUsage = `Usage:
+  valet keys rotate   add a signing key; the previous one verifies until its tokens expire
+  valet keys list     list the signing keys
+
+Each takes the flags of valet serve that concern the database and the tokens
+(--db, --data-dir, --config, --alg, ...); valet keys rotate -h lists them.
+`
+
 func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelpArg(args[0]) {
+		return helpRequest{keysUsage}
+	}
 	if len(args) == 0 || (args[0] != "rotate" && args[0] != "list") {
-		return usageError{"valet keys: want rotate or list"}
+		return usageError{"valet keys: want rotate or list; valet keys -h tells more"}
 	}
 	fs := flag.NewFlagSet("valet keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -6,14 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/revoke"
 	"github.com/valetauth/valet/revoke/pgnotify"
@@ -34,35 +38,19 @@ type storeFlags struct {
 	pgMaxConns   int
 	redisPool    int
 	storeTimeout time.Duration
+	// log receives the revocation transports' reports of lost connections;
+	// nil leaves them to slog.Default. serve sets it to its own log.
+	log *slog.Logger
 }
 
 func (o *storeFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.config, "config", "", "read settings from this file of `name = value` lines")
+	fs.StringVar(&o.config, "config", "", "read settings from this YAML `FILE`, whose keys are the flag names (see docs/config.md)")
 	fs.StringVar(&o.db, "db", "", "database: sqlite:PATH or postgres://... (default sqlite:<data-dir>/valet.db)")
 	fs.StringVar(&o.sessions, "sessions", "db", "session store: db, memory, or redis://host:6379/0 (rediss:// for TLS)")
 	fs.StringVar(&o.dataDir, "data-dir", ".", "directory for the SQLite database")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", 10, "Postgres connection pool size")
 	fs.IntVar(&o.redisPool, "redis-pool-size", 0, "Redis connection pool size (default 10 per CPU)")
 	fs.DurationVar(&o.storeTimeout, "store-timeout", 3*time.Second, "bound on every store call")
-}
-
-// parse parses args into fs, then fills what is unset from the environment
-// and the config file.
-func parseFlags(fs *flag.FlagSet, args []string, configFlag *string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg := *configFlag
-	if cfg == "" {
-		cfg = os.Getenv("VALET_CONFIG")
-	}
-	if err := applyEnvAndFile(fs, cfg); err != nil {
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
 }
 
 // backend is an opened set of stores and what it takes to close them.
@@ -72,6 +60,9 @@ type backend struct {
 	closers   []func()
 	transport revoke.Transport
 	kind      string
+	// where is the SQLite file, for messages; created says that it was new.
+	where   string
+	created bool
 	// sweeps drop expired rows that a backend keeps until asked.
 	sweeps []valet.Sweeper
 }
@@ -123,12 +114,12 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 			MaxConns: int32(o.pgMaxConns), Timeout: o.storeTimeout, SkipMigrate: !migrate,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("cannot open the Postgres database: %s", oneLine(err))
+			return nil, errors.New(postgresFailure(dsn, err))
 		}
 		b.closers = append(b.closers, db.Close)
 		b.stores, b.kind = db.Stores(), "postgres"
 		b.pings = append(b.pings, db)
-		b.transport = pgnotify.New(db.Pool(), "")
+		b.transport = pgnotify.New(db.Pool(), "", revoke.WithLogger(o.log))
 		b.sweeps = append(b.sweeps, db)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
@@ -140,12 +131,17 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 				return nil, fmt.Errorf("cannot create the data directory: %v", err)
 			}
 		}
+		_, statErr := os.Stat(path)
+		b.created = errors.Is(statErr, fs.ErrNotExist)
 		db, err := sqlite.Open(openCtx, path)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the SQLite database %s: %s", path, oneLine(err))
 		}
 		b.closers = append(b.closers, func() { _ = db.Close() })
-		b.stores, b.kind = db.Stores(), "sqlite"
+		b.stores, b.kind, b.where = db.Stores(), "sqlite", path
+		if abs, err := filepath.Abs(path); err == nil {
+			b.where = abs
+		}
 		b.pings = append(b.pings, db)
 		b.transport = revoke.NewLocal()
 		b.sweeps = append(b.sweeps, db)
@@ -159,16 +155,17 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = m, m, m
 		b.sweeps = append(b.sweeps, m)
 	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
+		quietRedis()
 		r, err := redis.Open(openCtx, s, redis.Config{PoolSize: o.redisPool, Timeout: o.storeTimeout})
 		if err != nil {
-			return nil, fmt.Errorf("cannot reach Redis at %s: %s", redactURL(s), oneLine(err))
+			return nil, errors.New(redisFailure(s, err))
 		}
 		b.closers = append(b.closers, func() { _ = r.Close() })
 		rs := r.Stores()
 		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = rs.Sessions, rs.Refresh, rs.Revocations
 		b.pings = append(b.pings, r)
 		b.sweeps = append(b.sweeps, r)
-		b.transport = redispubsub.New(r.Client(), "")
+		b.transport = redispubsub.New(r.Client(), "", revoke.WithLogger(o.log))
 	default:
 		return nil, usageError{fmt.Sprintf("--sessions %q: want db, memory or redis://host:6379/0", s)}
 	}
@@ -196,6 +193,9 @@ type serviceFlags struct {
 	revokeMaxStale  time.Duration
 	// throttle is set by serve (it needs the opened backend); nil elsewhere.
 	throttle auth.Throttle
+	// registerer is set by serve, for the node's and the hasher's series;
+	// nil elsewhere.
+	registerer prometheus.Registerer
 }
 
 func (o *serviceFlags) register(fs *flag.FlagSet) {
@@ -245,11 +245,26 @@ func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger
 			return nil, nil, fmt.Errorf("cannot load the revocation set: %s", oneLine(err))
 		}
 	}
+	hasher := password.NewHasher(password.Params{
+		Memory: uint32(o.argonMemory), Iterations: uint32(o.argonTime), Parallelism: uint8(o.argonThreads),
+	}, o.hashConcurrency, o.hashWait)
+	if o.registerer != nil {
+		if node != nil {
+			if err := httpapi.RegisterRevocations(o.registerer, node); err != nil {
+				_ = node.Close()
+				return nil, nil, err
+			}
+		}
+		if err := httpapi.RegisterHasher(o.registerer, hasher); err != nil {
+			if node != nil {
+				_ = node.Close()
+			}
+			return nil, nil, err
+		}
+	}
 	cfg := auth.Config{
-		Stores: b.stores,
-		Hasher: password.NewHasher(password.Params{
-			Memory: uint32(o.argonMemory), Iterations: uint32(o.argonTime), Parallelism: uint8(o.argonThreads),
-		}, o.hashConcurrency, o.hashWait),
+		Stores:          b.stores,
+		Hasher:          hasher,
 		Mode:            valet.Mode(o.mode),
 		Session:         session.Config{Lifetime: o.sessionLifetime, IdleTimeout: o.sessionIdle},
 		AccessTTL:       o.accessTTL,
@@ -304,5 +319,14 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: durationsAsText})), nil
+}
+
+// durationsAsText writes durations as people read them ("15m0s"): the JSON
+// handler would write nanoseconds.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
