@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -137,6 +138,10 @@ type Hasher struct {
 	slots  chan struct{}
 	wait   time.Duration
 
+	// waiting and refused are for Waiting and Refused.
+	waiting atomic.Int64
+	refused atomic.Uint64
+
 	// dummySalt and dummyKey give VerifyDummy real inputs of the configured
 	// sizes, so that it costs what a verify costs.
 	dummySalt []byte
@@ -208,19 +213,31 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	default:
 	}
 	if h.wait < 0 {
+		h.refused.Add(1)
 		return nil, fmt.Errorf("%w: password hashing is busy", valet.ErrUnavailable)
 	}
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
 	timeout, stop := h.after(h.wait)
 	defer stop()
 	select {
 	case h.slots <- struct{}{}:
 		return release, nil
 	case <-timeout:
+		h.refused.Add(1)
 		return nil, fmt.Errorf("%w: password hashing is busy", valet.ErrUnavailable)
 	case <-ctx.Done():
+		h.refused.Add(1)
 		return nil, fmt.Errorf("%w: password hashing: %w", valet.ErrUnavailable, ctx.Err())
 	}
 }
+
+// Waiting returns how many hash computations wait for a slot now.
+func (h *Hasher) Waiting() int { return int(h.waiting.Load()) }
+
+// Refused returns how many hash computations found no slot within the wait
+// (or had their context end first) since the Hasher was made.
+func (h *Hasher) Refused() uint64 { return h.refused.Load() }
 
 // run calls work in a hashing slot: every computation of a hash, of any
 // algorithm, goes through here, so the bound holds for all of them.

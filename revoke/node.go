@@ -72,6 +72,11 @@ type Node struct {
 	connected bool
 	gen       uint64
 
+	// The numbers of Stats. lastEvent is when the last message arrived or
+	// the channel last came up, whichever is later (unix ns of cfg.Now).
+	published, publishFailures, received atomic.Uint64
+	lastEvent                            atomic.Int64
+
 	resync    chan struct{}
 	republish chan valet.Revocation
 	started   atomic.Bool
@@ -171,13 +176,16 @@ func (n *Node) Revoke(ctx context.Context, r valet.Revocation) error {
 	}
 	n.set.Add(r)
 	if err := n.cfg.Transport.Publish(ctx, r); err != nil {
+		n.publishFailures.Add(1)
 		n.log.Warn("revoke: publishing revocation failed; will retry", "sid", r.SessionID, "err", err)
 		select {
 		case n.republish <- r:
 		default:
 			n.log.Error("revoke: republish queue full; other nodes will load the revocation when they reconnect", "sid", r.SessionID)
 		}
+		return nil
 	}
+	n.published.Add(1)
 	return nil
 }
 
@@ -222,6 +230,47 @@ func (n *Node) Healthy() bool { return n.healthy.Load() }
 // Set returns the node's revocation set.
 func (n *Node) Set() *Set { return n.set }
 
+// Stats are a node's numbers, for metrics.
+type Stats struct {
+	// Published counts the revocations this node published, at the first
+	// try or a later one; PublishFailures the tries that failed.
+	Published, PublishFailures uint64
+	// Received counts the revocations heard on the channel, this node's own
+	// included.
+	Received uint64
+	// Entries is the size of the set (see Set.Len).
+	Entries int
+	// Up is whether the channel is up; Healthy whether it is and the set has
+	// been reloaded since (see Healthy).
+	Up, Healthy bool
+	// Lag is the time since the last message, or since the channel came
+	// up if that is later; zero while the channel is down.
+	Lag time.Duration
+}
+
+// Stats returns the node's numbers now. It takes no lock that Check takes,
+// and costs one pass over the set.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	up := n.connected
+	n.mu.Unlock()
+	s := Stats{
+		Published: n.published.Load(), PublishFailures: n.publishFailures.Load(), Received: n.received.Load(),
+		Entries: n.set.Len(), Up: up, Healthy: n.healthy.Load(),
+	}
+	if at := n.lastEvent.Load(); up && at != 0 {
+		s.Lag = max(0, time.Duration(n.cfg.Now().UnixNano()-at))
+	}
+	return s
+}
+
+// receive is the transport's message callback.
+func (n *Node) receive(r valet.Revocation) {
+	n.received.Add(1)
+	n.lastEvent.Store(n.cfg.Now().UnixNano())
+	n.set.Add(r)
+}
+
 // load adds the store's current revocations to the set. Entries are only
 // ever added: one that arrived by message is kept even if the store's answer
 // predates it.
@@ -246,7 +295,7 @@ func (n *Node) run(ctx context.Context) {
 
 	bo := NewBackoff()
 	for {
-		err := n.cfg.Transport.Subscribe(ctx, n.set.Add, n.link)
+		err := n.cfg.Transport.Subscribe(ctx, n.receive, n.link)
 		if ctx.Err() != nil {
 			break
 		}
@@ -267,6 +316,9 @@ func (n *Node) link(up bool) {
 	n.mu.Lock()
 	n.gen++
 	n.connected = up
+	if up {
+		n.lastEvent.Store(n.cfg.Now().UnixNano())
+	}
 	if !up && n.healthy.Load() {
 		// completeAt goes first, so that a Check that sees healthy false
 		// also sees when the set stopped being complete.
@@ -373,8 +425,11 @@ func (n *Node) republishLoop(ctx context.Context) {
 				err := n.cfg.Transport.Publish(pctx, r)
 				cancel()
 				if err != nil {
+					n.publishFailures.Add(1)
 					kept = append(kept, r)
+					continue
 				}
+				n.published.Add(1)
 			}
 			clear(pending[len(kept):])
 			pending = kept

@@ -115,7 +115,9 @@ func New(svc Service, api *httpapi.API, cfg Config) *Handler {
 			"This form was sent from another site, so it was refused. Go back to the page and try again.")
 	}))
 	h.routes()
-	h.next = h.csrf.Handler(h.mux)
+	// Pages and assets are compressed by the API's rule (httpapi.Compress):
+	// never a response that sets a cookie. No page carries a token.
+	h.next = httpapi.Compress(h.csrf.Handler(h.mux))
 	return h
 }
 
@@ -126,6 +128,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /signup", redirectHome)
 	m.HandleFunc("POST /signin", h.signin)
 	m.HandleFunc("POST /signup", h.signup)
+	m.HandleFunc("GET /signout", h.signoutPage)
 	m.HandleFunc("POST /signout", h.signout)
 	m.HandleFunc("GET /account", h.accountPage)
 	m.HandleFunc("POST /account/sessions/{id}/revoke", h.revokeSession)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/valetauth/valet/api/apitest"
 )
 
 // binPath is the valet binary built once for the end-to-end tests.
@@ -31,9 +34,73 @@ func TestMain(m *testing.M) {
 	if err := build.Run(); err != nil {
 		panic("building valet: " + err.Error())
 	}
+	// Tests that use http.DefaultClient are held to the document too; a
+	// mismatch fails the run, since the client does not know the test.
+	http.DefaultClient.Transport = specTransport(http.DefaultTransport, func(err error) {
+		orphanMu.Lock()
+		defer orphanMu.Unlock()
+		orphanMismatches = append(orphanMismatches, err.Error())
+	})
 	code := m.Run()
 	os.RemoveAll(dir)
+	if len(orphanMismatches) > 0 {
+		fmt.Fprintf(os.Stderr, "exchanges of http.DefaultClient that do not match api/openapi.yaml:\n  %s\n",
+			strings.Join(orphanMismatches, "\n  "))
+		if code == 0 {
+			code = 1
+		}
+	}
 	os.Exit(code)
+}
+
+var (
+	orphanMu         sync.Mutex
+	orphanMismatches []string
+)
+
+// validator checks exchanges against api/openapi.yaml; it is loaded once.
+var validator = sync.OnceValues(apitest.NewValidator)
+
+// specTransport returns next with every exchange checked against the
+// document, each mismatch given to report. Requests outside the API (pages,
+// assets) are not checked, nor the 431 that net/http answers before valet
+// sees a request (the document says so in words). The bodies it checks are
+// those the client sees: a client that asks for gzip itself gets compressed
+// bytes, which it cannot read as JSON, so such a client must not use it.
+func specTransport(next http.RoundTripper, report func(error)) http.RoundTripper {
+	v, err := validator()
+	if err != nil {
+		panic("loading api/openapi.yaml: " + err.Error())
+	}
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		var beforeValet bool
+		sent := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(r)
+			beforeValet = err == nil && resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge
+			return resp, err
+		})
+		return v.Transport(sent, func(err error) {
+			if !beforeValet {
+				report(err)
+			}
+		}).RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// specClient is the client of do: it follows no redirect, and fails tb for
+// every exchange that api/openapi.yaml does not allow.
+func specClient(tb testing.TB) *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: specTransport(http.DefaultTransport, func(err error) {
+			tb.Errorf("the server does not follow api/openapi.yaml: %v", err)
+		}),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // server is a running valet process.
@@ -43,6 +110,7 @@ type server struct {
 	URL    string
 	mu     sync.Mutex
 	stderr bytes.Buffer
+	out    bytes.Buffer // what it printed on stdout
 	done   chan struct{}
 }
 
@@ -71,6 +139,9 @@ func startServer(tb testing.TB, env []string, args ...string) *server {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			s.mu.Lock()
+			s.out.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
 				urlc <- m[1]
 			}
@@ -92,6 +163,13 @@ func (s *server) logs() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stderr.String()
+}
+
+// stdout returns what the server has printed on standard output so far.
+func (s *server) stdout() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
 }
 
 // stop sends SIGTERM and waits for a graceful exit.
@@ -213,10 +291,7 @@ func do(tb testing.TB, base string, q req) response {
 	for k, v := range q.Header {
 		r.Header.Set(k, v)
 	}
-	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
-	resp, err := client.Do(r)
+	resp, err := specClient(tb).Do(r)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", q.Method, q.Path, err)
 	}

@@ -259,8 +259,8 @@ func TestAuditLog(t *testing.T) {
 	const wrong, newPw = "a wrong password 1", "the new passphrase 2"
 	secrets = append(secrets, attackPassword, wrong, newPw)
 
-	expect(t, "signup", call(req{Method: "POST", Path: "/v1/signup", Body: creds("ada@example.com", attackPassword, "")}), 201)
-	expect(t, "signup bob", call(req{Method: "POST", Path: "/v1/signup", Body: creds("bob@example.com", attackPassword, "")}), 201)
+	expect(t, "signup", call(req{Method: "POST", Path: "/v1/signup", Body: map[string]string{"email": "ada@example.com", "password": attackPassword}}), 201)
+	expect(t, "signup bob", call(req{Method: "POST", Path: "/v1/signup", Body: map[string]string{"email": "bob@example.com", "password": attackPassword}}), 201)
 	expect(t, "login failure", call(req{Method: "POST", Path: "/v1/login", Body: creds("ada@example.com", wrong, "")}), 401)
 	sess := call(req{Method: "POST", Path: "/v1/login", Body: creds("ada@example.com", attackPassword, "session")})
 	expect(t, "login", sess, 200)

@@ -1,0 +1,362 @@
+// Package storemetrics times every call to valet's stores into Prometheus.
+// Wrap returns a valet.Stores whose members do what the given ones do, a
+// Sessions that is a valet.SessionLister when the given one is, and that
+// record, on the registry given:
+//
+//	valet_store_call_duration_seconds{store,op}  histogram; its _count is the calls
+//	valet_store_errors_total{store,op}           calls that failed
+//
+// store is the member of valet.Stores ("users", "sessions", "refresh",
+// "keys", "secrets", "revocations") and op the method ("UserByEmail"). A
+// failure is an error other than valet.ErrNotFound and valet.ErrConflict,
+// which are answers, not failures (see the contract in valet's store.go).
+//
+// It links no database driver: it wraps the interfaces, whatever backend
+// is behind them.
+package storemetrics
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/valetauth/valet"
+)
+
+// latencyBuckets span a cached Redis call (100µs) to the default store
+// timeout (3s) and past it.
+var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
+// meter holds the two series; each op resolves its own children once.
+type meter struct {
+	latency *prometheus.HistogramVec
+	errors  *prometheus.CounterVec
+}
+
+// op is one method's series, resolved at Wrap so that a call costs a clock
+// read and an observation, no label lookup.
+type op struct {
+	latency prometheus.Observer
+	errors  prometheus.Counter
+}
+
+func (m *meter) op(store, name string) *op {
+	return &op{latency: m.latency.WithLabelValues(store, name), errors: m.errors.WithLabelValues(store, name)}
+}
+
+// done records a call that began at start and returned err.
+func (o *op) done(start time.Time, err error) {
+	o.latency.Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, valet.ErrNotFound) && !errors.Is(err, valet.ErrConflict) {
+		o.errors.Inc()
+	}
+}
+
+// Wrap returns s with every call of each non-nil member timed on reg. It
+// returns an error when reg refuses the series, such as when they are
+// registered there already by another Wrap: wrap a backend's stores once.
+func Wrap(s valet.Stores, reg prometheus.Registerer) (valet.Stores, error) {
+	m := &meter{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "valet_store_call_duration_seconds",
+			Help:    "Time of a call to a store, by store (the member of valet.Stores) and method.",
+			Buckets: latencyBuckets,
+		}, []string{"store", "op"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "valet_store_errors_total",
+			Help: "Calls to a store that failed (not found and conflict are answers, not failures), by store and method.",
+		}, []string{"store", "op"}),
+	}
+	if err := reg.Register(m.latency); err != nil {
+		return valet.Stores{}, err
+	}
+	if err := reg.Register(m.errors); err != nil {
+		reg.Unregister(m.latency)
+		return valet.Stores{}, err
+	}
+	out := valet.Stores{}
+	if s.Users != nil {
+		out.Users = wrapUsers(s.Users, m)
+	}
+	if s.Sessions != nil {
+		out.Sessions = wrapSessions(s.Sessions, m)
+	}
+	if s.Refresh != nil {
+		out.Refresh = wrapRefresh(s.Refresh, m)
+	}
+	if s.Keys != nil {
+		out.Keys = wrapKeys(s.Keys, m)
+	}
+	if s.Secrets != nil {
+		out.Secrets = wrapSecrets(s.Secrets, m)
+	}
+	if s.Revocations != nil {
+		out.Revocations = wrapRevocations(s.Revocations, m)
+	}
+	return out, nil
+}
+
+// A wrapper of Sessions is a valet.SessionLister exactly when what it wraps
+// is one, so that the engine, which asks, gets the same answer. Sweeper and
+// Pinger are not forwarded: they are abilities of a backend, which one
+// value of it provides for all its members (a caller sweeps or pings the
+// backend once, not each member), and a wrapper per member would break that.
+
+// users
+
+type users struct {
+	inner                                            valet.UserStore
+	create, byID, byEmail, update, delete, listUsers *op
+}
+
+func wrapUsers(in valet.UserStore, m *meter) valet.UserStore {
+	const s = "users"
+	return &users{inner: in, create: m.op(s, "CreateUser"), byID: m.op(s, "UserByID"), byEmail: m.op(s, "UserByEmail"),
+		update: m.op(s, "UpdateUser"), delete: m.op(s, "DeleteUser"), listUsers: m.op(s, "ListUsers")}
+}
+
+func (w *users) CreateUser(ctx context.Context, u valet.User) error {
+	start := time.Now()
+	err := w.inner.CreateUser(ctx, u)
+	w.create.done(start, err)
+	return err
+}
+
+func (w *users) UserByID(ctx context.Context, id string) (valet.User, error) {
+	start := time.Now()
+	u, err := w.inner.UserByID(ctx, id)
+	w.byID.done(start, err)
+	return u, err
+}
+
+func (w *users) UserByEmail(ctx context.Context, email string) (valet.User, error) {
+	start := time.Now()
+	u, err := w.inner.UserByEmail(ctx, email)
+	w.byEmail.done(start, err)
+	return u, err
+}
+
+func (w *users) UpdateUser(ctx context.Context, u valet.User) error {
+	start := time.Now()
+	err := w.inner.UpdateUser(ctx, u)
+	w.update.done(start, err)
+	return err
+}
+
+func (w *users) DeleteUser(ctx context.Context, id string) error {
+	start := time.Now()
+	err := w.inner.DeleteUser(ctx, id)
+	w.delete.done(start, err)
+	return err
+}
+
+func (w *users) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, int, error) {
+	start := time.Now()
+	us, total, err := w.inner.ListUsers(ctx, q)
+	w.listUsers.done(start, err)
+	return us, total, err
+}
+
+// sessions
+
+type sessions struct {
+	inner                      valet.SessionStore
+	create, get, touch, delete *op
+}
+
+type sessionLister struct {
+	inner                 valet.SessionLister
+	userSessions, delUser *op
+}
+
+func wrapSessions(in valet.SessionStore, m *meter) valet.SessionStore {
+	const s = "sessions"
+	w := &sessions{inner: in, create: m.op(s, "CreateSession"), get: m.op(s, "Session"), touch: m.op(s, "TouchSession"),
+		delete: m.op(s, "DeleteSession")}
+	l, ok := in.(valet.SessionLister)
+	if !ok {
+		return w
+	}
+	return struct {
+		*sessions
+		*sessionLister
+	}{w, &sessionLister{inner: l, userSessions: m.op(s, "UserSessions"), delUser: m.op(s, "DeleteUserSessions")}}
+}
+
+func (w *sessions) CreateSession(ctx context.Context, s valet.Session) error {
+	start := time.Now()
+	err := w.inner.CreateSession(ctx, s)
+	w.create.done(start, err)
+	return err
+}
+
+func (w *sessions) Session(ctx context.Context, id string) (valet.Session, bool, error) {
+	start := time.Now()
+	s, found, err := w.inner.Session(ctx, id)
+	w.get.done(start, err)
+	return s, found, err
+}
+
+func (w *sessions) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
+	start := time.Now()
+	err := w.inner.TouchSession(ctx, id, lastSeen, idleExpiresAt)
+	w.touch.done(start, err)
+	return err
+}
+
+func (w *sessions) DeleteSession(ctx context.Context, id string) (bool, error) {
+	start := time.Now()
+	ok, err := w.inner.DeleteSession(ctx, id)
+	w.delete.done(start, err)
+	return ok, err
+}
+
+func (w *sessionLister) UserSessions(ctx context.Context, userID string) ([]valet.Session, error) {
+	start := time.Now()
+	ss, err := w.inner.UserSessions(ctx, userID)
+	w.userSessions.done(start, err)
+	return ss, err
+}
+
+func (w *sessionLister) DeleteUserSessions(ctx context.Context, userID, except string) ([]string, error) {
+	start := time.Now()
+	ids, err := w.inner.DeleteUserSessions(ctx, userID, except)
+	w.delUser.done(start, err)
+	return ids, err
+}
+
+// refresh
+
+type refresh struct {
+	inner                                       valet.RefreshStore
+	create, byToken, advance, revoke, revokeAll *op
+}
+
+func wrapRefresh(in valet.RefreshStore, m *meter) valet.RefreshStore {
+	const s = "refresh"
+	return &refresh{inner: in, create: m.op(s, "CreateRefreshFamily"), byToken: m.op(s, "RefreshByToken"),
+		advance: m.op(s, "AdvanceRefreshFamily"), revoke: m.op(s, "RevokeRefreshFamily"), revokeAll: m.op(s, "RevokeRefreshFamilies")}
+}
+
+func (w *refresh) CreateRefreshFamily(ctx context.Context, f valet.RefreshFamily, tokenHash string) error {
+	start := time.Now()
+	err := w.inner.CreateRefreshFamily(ctx, f, tokenHash)
+	w.create.done(start, err)
+	return err
+}
+
+func (w *refresh) RefreshByToken(ctx context.Context, tokenHash string) (valet.RefreshFamily, int, bool, error) {
+	start := time.Now()
+	f, gen, found, err := w.inner.RefreshByToken(ctx, tokenHash)
+	w.byToken.done(start, err)
+	return f, gen, found, err
+}
+
+func (w *refresh) AdvanceRefreshFamily(ctx context.Context, id string, from int, newHash string, successor []byte, now, idleExpiresAt time.Time) (bool, error) {
+	start := time.Now()
+	ok, err := w.inner.AdvanceRefreshFamily(ctx, id, from, newHash, successor, now, idleExpiresAt)
+	w.advance.done(start, err)
+	return ok, err
+}
+
+func (w *refresh) RevokeRefreshFamily(ctx context.Context, id string) error {
+	start := time.Now()
+	err := w.inner.RevokeRefreshFamily(ctx, id)
+	w.revoke.done(start, err)
+	return err
+}
+
+func (w *refresh) RevokeRefreshFamilies(ctx context.Context, userID, sessionID string) error {
+	start := time.Now()
+	err := w.inner.RevokeRefreshFamilies(ctx, userID, sessionID)
+	w.revokeAll.done(start, err)
+	return err
+}
+
+// keys
+
+type keys struct {
+	inner                  valet.KeyStore
+	list, add, retire, del *op
+}
+
+func wrapKeys(in valet.KeyStore, m *meter) valet.KeyStore {
+	const s = "keys"
+	return &keys{inner: in, list: m.op(s, "SigningKeys"), add: m.op(s, "AddSigningKey"), retire: m.op(s, "RetireSigningKey"),
+		del: m.op(s, "DeleteSigningKey")}
+}
+
+func (w *keys) SigningKeys(ctx context.Context) ([]valet.SigningKey, error) {
+	start := time.Now()
+	ks, err := w.inner.SigningKeys(ctx)
+	w.list.done(start, err)
+	return ks, err
+}
+
+func (w *keys) AddSigningKey(ctx context.Context, k valet.SigningKey) error {
+	start := time.Now()
+	err := w.inner.AddSigningKey(ctx, k)
+	w.add.done(start, err)
+	return err
+}
+
+func (w *keys) RetireSigningKey(ctx context.Context, id string, at time.Time) error {
+	start := time.Now()
+	err := w.inner.RetireSigningKey(ctx, id, at)
+	w.retire.done(start, err)
+	return err
+}
+
+func (w *keys) DeleteSigningKey(ctx context.Context, id string) error {
+	start := time.Now()
+	err := w.inner.DeleteSigningKey(ctx, id)
+	w.del.done(start, err)
+	return err
+}
+
+// secrets
+
+type secrets struct {
+	inner  valet.SecretStore
+	ensure *op
+}
+
+func wrapSecrets(in valet.SecretStore, m *meter) valet.SecretStore {
+	const s = "secrets"
+	return &secrets{inner: in, ensure: m.op(s, "EnsureSecret")}
+}
+
+func (w *secrets) EnsureSecret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	start := time.Now()
+	v, err := w.inner.EnsureSecret(ctx, name, value)
+	w.ensure.done(start, err)
+	return v, err
+}
+
+// revocations
+
+type revocations struct {
+	inner     valet.RevocationStore
+	add, list *op
+}
+
+func wrapRevocations(in valet.RevocationStore, m *meter) valet.RevocationStore {
+	const s = "revocations"
+	return &revocations{inner: in, add: m.op(s, "AddRevocation"), list: m.op(s, "Revocations")}
+}
+
+func (w *revocations) AddRevocation(ctx context.Context, r valet.Revocation) error {
+	start := time.Now()
+	err := w.inner.AddRevocation(ctx, r)
+	w.add.done(start, err)
+	return err
+}
+
+func (w *revocations) Revocations(ctx context.Context, now time.Time) ([]valet.Revocation, error) {
+	start := time.Now()
+	rs, err := w.inner.Revocations(ctx, now)
+	w.list.done(start, err)
+	return rs, err
+}

@@ -1,0 +1,169 @@
+package storemetrics_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/store/memory"
+	"github.com/valetauth/valet/store/sqlite"
+	"github.com/valetauth/valet/store/storetest"
+	"github.com/valetauth/valet/storemetrics"
+)
+
+func wrap(tb testing.TB, s valet.Stores) valet.Stores {
+	tb.Helper()
+	w, err := storemetrics.Wrap(s, prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return w
+}
+
+// The wrapped stores pass the conformance suite that the stores they wrap
+// pass, optional abilities included.
+func TestConformanceMemory(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) valet.Stores { return wrap(tb, memory.New().Stores()) })
+}
+
+func TestConformanceSQLite(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) valet.Stores {
+		db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "valet.db"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = db.Close() })
+		return wrap(tb, db.Stores())
+	})
+}
+
+// bare has the store interfaces and nothing more.
+type bare struct {
+	valet.SessionStore
+	valet.UserStore
+}
+
+// TestSessionLister: the wrapper of Sessions lists sessions exactly when
+// what it wraps does.
+func TestSessionLister(t *testing.T) {
+	tests := []struct {
+		name string
+		in   valet.Stores
+		want bool
+	}{
+		{"memory", memory.New().Stores(), true},
+		{"bare", valet.Stores{Sessions: bare{}, Users: bare{}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, got := wrap(t, tc.in).Sessions.(valet.SessionLister)
+			if got != tc.want {
+				t.Fatalf("SessionLister = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if w := wrap(t, valet.Stores{}); w != (valet.Stores{}) {
+		t.Fatalf("nil members wrapped: %+v", w)
+	}
+}
+
+// failing answers every user lookup with err.
+type failing struct {
+	valet.UserStore
+	err error
+}
+
+func (f failing) UserByEmail(ctx context.Context, email string) (valet.User, error) {
+	return valet.User{}, f.err
+}
+
+// TestSeries: every call is counted under its store and method, and only
+// failures count as errors.
+func TestSeries(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantErrors float64
+	}{
+		{"found", nil, 0},
+		{"not found is an answer", valet.ErrNotFound, 0},
+		{"conflict is an answer", fmt.Errorf("store: %w", valet.ErrConflict), 0},
+		{"unavailable is a failure", fmt.Errorf("store: %w", valet.ErrUnavailable), 1},
+		{"anything else is a failure", errors.New("boom"), 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			w, err := storemetrics.Wrap(valet.Stores{Users: failing{err: tc.err}}, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = w.Users.UserByEmail(context.Background(), "ada@example.com")
+			_, _ = w.Users.UserByEmail(context.Background(), "ada@example.com")
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]float64{}
+			for _, mf := range mfs {
+				for _, m := range mf.GetMetric() {
+					var labels []string
+					for _, l := range m.GetLabel() {
+						labels = append(labels, l.GetName()+"="+l.GetValue())
+					}
+					key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+					if !strings.Contains(key, "op=UserByEmail") {
+						continue
+					}
+					if h := m.GetHistogram(); h != nil {
+						got[key] = float64(h.GetSampleCount())
+					} else {
+						got[key] = m.GetCounter().GetValue()
+					}
+				}
+			}
+			want := map[string]float64{
+				"valet_store_call_duration_seconds{op=UserByEmail,store=users}": 2,
+				"valet_store_errors_total{op=UserByEmail,store=users}":          2 * tc.wantErrors,
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("series %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestWrapTwice: a second Wrap on one registry is refused, not a panic.
+func TestWrapTwice(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := storemetrics.Wrap(memory.New().Stores(), reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storemetrics.Wrap(memory.New().Stores(), reg); err == nil {
+		t.Fatal("second Wrap on one registry: no error")
+	}
+}
+
+func BenchmarkSession(b *testing.B) {
+	m := memory.New()
+	w := wrap(b, m.Stores())
+	ctx := context.Background()
+	for _, s := range []struct {
+		name string
+		st   valet.SessionStore
+	}{{"bare", m}, {"wrapped", w.Sessions}} {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _, _ = s.st.Session(ctx, "no-such-session")
+			}
+		})
+	}
+}
