@@ -10,7 +10,7 @@ import (
 )
 
 // AccessRule says who may reach part of an application behind forward auth
-// (GET /v1/authz). A request matches when its host matches Host, its method
+// (GET /v1/authz/forward-auth, GET /v1/authz/auth-request). A request matches when its host matches Host, its method
 // is one of Methods (any when empty), and its normalized path is PathPrefix
 // or lies under it by whole segments ("/admin" covers "/admin" and
 // "/admin/x", not "/administrator"); the caller is let through when it has
@@ -135,10 +135,12 @@ func ruleFor(rules []AccessRule, method, host, path string) *AccessRule {
 // dot) and the normalized path that the proxy asks about. ok is false when
 // the URL cannot be read or its path cannot be normalized unambiguously;
 // the caller then denies, since the application behind the proxy might
-// read the path otherwise than valet would.
+// read the path otherwise than valet would. A "#" is such a case: no
+// request target has a fragment, and a server that takes it for part of
+// the path would see more than valet.
 func forwardedTarget(orig string) (host, path string, ok bool) {
 	u, err := url.Parse(orig)
-	if err != nil || u.Host == "" && orig != "" {
+	if err != nil || u.Host == "" && orig != "" || strings.Contains(orig, "#") {
 		return "", "", false
 	}
 	escaped := u.RawPath

@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/valetauth/valet"
@@ -36,18 +34,27 @@ func toUserJSON(u valet.User) userJSON {
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 type credentials struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
+	Email    string `json:"email" valet:"required"`
+	Password string `json:"password" valet:"required"`
 	Mode     string `json:"mode"`
 }
 
+// signupIn is the body of a signup: credentials without a mode, since a
+// signup does not sign in.
+type signupIn struct {
+	Email    string `json:"email" valet:"required"`
+	Password string `json:"password" valet:"required"`
+}
+
 func (a *API) signup(w http.ResponseWriter, r *http.Request) {
-	var in credentials
+	var in signupIn
 	if err := decodeJSON(w, r, &in); err != nil {
+		a.metrics.signup(err)
 		writeError(w, r, a.log, err)
 		return
 	}
 	u, err := a.svc.Signup(r.Context(), in.Email, in.Password, a.client(r))
+	a.metrics.signup(err)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
@@ -58,10 +65,12 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request) {
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	var in credentials
 	if err := decodeJSON(w, r, &in); err != nil {
+		a.metrics.login(in.Mode, nil, err)
 		writeError(w, r, a.log, err)
 		return
 	}
 	g, err := a.svc.Login(r.Context(), in.Email, in.Password, valet.Mode(in.Mode), a.client(r))
+	a.metrics.login(in.Mode, g, err)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
@@ -75,6 +84,13 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		}
 		a.setSessionCookie(w, r, g.Cookie, g.Session.ExpiresAt)
 	}
+	writeGrant(w, g)
+}
+
+// writeGrant answers a login or a refresh. The answer is never compressed:
+// it holds tokens, beside an email that the client chose (see Compress).
+func writeGrant(w http.ResponseWriter, g *auth.Grant) {
+	noCompress(w)
 	writeJSON(w, http.StatusOK, grantJSON(g))
 }
 
@@ -94,32 +110,34 @@ func grantJSON(g *auth.Grant) map[string]any {
 }
 
 type refreshIn struct {
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token" valet:"required"`
 }
 
 func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	var in refreshIn
 	if err := decodeJSON(w, r, &in); err != nil {
+		a.metrics.refresh(err)
 		writeError(w, r, a.log, err)
 		return
 	}
-	if in.RefreshToken == "" {
-		writeError(w, r, a.log, valet.Errorf(valet.ErrInvalidRequest, "refresh_token is required."))
-		return
-	}
 	g, err := a.svc.Refresh(r.Context(), in.RefreshToken, a.client(r))
+	a.metrics.refresh(err)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, grantJSON(g))
+	writeGrant(w, g)
+}
+
+type logoutIn struct {
+	RefreshToken string `json:"refresh_token"`
 }
 
 // logout ends whatever the request presents: a bearer token's hybrid
 // session, a refresh token's family, the cookie's session. It always clears
 // the cookie and answers 204 unless a store fails.
 func (a *API) logout(w http.ResponseWriter, r *http.Request) {
-	var in refreshIn
+	var in logoutIn
 	if r.ContentLength != 0 {
 		if err := decodeJSON(w, r, &in); err != nil {
 			writeError(w, r, a.log, err)
@@ -229,8 +247,8 @@ func (a *API) deleteSessions(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Current string `json:"current_password"`
-		New     string `json:"new_password"`
+		Current string `json:"current_password" valet:"required"`
+		New     string `json:"new_password" valet:"required"`
 	}
 	if err := decodeJSON(w, r, &in); err != nil {
 		writeError(w, r, a.log, err)
@@ -238,6 +256,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	id := valet.IdentityFrom(r.Context())
 	if err := a.svc.ChangePassword(r.Context(), id, in.Current, in.New, a.client(r)); err != nil {
+		a.metrics.throttle("password", err)
 		writeError(w, r, a.log, err)
 		return
 	}
@@ -253,7 +272,7 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) introspect(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Token string `json:"token"`
+		Token string `json:"token" valet:"required"`
 	}
 	if err := decodeJSON(w, r, &in); err != nil {
 		writeError(w, r, a.log, err)
@@ -284,73 +303,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// authz is forward auth for nginx auth_request, Traefik ForwardAuth and
-// Caddy forward_auth: 200 with the caller in Remote-* headers, 401 for
-// scripts, a redirect to sign in for browsers, 403 when the access rule for
-// the forwarded host and path wants a role the caller lacks.
-func (a *API) authz(w http.ResponseWriter, r *http.Request) {
-	id, err := a.Identify(r)
-	if err != nil {
-		if identify.SystemFailure(err) {
-			writeError(w, r, a.log, err)
-			return
-		}
-		if wantsHTML(r) && !hasBearer(r) {
-			target := a.cfg.LoginURL
-			if orig := originalURL(r); orig != "" {
-				target += "?return_to=" + url.QueryEscape(orig)
-			}
-			http.Redirect(w, r, target, http.StatusFound)
-			return
-		}
-		writeError(w, r, a.log, err)
-		return
-	}
-	if len(a.cfg.AccessRules) > 0 {
-		host, path, ok := forwardedTarget(originalURL(r))
-		if !ok {
-			writeError(w, r, a.log, valet.Errorf(valet.ErrForbidden, "This address cannot be checked against the access rules."))
-			return
-		}
-		if rule := ruleFor(a.cfg.AccessRules, originalMethod(r), host, path); rule != nil && !rule.allows(id.User.Roles) {
-			writeError(w, r, a.log, valet.Errorf(valet.ErrForbidden, "An access rule does not let you in here."))
-			return
-		}
-	}
-	h := w.Header()
-	h.Set("Remote-User", id.User.ID)
-	h.Set("Remote-Email", id.User.Email)
-	h.Set("Remote-Groups", strings.Join(id.User.Roles, ","))
-	w.WriteHeader(http.StatusOK)
-}
-
-// originalMethod returns the method the proxy was asked for, upper case;
-// GET when the proxy does not say.
-func originalMethod(r *http.Request) string {
-	m := r.Header.Get("X-Original-Method")
-	if m == "" {
-		m = r.Header.Get("X-Forwarded-Method")
-	}
-	if m == "" {
-		return http.MethodGet
-	}
-	return strings.ToUpper(m)
-}
-
-// originalURL rebuilds the URL the proxy was asked for.
-func originalURL(r *http.Request) string {
-	if u := r.Header.Get("X-Original-URL"); u != "" {
-		return u
-	}
-	host := r.Header.Get("X-Forwarded-Host")
-	if host == "" {
-		return ""
-	}
-	proto := r.Header.Get("X-Forwarded-Proto")
-	if proto != "http" {
-		proto = "https"
-	}
-	return proto + "://" + host + r.Header.Get("X-Forwarded-Uri")
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/api"
 	"github.com/valetauth/valet/auth"
@@ -31,12 +33,23 @@ type Config struct {
 	// AccessRules decide, in forward auth, which roles may reach which hosts
 	// and paths. Default none: any signed-in caller may go on.
 	AccessRules []AccessRule
-	// LoginURL is where forward auth sends a browser to sign in. Default "/".
+	// LoginURL is where forward auth sends a browser to sign in, under
+	// ForwardAuth.PublicURL unless absolute. Default "/".
 	LoginURL string
+	// ForwardAuth names the trusted proxies, valet's public address and the
+	// hosts a browser may be sent back to. Default: no proxy is trusted.
+	ForwardAuth ForwardAuthConfig
 	// Ready reports whether the stores are reachable, for /readyz.
 	Ready func(ctx context.Context) error
-	// Metrics serves /metrics when set.
+	// Metrics serves /metrics when set. Leave it nil to serve the metrics on
+	// another listener only.
 	Metrics http.Handler
+	// Registerer receives the API's series: valet_http_request_duration_seconds
+	// by route pattern and status, valet_logins_total by mode and result,
+	// valet_signups_total and valet_token_refreshes_total by result, and
+	// valet_throttled_requests_total by action. Default nil: none are kept,
+	// and serving a request costs nothing for them.
+	Registerer prometheus.Registerer
 	// ClientIP returns the client's address, for session records, audit
 	// events and throttling. Default: the connection's peer (PeerIP); behind
 	// a reverse proxy use ForwardedClientIP.
@@ -84,6 +97,8 @@ type API struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	csrf *http.CrossOriginProtection
+	// metrics is nil without Config.Registerer.
+	metrics *metrics
 }
 
 // New returns the API over svc. It panics on a malformed trusted origin,
@@ -105,6 +120,13 @@ func New(svc Service, cfg Config) *API {
 			panic("httpapi: " + err.Error())
 		}
 	}
+	if cfg.Registerer != nil {
+		var mode valet.Mode
+		if s, ok := svc.(interface{ Settings() auth.Settings }); ok {
+			mode = s.Settings().Mode
+		}
+		a.metrics = newMetrics(cfg.Registerer, mode)
+	}
 	a.routes()
 	return a
 }
@@ -125,7 +147,9 @@ func (a *API) routes() {
 	m.Handle("POST /v1/password", a.authed(a.changePassword))
 	m.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	m.Handle("POST /v1/introspect", a.role(a.introspect, "service", "admin"))
-	m.HandleFunc("GET /v1/authz", a.authz)
+	m.HandleFunc("GET /v1/authz", a.forwardAuth)
+	m.HandleFunc("GET /v1/authz/forward-auth", a.forwardAuth)
+	m.HandleFunc("GET /v1/authz/auth-request", a.authRequest)
 	m.Handle("GET /v1/admin/users", a.role(a.adminListUsers, "admin"))
 	m.Handle("POST /v1/admin/users", a.role(a.adminCreateUser, "admin"))
 	m.Handle("PATCH /v1/admin/users/{id}", a.role(a.adminPatchUser, "admin"))
@@ -144,15 +168,72 @@ func (a *API) routes() {
 	if a.cfg.Metrics != nil {
 		m.Handle("GET /metrics", a.cfg.Metrics)
 	}
-	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, a.log, valet.Errorf(valet.ErrNotFound, "No such endpoint."))
-	})
+	a.adminImportRoutes(m)
+	// A request that no pattern with its method serves, under /v1/ or any
+	// other path that reaches the API (/.well-known/, or a prefix it is
+	// mounted at), answers in the error shape.
+	m.HandleFunc("/", a.noRoute)
+}
+
+// noRoute answers a request that no pattern with its method serves: 405
+// with Allow when patterns serve its path with other methods, else 404.
+// Asking the mux, rather than keeping a list beside it, holds for every
+// pattern however it was registered; ServeMux's own 405 would be plain
+// text, and the catch-all would turn it into a 404.
+func (a *API) noRoute(w http.ResponseWriter, r *http.Request) {
+	if allow := a.allowed(r); allow != "" {
+		w.Header().Set("Allow", allow)
+		writeError(w, r, a.log, valet.Errorf(valet.ErrMethodNotAllowed, "This path takes only %s.", allow))
+		return
+	}
+	writeError(w, r, a.log, valet.Errorf(valet.ErrNotFound, "No such endpoint."))
+}
+
+// probeMethods are the methods noRoute asks the mux about, in the order
+// Allow lists them.
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowed returns the methods that patterns serve r's path with, joined
+// for Allow, or "" when there are none.
+func (a *API) allowed(r *http.Request) string {
+	var allow []string
+	probe := *r
+	for _, m := range probeMethods {
+		probe.Method = m
+		_, pattern := a.mux.Handler(&probe)
+		if strings.HasPrefix(pattern, m+" ") || m == http.MethodHead && strings.HasPrefix(pattern, "GET ") {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 // ServeHTTP refuses cross-origin unsafe requests that a browser could have
-// sent with the session cookie, then routes.
+// sent with the session cookie, then routes. It compresses what may be
+// compressed (see Compress) and, with Config.Registerer, counts the request
+// by the pattern that served it.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header(), r)
+	gz := r.Method != http.MethodHead && acceptsGzip(r)
+	if a.metrics == nil && !gz {
+		a.serve(w, r)
+		return
+	}
+	var start time.Time
+	if a.metrics != nil {
+		start = time.Now()
+	}
+	rw := newResponseWriter(w, gz)
+	a.serve(rw, r)
+	rw.finish()
+	if a.metrics != nil {
+		// The mux set r.Pattern on r as it routed.
+		a.metrics.observe(r.Pattern, rw.code(), time.Since(start))
+	}
+	rw.release()
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	if !safeMethod(r.Method) && !hasBearer(r) {
 		if err := a.csrf.Check(r); err != nil {
 			writeError(w, r, a.log, valet.ErrCrossOrigin)
@@ -233,6 +314,8 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		if err := a.cfg.Ready(ctx); err != nil {
 			a.log.WarnContext(r.Context(), "not ready", "err", err)
+			// Every 503 says when to ask again, as the contract wants.
+			w.Header().Set("Retry-After", "1")
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": "The store is not reachable."})
 			return
 		}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts (when stopped) the services the test
 # suite talks to: PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379, and
-# Debian's headless Chromium for the browser tests.
+# Debian's headless Chromium for the browser tests. It also installs nginx
+# and Caddy for the forward-auth tests, which start their own on free ports:
+# those are never started as services.
 set -euo pipefail
 
 updated=0
@@ -41,4 +43,23 @@ fi
 if ! [ -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
-echo "services: postgres, redis and chromium are ready"
+
+# nginx and Caddy for the forward-auth tests (cmd/valet/e2e_proxy_test.go).
+# Installed only; a policy-rc.d that answers 101 keeps the packages from
+# starting their services on ports 80 and 443.
+proxies=()
+[ -x /usr/sbin/nginx ] || proxies+=(nginx-light)
+[ -x /usr/bin/caddy ] || proxies+=(caddy)
+if [ "${#proxies[@]}" -gt 0 ]; then
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    own_policy=1
+  fi
+  apt_install "${proxies[@]}"
+  [ "$own_policy" = 0 ] || rm -f "$policy"
+fi
+
+echo "services: postgres, redis and chromium are ready; nginx and caddy are installed"

@@ -2,8 +2,11 @@ package session
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/valetauth/valet"
 )
 
 // The base names of the cookies a browser holds. The session cookie gets a
@@ -31,6 +34,27 @@ type Cookie struct {
 	// Domain shares the cookies with every host under it ("example.com"),
 	// so that one sign-in serves every app there. Default "": host-only.
 	Domain string
+}
+
+// ParseDomain reads a cookie domain as an operator writes it ("example.com"
+// or ".example.com") into the form Cookie.Domain holds: lower case, no
+// leading or trailing dot. It returns an error wrapping
+// valet.ErrInvalidRequest for what browsers would refuse as a cookie
+// domain or that is not one at all: an IP address, a single label such as
+// "localhost", a port, characters a host name cannot hold.
+func ParseDomain(s string) (string, error) {
+	d := strings.TrimSuffix(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "."), ".")
+	bad := valet.Errorf(valet.ErrInvalidRequest, "Cookie domain %q: want a domain such as example.com.", s)
+	if _, err := netip.ParseAddr(d); err == nil || len(d) > 253 || !strings.Contains(d, ".") {
+		return "", bad
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.ContainsFunc(label, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') }) {
+			return "", bad
+		}
+	}
+	return d, nil
 }
 
 // SessionName returns the session cookie's name: "__Host-valet_session"

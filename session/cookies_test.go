@@ -81,3 +81,57 @@ func TestCookieClearAll(t *testing.T) {
 		t.Error("a cookie that is not valet's was cleared")
 	}
 }
+
+func TestParseDomain(t *testing.T) {
+	for in, want := range map[string]string{
+		"example.com":        "example.com",
+		".Example.COM":       "example.com",
+		"example.com.":       "example.com",
+		" apps.example.org ": "apps.example.org",
+		"example.localhost":  "example.localhost",
+		"localhost":          "",
+		"127.0.0.1":          "",
+		"::1":                "",
+		"example.com:443":    "",
+		"exa mple.com":       "",
+		"-x.example.com":     "",
+		"a..example.com":     "",
+		"":                   "",
+		"*.example.com":      "",
+	} {
+		got, err := session.ParseDomain(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("ParseDomain(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// TestDomainCookies: with a domain, every credential cookie is shared with
+// the hosts under it, and cleared there too; a __Host- cookie never names one.
+func TestDomainCookies(t *testing.T) {
+	c := session.Cookie{Domain: "example.com"}
+	for _, k := range []*http.Cookie{
+		c.Session("v", time.Now().Add(time.Hour)),
+		c.New(session.TokenName, "t", time.Now().Add(time.Hour)),
+		c.New(session.RefreshName, "", time.Time{}),
+	} {
+		if k.Domain != "example.com" || !k.Secure || !k.HttpOnly {
+			t.Errorf("%s: Domain %q Secure %v HttpOnly %v", k.Name, k.Domain, k.Secure, k.HttpOnly)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: "__Host-valet_session", Value: "old"})
+	r.AddCookie(&http.Cookie{Name: session.TokenName, Value: "t"})
+	w := httptest.NewRecorder()
+	c.ClearAll(w, r)
+	got := map[string]string{}
+	for _, k := range w.Result().Cookies() {
+		got[k.Name] = k.Domain
+	}
+	want := map[string]string{"__Secure-valet_session": "example.com", "__Host-valet_session": "", session.TokenName: "example.com"}
+	for name, d := range want {
+		if gd, ok := got[name]; !ok || gd != d {
+			t.Errorf("ClearAll: %s cleared with Domain %q (set: %v), want %q", name, gd, ok, d)
+		}
+	}
+}

@@ -40,14 +40,26 @@ type env struct {
 	pages *Handler
 }
 
-type envOption func(*auth.Config, *Config)
+// envConfig is what an envOption may change before the env starts.
+type envConfig struct {
+	auth  *auth.Config
+	api   *httpapi.Config
+	pages *Config
+}
+
+type envOption func(*envConfig)
 
 func withThrottle(t auth.Throttle) envOption {
-	return func(c *auth.Config, _ *Config) { c.Throttle = t }
+	return func(c *envConfig) { c.auth.Throttle = t }
 }
 
 func withPageSize(n int) envOption {
-	return func(_ *auth.Config, c *Config) { c.PageSize = n }
+	return func(c *envConfig) { c.pages.PageSize = n }
+}
+
+// withAPI changes the API's settings, which the pages share.
+func withAPI(f func(*httpapi.Config)) envOption {
+	return func(c *envConfig) { f(c.api) }
 }
 
 func newEnv(tb testing.TB, opts ...envOption) *env {
@@ -65,14 +77,15 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		Logger: quietLogger(),
 	}
 	var wcfg Config
+	acfg := httpapi.Config{Logger: quietLogger()}
 	for _, o := range opts {
-		o(&cfg, &wcfg)
+		o(&envConfig{auth: &cfg, api: &acfg, pages: &wcfg})
 	}
 	svc, err := auth.New(ctx, cfg)
 	if err != nil {
 		tb.Fatalf("auth.New: %v", err)
 	}
-	api := httpapi.New(svc, httpapi.Config{Logger: quietLogger()})
+	api := httpapi.New(svc, acfg)
 	pages := New(svc, api, wcfg)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api)

@@ -41,6 +41,7 @@ func TestEveryPageIsLockedDown(t *testing.T) {
 			return anon.post("/signup", url.Values{"email": {"user@example.com"}, "password": {testPassword}})
 		}, 409, true},
 		{"account, session", func() page { return user.get("/account") }, 200, true},
+		{"sign out, confirm", func() page { return user.get("/signout") }, 200, true},
 		{"account, token", func() page { return tokenUser.get("/account") }, 200, true},
 		{"account, hybrid", func() page { return hybridUser.get("/account") }, 200, true},
 		{"password change failed", func() page {

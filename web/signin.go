@@ -59,12 +59,13 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	returnTo := r.URL.Query().Get("return_to")
+	returnTo := returnParam(r.URL.Query())
 	if v != nil {
-		http.Redirect(w, r, safeReturn(returnTo, r), http.StatusSeeOther)
+		http.Redirect(w, r, h.safeReturn(returnTo, r), http.StatusSeeOther)
 		return
 	}
-	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: localOrEmpty(returnTo, r), Modes: h.modes("")}
+	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: h.vetReturn(returnTo, r), Modes: h.modes("")}
+	h.allowFormRedirect(w, d.ReturnTo)
 	d.Flash = h.takeFlash(w, r)
 	if ended && d.Flash == nil {
 		f := flashes["session-ended"]
@@ -93,7 +94,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, pw := r.PostForm.Get("email"), r.PostForm.Get("password")
-	returnTo := r.PostForm.Get("return_to")
+	returnTo := h.vetReturn(returnParam(r.PostForm), r)
 	mode, err := valet.ParseMode(r.PostForm.Get("mode"))
 	if r.PostForm.Get("mode") == "" {
 		mode, err = h.svc.Settings().Mode, nil
@@ -105,13 +106,14 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 			// failure here leaves an orphan that expires on its own.
 			_ = h.endBrowserLogin(r)
 			h.setGrantCookies(w, r, grant)
-			h.redirect(w, r, safeReturn(returnTo, r), "")
+			h.redirect(w, r, orDefault(returnTo), "")
 			return
 		}
 		err = lerr
 	}
 	fe := h.describe(r, err, "signin")
-	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: localOrEmpty(returnTo, r), Modes: h.modes(mode)}
+	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: returnTo, Modes: h.modes(mode)}
+	h.allowFormRedirect(w, returnTo)
 	d.SignIn = formState{Email: email, Error: fe.message, Fields: map[string]string{}}
 	if fe.field != "" {
 		d.SignIn.Fields[fe.field], d.SignIn.Error = fe.message, ""
@@ -124,7 +126,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, pw := r.PostForm.Get("email"), r.PostForm.Get("password")
-	returnTo := r.PostForm.Get("return_to")
+	returnTo := h.vetReturn(returnParam(r.PostForm), r)
 	ctx := r.Context()
 	_, err := h.svc.Signup(ctx, email, pw, h.client(r))
 	if err == nil {
@@ -138,11 +140,18 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = h.endBrowserLogin(r)
 		h.setGrantCookies(w, r, g)
-		h.redirect(w, r, safeReturn(returnTo, r), "welcome")
+		// The welcome is shown on valet's own pages only: on the way back
+		// to an application it would wait for the next visit here.
+		welcome := "welcome"
+		if isAbsolute(returnTo) {
+			welcome = ""
+		}
+		h.redirect(w, r, orDefault(returnTo), welcome)
 		return
 	}
 	fe := h.describe(r, err, "signup")
-	d := signinData{layout: layout{Title: "Create an account"}, ReturnTo: localOrEmpty(returnTo, r), Modes: h.modes("")}
+	d := signinData{layout: layout{Title: "Create an account"}, ReturnTo: returnTo, Modes: h.modes("")}
+	h.allowFormRedirect(w, returnTo)
 	d.SignUp = formState{Email: email, Error: fe.message, Fields: map[string]string{}}
 	if fe.field != "" {
 		d.SignUp.Fields[fe.field], d.SignUp.Error = fe.message, ""
@@ -159,13 +168,55 @@ func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, fe formErr,
 	h.render(w, r, fe.status, page, data)
 }
 
+type signoutData struct {
+	layout
+	ReturnTo string
+}
+
+// signoutPage asks a signed-in browser to confirm signing out (GET
+// /signout?rd=...), so that a link or an image elsewhere cannot sign anyone
+// out; the form posts to /signout with the return target. A browser that
+// is not signed in is sent on at once.
+func (h *Handler) signoutPage(w http.ResponseWriter, r *http.Request) {
+	v, _, err := h.whoIs(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	returnTo := h.vetReturn(returnParam(r.URL.Query()), r)
+	if v == nil {
+		if returnTo == "" {
+			returnTo = "/"
+		}
+		http.Redirect(w, r, returnTo, http.StatusSeeOther)
+		return
+	}
+	h.allowFormRedirect(w, returnTo)
+	h.render(w, r, http.StatusOK, "signout", signoutData{
+		layout:   layout{Title: "Sign out", Viewer: &v.id.User, IsAdmin: v.id.User.HasRole("admin")},
+		ReturnTo: returnTo,
+	})
+}
+
+// signout ends the browser's sign-in and sends it to the form's rd (or
+// return_to) when that is allowed, else to the sign-in page.
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
 	if err := h.endBrowserLogin(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	h.cookies.ClearAll(w, r)
-	h.redirect(w, r, "/", "signed-out")
+	switch target := h.vetReturn(returnParam(r.PostForm), r); {
+	case target == "":
+		h.redirect(w, r, "/", "signed-out")
+	case isAbsolute(target):
+		h.redirect(w, r, target, "")
+	default:
+		h.redirect(w, r, target, "signed-out")
+	}
 }
 
 // formErr is how a failed form post is shown: its status, the field it is
@@ -221,20 +272,40 @@ func (h *Handler) describe(r *http.Request, err error, op string) formErr {
 // defaultReturn is where a sign-in lands when it names no place to return to.
 const defaultReturn = "/account"
 
-// safeReturn returns target when it is an address on this site, as a path
-// with its query, and defaultReturn otherwise. An absolute URL is accepted
-// only for the host r was sent to; anything that a browser could read as
-// another host (//host, /\host, a scheme, user info, control characters) is
-// refused, so a sign-in link can never send someone elsewhere.
-func safeReturn(target string, r *http.Request) string {
-	if p := localOrEmpty(target, r); p != "" {
-		return p
+// returnParam returns the return target a request names: rd (the name
+// forward auth uses), else return_to.
+func returnParam(v url.Values) string {
+	if t := v.Get("rd"); t != "" {
+		return t
 	}
-	return defaultReturn
+	return v.Get("return_to")
 }
 
-// localOrEmpty is safeReturn's check: the local path of target, or "".
-func localOrEmpty(target string, r *http.Request) string {
+// safeReturn returns where a browser goes after signing in: target when
+// vetReturn allows it, defaultReturn otherwise.
+func (h *Handler) safeReturn(target string, r *http.Request) string {
+	return orDefault(h.vetReturn(target, r))
+}
+
+func orDefault(target string) string {
+	if target == "" {
+		return defaultReturn
+	}
+	return target
+}
+
+// vetReturn returns target in the form a redirect may use, or "" when the
+// browser must not be sent there. A path on this site is kept with its
+// query (an absolute URL to the host r was sent to becomes that path). An
+// absolute http or https URL to another host is kept only when the host is
+// allowed: the host r was sent to on another port, or what
+// httpapi.Config.RedirectAllowed allows (valet's public host, the hosts
+// under the cookie domain, the allowed redirect hosts), host names being
+// compared without the port. Anything a browser could read as another
+// host (//host, /\host, a scheme other than http and https, user info,
+// control characters, spaces) is refused, so a link can never send someone
+// to a site of the sender's choice. Fragments are dropped.
+func (h *Handler) vetReturn(target string, r *http.Request) string {
 	if target == "" || len(target) > 2048 || strings.ContainsAny(target, "\\") ||
 		strings.ContainsFunc(target, func(c rune) bool { return c < 0x20 || c == 0x7f || unicode.IsSpace(c) }) {
 		return ""
@@ -243,19 +314,87 @@ func localOrEmpty(target string, r *http.Request) string {
 	if err != nil || u.User != nil || u.Opaque != "" {
 		return ""
 	}
-	if u.Scheme != "" || u.Host != "" {
-		if (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, r.Host) {
+	p := u.EscapedPath()
+	query := ""
+	if u.RawQuery != "" {
+		query = "?" + u.RawQuery
+	}
+	if u.Scheme == "" && u.Host == "" || strings.EqualFold(u.Host, r.Host) && (u.Scheme == "http" || u.Scheme == "https") {
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
 			return ""
 		}
+		return p + query
 	}
-	p := u.EscapedPath()
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+	if (u.Scheme != "http" && u.Scheme != "https") || !validHost(u.Host) {
 		return ""
 	}
-	if u.RawQuery != "" {
-		p += "?" + u.RawQuery
+	host := u.Hostname()
+	if strings.HasSuffix(host, ".") {
+		// The same host to DNS, another to cookies: refused, not guessed.
+		return ""
 	}
-	return p
+	if !strings.EqualFold(host, hostname(r.Host)) && !h.api.RedirectAllowed(host) {
+		return ""
+	}
+	if p == "" {
+		p = "/"
+	}
+	if !strings.HasPrefix(p, "/") {
+		return ""
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host) + p + query
+}
+
+// isAbsolute reports whether a target vetReturn gave names a host.
+func isAbsolute(target string) bool {
+	return strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://")
+}
+
+// hostname returns the host of a Host header, without the port.
+func hostname(hostport string) string {
+	if u, err := url.Parse("//" + hostport); err == nil {
+		return u.Hostname()
+	}
+	return hostport
+}
+
+// validHost reports whether h is a host name or an IP address, with an
+// optional port, and holds nothing that a header or a policy could read
+// otherwise.
+func validHost(h string) bool {
+	host, port := h, ""
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		host, port = h[:i], h[i+1:]
+		if port == "" || len(port) > 5 || strings.ContainsFunc(port, func(c rune) bool { return c < '0' || c > '9' }) {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+		return host != "" && !strings.ContainsFunc(host, func(c rune) bool {
+			return !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.')
+		})
+	}
+	return host != "" && len(host) <= 253 && !strings.ContainsFunc(host, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-')
+	})
+}
+
+// allowFormRedirect lets the forms of the page being answered lead, after
+// their post, to target's origin when target is absolute: browsers apply
+// the page's form-action to the redirect that answers a form, so without
+// this the way back to the application would be blocked. target has been
+// through vetReturn, which leaves nothing in it a policy could misread.
+func (h *Handler) allowFormRedirect(w http.ResponseWriter, target string) {
+	if !isAbsolute(target) {
+		return
+	}
+	u, err := url.Parse(target)
+	if err != nil || !validHost(u.Host) {
+		return
+	}
+	w.Header().Set("Content-Security-Policy",
+		strings.Replace(ContentSecurityPolicy, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1))
 }
 
 // waitWords says a wait of secs seconds as a person would: "a few seconds",

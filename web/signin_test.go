@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/session"
 )
 
 func TestSafeReturn(t *testing.T) {
@@ -44,11 +46,30 @@ func TestSafeReturn(t *testing.T) {
 		{"leading space", " /admin", "/account"},
 		{"ftp same host", "ftp://valet.example/admin", "/account"},
 		{"too long", "/" + strings.Repeat("a", 3000), "/account"},
+		{"same host, other port", "https://valet.example:8443/x?y=1#z", "https://valet.example:8443/x?y=1"},
+		{"public host", "https://auth.valet.test/account", "https://auth.valet.test/account"},
+		{"under the cookie domain", "https://app.apps.test/orders?id=7", "https://app.apps.test/orders?id=7"},
+		{"under the cookie domain, http, port", "http://App.Apps.test:8080", "http://app.apps.test:8080/"},
+		{"the cookie domain itself", "https://apps.test/", "https://apps.test/"},
+		{"allowed host", "https://partner.example/back", "https://partner.example/back"},
+		{"allowed host, any port", "https://partner.example:9443/back", "https://partner.example:9443/back"},
+		{"suffix of the cookie domain", "https://evilapps.test/", "/account"},
+		{"cookie domain as a prefix", "https://apps.test.evil.example/", "/account"},
+		{"allowed host with user info", "https://x@partner.example/", "/account"},
+		{"allowed host, ftp", "ftp://partner.example/", "/account"},
+		{"allowed host, encoded in the host", "https://partner%2eexample/", "/account"},
+		{"allowed host, backslash", "https://partner.example\\@evil.example/", "/account"},
+		{"allowed host, scheme relative", "//partner.example/", "/account"},
+		{"absolute path that is not", "https:partner.example", "/account"},
 	}
+	h := &Handler{api: httpapi.Config{
+		Cookie:      session.Cookie{Domain: "apps.test"},
+		ForwardAuth: httpapi.ForwardAuthConfig{PublicURL: "https://auth.valet.test", AllowedRedirectHosts: []string{"partner.example"}},
+	}}
 	r := httptest.NewRequest(http.MethodPost, "https://valet.example/signin", nil)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := safeReturn(tc.target, r); got != tc.want {
+			if got := h.safeReturn(tc.target, r); got != tc.want {
 				t.Errorf("safeReturn(%q) = %q, want %q", tc.target, got, tc.want)
 			}
 		})
@@ -56,15 +77,28 @@ func TestSafeReturn(t *testing.T) {
 }
 
 // FuzzSafeReturn checks that whatever a sign-in link says, the browser is
-// sent to a path on this site.
+// sent to a path on this site or to an allowed host.
 func FuzzSafeReturn(f *testing.F) {
-	for _, s := range []string{"/admin?q=1", "//evil.example", "/\\evil", "https://valet.example/x", "https://evil.example", "/%2F/evil", "javascript:alert(1)"} {
+	for _, s := range []string{"/admin?q=1", "//evil.example", "/\\evil", "https://valet.example/x", "https://evil.example", "/%2F/evil", "javascript:alert(1)",
+		"https://app.example/x", "http://app.example:1/", "https://app.example.evil/"} {
 		f.Add(s)
 	}
+	h := &Handler{api: httpapi.Config{ForwardAuth: httpapi.ForwardAuthConfig{AllowedRedirectHosts: []string{"app.example"}}}}
 	r := httptest.NewRequest(http.MethodPost, "https://valet.example/signin", nil)
 	f.Fuzz(func(t *testing.T, target string) {
-		got := safeReturn(target, r)
-		if !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\r\n\t") {
+		got := h.safeReturn(target, r)
+		if strings.ContainsAny(got, "\\\r\n\t ") {
+			t.Fatalf("safeReturn(%q) = %q holds a character a browser may read otherwise", target, got)
+		}
+		if isAbsolute(got) {
+			u, err := url.Parse(got)
+			if err != nil || u.User != nil || (u.Scheme != "http" && u.Scheme != "https") ||
+				(u.Hostname() != "valet.example" && u.Hostname() != "app.example") || u.String() != got {
+				t.Fatalf("safeReturn(%q) = %q leads to a host that is not allowed (%v)", target, got, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") {
 			t.Fatalf("safeReturn(%q) = %q: not a local path", target, got)
 		}
 		u, err := url.Parse(got)

@@ -16,7 +16,7 @@ import (
 )
 
 // pageNames are the templates in templates/, each rendered inside layout.html.
-var pageNames = []string{"signin", "account", "admin", "error"}
+var pageNames = []string{"signin", "signout", "account", "admin", "error"}
 
 func parseTemplates() map[string]*template.Template {
 	out := make(map[string]*template.Template, len(pageNames))

@@ -6,12 +6,15 @@ import (
 	"testing"
 )
 
-// TestForwardAuth drives GET /v1/authz as nginx, Traefik or Caddy would:
-// the caller in Remote-* headers, 401 for scripts, a redirect for browsers,
-// and 403 where an access rule wants a role the caller lacks.
+// TestForwardAuth drives GET /v1/authz (the alias of
+// /v1/authz/forward-auth) as Traefik or Caddy would, and
+// /v1/authz/auth-request as nginx would, from a trusted proxy: the caller
+// in Remote-* headers, 401 for scripts, a redirect for browsers, and 403
+// where an access rule wants a role the caller lacks.
 func TestForwardAuth(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, nil, "--data-dir", dir, "--access-rule", "*/admin admin;app.example.com/ops ops,admin")
+	s := startServer(t, nil, "--data-dir", dir, "--trusted-proxies", "127.0.0.1",
+		"--access-rule", "*/admin admin;app.example.com/ops ops,admin")
 	body := signupLogin(t, s.URL, "plain@example.com", "token")
 	plain := body["access_token"].(string)
 	cmd := exec.Command(binPath, "user", "create", "--email", "boss@example.com", "--role", "admin", "--data-dir", dir,
@@ -41,7 +44,9 @@ func TestForwardAuth(t *testing.T) {
 		{"admin, ops path on that host", req{Cookie: adminCookie, Header: fwd("app.example.com", "/ops")}, 200, "boss@example.com", "admin"},
 		{"plain, ops path on that host", req{Bearer: plain, Header: fwd("app.example.com", "/ops")}, 403, "", ""},
 		{"plain, ops path elsewhere", req{Bearer: plain, Header: fwd("other.example.com", "/ops")}, 200, "plain@example.com", ""},
-		{"X-Original-URL", req{Bearer: plain, Header: map[string]string{"X-Original-URL": "https://app.example.com/admin"}}, 403, "", ""},
+		{"X-Original-URL", req{Path: "/v1/authz/auth-request", Bearer: plain, Header: map[string]string{"X-Original-Method": "GET", "X-Original-URL": "https://app.example.com/admin"}}, 403, "", ""},
+		{"X-Original-URL, open path", req{Path: "/v1/authz/auth-request", Bearer: plain, Header: map[string]string{"X-Original-Method": "GET", "X-Original-URL": "https://app.example.com/orders"}}, 200, "plain@example.com", ""},
+		{"forward-auth ignores X-Original-URL", req{Path: "/v1/authz/forward-auth", Bearer: plain, Header: map[string]string{"X-Original-Method": "GET", "X-Original-URL": "https://app.example.com/orders"}}, 403, "", ""},
 		{"bypass: encoded letter", req{Bearer: plain, Header: fwd("app.example.com", "/%61dmin/x")}, 403, "", ""},
 		{"bypass: upper case", req{Bearer: plain, Header: fwd("app.example.com", "/ADMIN/x")}, 403, "", ""},
 		{"bypass: double slash", req{Bearer: plain, Header: fwd("app.example.com", "//admin")}, 403, "", ""},
@@ -57,7 +62,9 @@ func TestForwardAuth(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.q.Path = "/v1/authz"
+			if tc.q.Path == "" {
+				tc.q.Path = "/v1/authz"
+			}
 			r := do(t, s.URL, tc.q)
 			if r.Status != tc.want {
 				t.Fatalf("status %d, want %d: %s", r.Status, tc.want, r.Body)
@@ -75,11 +82,12 @@ func TestForwardAuth(t *testing.T) {
 		})
 	}
 
-	// A browser without a session is sent to sign in, and back afterwards.
-	r := do(t, s.URL, req{Path: "/v1/authz", Header: map[string]string{"Accept": "text/html",
+	// A browser without a session is sent to sign in at valet's public
+	// address (by default the one it listens on), and back afterwards.
+	r := do(t, s.URL, req{Path: "/v1/authz", Header: map[string]string{"Accept": "text/html", "X-Forwarded-Method": "GET",
 		"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/orders?id=7"}})
 	expect(t, "browser without session", r, 302)
-	if loc := r.Header.Get("Location"); loc != "/?return_to="+"https%3A%2F%2Fapp.example.com%2Forders%3Fid%3D7" {
+	if loc := r.Header.Get("Location"); loc != s.URL+"/?rd="+"https%3A%2F%2Fapp.example.com%2Forders%3Fid%3D7" {
 		t.Fatalf("Location = %q", loc)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -21,41 +23,68 @@ import (
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/session"
+	"github.com/valetauth/valet/storemetrics"
 	"github.com/valetauth/valet/throttle"
 	"github.com/valetauth/valet/throttle/redisrate"
 	"github.com/valetauth/valet/web"
 )
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// serveSettings are the settings of valet serve.
+type serveSettings struct {
+	sf             storeFlags
+	vf             serviceFlags
+	addr           string
+	cookieSecure   bool
+	trustedOrigins originsFlag
+	accessRules    accessRulesFlag
+	trustedProxies proxiesFlag
+	publicURL      string
+	cookieDomain   string
+	redirectHosts  listFlag
+	tlsCert        string
+	tlsKey         string
+	tf             throttleFlags
+	logLevel       string
+	metricsAddr    string
+}
+
+// newServeFlagSet returns the flags of valet serve, bound to the settings
+// it returns. docs/config.md is generated from it.
+func newServeFlagSet() (*flag.FlagSet, *serveSettings) {
 	fs := flag.NewFlagSet("valet serve", flag.ContinueOnError)
+	c := &serveSettings{}
+	c.sf.register(fs)
+	c.vf.register(fs)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
+	fs.BoolVar(&c.cookieSecure, "cookie-secure", true, "mark the session cookie Secure (browsers accept it on http://localhost too)")
+	fs.Var(&c.accessRules, "access-rule", "forward-auth rule \"HOST/PATH ROLE[,ROLE]\", e.g. \"*.example.com/admin admin\" (repeat, or separate with ';')")
+	fs.Var(&c.trustedOrigins, "trusted-origins", "origins allowed to send cookie-authenticated unsafe requests, e.g. https://app.example.com (comma-separated)")
+	fs.Var(&c.trustedProxies, "trusted-proxies", "addresses or CIDRs of reverse proxies whose X-Forwarded-For, and whose forward-auth headers (X-Forwarded-*, X-Original-*), are believed (comma-separated)")
+	fs.StringVar(&c.publicURL, "public-url", "", "valet's external address, e.g. https://auth.example.com: forward auth sends browsers to sign in there (default http:// + the listen address, https:// with --tls-cert)")
+	fs.StringVar(&c.cookieDomain, "cookie-domain", "", "share the sign-in cookies with every host under this domain, e.g. example.com (default: host-only cookies)")
+	fs.Var(&c.redirectHosts, "allowed-redirect-hosts", "hosts, besides valet's own and those under --cookie-domain, that rd and return_to may lead back to (comma-separated; ports are ignored)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain (with --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	c.tf.register(fs)
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this address only, e.g. 127.0.0.1:9090 (default: on --addr)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: valet serve [flags]\n\nRuns the server. docs/config.md describes every setting, with an example\nconfig file.\n\n")
+		writeFlagHelp(fs.Output(), fs)
+	}
+	return fs, c
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := newServeFlagSet()
 	fs.SetOutput(stderr)
-	var (
-		sf             storeFlags
-		vf             serviceFlags
-		addr           string
-		cookieSecure   bool
-		trustedOrigins listFlag
-		accessRules    accessRulesFlag
-		trustedProxies listFlag
-		tlsCert        string
-		tlsKey         string
-		tf             throttleFlags
-		logLevel       string
-	)
-	sf.register(fs)
-	vf.register(fs)
-	fs.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
-	fs.BoolVar(&cookieSecure, "cookie-secure", true, "mark the session cookie Secure (browsers accept it on http://localhost too)")
-	fs.Var(&accessRules, "access-rule", "forward-auth rule \"HOST/PATH ROLE[,ROLE]\", e.g. \"*.example.com/admin admin\" (repeat, or separate with ';')")
-	fs.Var(&trustedOrigins, "trusted-origins", "origins allowed to send cookie-authenticated unsafe requests (comma-separated)")
-	fs.Var(&trustedProxies, "trusted-proxies", "addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated)")
-	fs.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain (with --tls-key)")
-	fs.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	tf.register(fs)
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	if err := parseFlags(fs, args, &sf.config); err != nil {
+	if err := parseFlags(fs, args, &c.sf.config); err != nil {
 		return err
 	}
+	sf, vf, tf := &c.sf, &c.vf, &c.tf
+	addr, cookieSecure, logLevel := c.addr, c.cookieSecure, c.logLevel
+	trustedOrigins, accessRules, trustedProxies := c.trustedOrigins, c.accessRules, c.trustedProxies
+	tlsCert, tlsKey := c.tlsCert, c.tlsKey
 	if err := vf.validate(); err != nil {
 		return err
 	}
@@ -71,14 +100,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cookie, publicURL, err := forwardAuthSettings(c)
+	if err != nil {
+		return err
+	}
 
 	// Shutdown runs in the reverse order of start: HTTP first (no new
 	// requests), then background work, then the engine, then the stores.
+	sf.log = log
 	b, err := sf.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if b.stores, err = storemetrics.Wrap(b.stores, reg); err != nil {
+		return err
+	}
+	vf.registerer = reg
 	guard, closeGuard := tf.guard(sf.sessions, sf.storeTimeout)
 	defer closeGuard()
 	vf.throttle = guard
@@ -90,44 +130,78 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stopService()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if c.metricsAddr != "" {
+		mln, err := net.Listen("tcp", c.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s (--metrics-addr): %v", c.metricsAddr, err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", metrics)
+		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		fmt.Fprintf(stdout, "valet: metrics on http://%s/metrics\n", mln.Addr())
+		metrics = nil
+	}
+	// Listening before the API is built gives the default --public-url
+	// the port that --addr 127.0.0.1:0 picked.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %v", addr, err)
+	}
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+		if tlsConf != nil {
+			publicURL = "https://" + ln.Addr().String()
+		}
+	}
+	cookie.Insecure = !cookieSecure
 	api := httpapi.New(svc, httpapi.Config{
-		Cookie:         session.Cookie{Insecure: !cookieSecure},
+		Cookie:         cookie,
 		TrustedOrigins: trustedOrigins,
 		AccessRules:    accessRules,
-		Ready:          b.ready,
-		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		ClientIP:       httpapi.ForwardedClientIP(proxies),
-		Logger:         log,
+		ForwardAuth: httpapi.ForwardAuthConfig{
+			TrustedProxies:       proxies,
+			PublicURL:            publicURL,
+			AllowedRedirectHosts: c.redirectHosts,
+		},
+		Ready:      b.ready,
+		Metrics:    metrics,
+		Registerer: reg,
+		ClientIP:   httpapi.ForwardedClientIP(proxies),
+		Logger:     log,
 	})
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	background.Go(func() { sweepExpired(bgCtx, b, log) })
 	defer background.Wait()
 	defer stopBackground()
-
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %v", addr, err)
-	}
 	srv := &http.Server{
 		// Outermost, so that pages, redirects and the router's own answers
 		// carry the headers too (a page replaces the policy with its own).
-		Handler:           httpapi.SecurityHeaders(routes(api, web.New(svc, api, web.Config{}))),
+		Handler:           httpapi.SecurityHeaders(routes(api, api.Instrument(web.New(svc, api, web.Config{})))),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          nil,
-		TLSConfig:         tlsConf,
+		// net/http's own complaints (TLS handshakes, bad requests) go to
+		// valet's log, not as bare lines on stderr.
+		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig: tlsConf,
 	}
 	scheme := "http"
 	if tlsConf != nil {
 		scheme = "https"
 	}
 	fmt.Fprintf(stdout, "valet: listening on %s://%s (database: %s, default mode: %s)\n", scheme, ln.Addr(), b.kind, vf.mode)
+	if b.created {
+		fmt.Fprintf(stdout, "valet: created the database %s; it holds the users, sessions and signing keys\n", b.where)
+	}
+	if _, n, err := svc.ListUsers(ctx, valet.UserQuery{Limit: 1}); err == nil && n == 0 {
+		fmt.Fprintf(stdout, "valet: no users yet; create the first administrator with: valet user create --email you@example.com --role admin%s (it reads the password from standard input)\n", sameStore(sf))
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if tlsConf != nil {
@@ -148,6 +222,30 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("shutdown: %v", err)
 	}
 	return nil
+}
+
+// sameStore returns the flags that point another command at the database
+// that sf opened, for the messages that suggest one.
+func sameStore(sf *storeFlags) string {
+	switch {
+	case sf.config != "":
+		return " --config " + shellQuote(sf.config)
+	case sf.db != "":
+		return " --db " + shellQuote(redactURL(sf.db))
+	case sf.dataDir != ".":
+		return " --data-dir " + shellQuote(sf.dataDir)
+	}
+	return ""
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-:@+=,", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // routes serves the JSON API at its own paths and the web pages at every
@@ -240,4 +338,32 @@ func (l *limitsFlag) Set(v string) error {
 	}
 	*l = ls
 	return nil
+}
+
+// forwardAuthSettings checks --cookie-domain and --public-url: the cookie
+// configuration they give, and the public URL ("" for the default). A
+// public host outside the cookie domain is refused, since browsers would
+// then drop the cookies that valet's own pages set.
+func forwardAuthSettings(c *serveSettings) (session.Cookie, string, error) {
+	var cookie session.Cookie
+	if c.cookieDomain != "" {
+		d, err := session.ParseDomain(c.cookieDomain)
+		if err != nil {
+			return cookie, "", usageError{"--cookie-domain: " + valet.Message(err)}
+		}
+		cookie.Domain = d
+	}
+	if c.publicURL == "" {
+		return cookie, "", nil
+	}
+	pub, err := httpapi.ParsePublicURL(c.publicURL)
+	if err != nil {
+		return cookie, "", usageError{"--public-url: " + valet.Message(err)}
+	}
+	if d := cookie.Domain; d != "" {
+		if u, _ := url.Parse(pub); u.Hostname() != d && !strings.HasSuffix(u.Hostname(), "."+d) {
+			return cookie, "", usageError{fmt.Sprintf("--public-url %s is not under --cookie-domain %s", pub, d)}
+		}
+	}
+	return cookie, pub, nil
 }
