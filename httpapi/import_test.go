@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,11 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/api/apitest"
@@ -23,34 +18,6 @@ import (
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/store/memory"
 )
-
-// registerJSONLines teaches the document's validator JSON Lines: each line
-// must match the body's schema.
-var registerJSONLines = sync.OnceFunc(func() {
-	dec := func(body io.Reader, _ http.Header, schema *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
-		var first any
-		sc := bufio.NewScanner(body)
-		sc.Buffer(nil, MaxImportBodyBytes)
-		for n := 1; sc.Scan(); n++ {
-			if strings.TrimSpace(sc.Text()) == "" {
-				continue
-			}
-			var v any
-			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-				return nil, fmt.Errorf("line %d: %v", n, err)
-			}
-			if err := schema.Value.VisitJSON(v); err != nil {
-				return nil, fmt.Errorf("line %d: %v", n, err)
-			}
-			if first == nil {
-				first = v
-			}
-		}
-		return first, sc.Err()
-	}
-	openapi3filter.RegisterBodyDecoder("application/x-ndjson", dec)
-	openapi3filter.RegisterBodyDecoder("application/jsonl", dec)
-})
 
 // importServer is the API over a memory store with an administrator and a
 // user signed in by token, its exchanges checked against the document.
@@ -65,7 +32,6 @@ type importServer struct {
 func newImportServer(t *testing.T) *importServer {
 	t.Helper()
 	ctx := context.Background()
-	registerJSONLines()
 	st := memory.New()
 	svc, err := auth.New(ctx, auth.Config{
 		Stores: st.Stores(), KeyReload: -1, Logger: slog.New(slog.DiscardHandler),

@@ -7,6 +7,7 @@
 package apitest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -42,6 +44,7 @@ type Validator struct {
 // NewValidator loads and validates the document of package api. It returns
 // an error when the document does not load or is not valid OpenAPI 3.1.
 func NewValidator() (*Validator, error) {
+	registerJSONLines()
 	loader := openapi3.NewLoader()
 	loader.IsExternalRefsAllowed = false
 	doc, err := loader.LoadFromData(api.JSON())
@@ -335,3 +338,32 @@ func jsonDecoder(b []byte) *json.Decoder {
 	dec.DisallowUnknownFields()
 	return dec
 }
+
+// registerJSONLines teaches the validator the JSON Lines bodies of the
+// document (POST /v1/admin/users/import): each line must match the body's
+// schema. kin-openapi keeps decoders in a global table, so this runs once.
+var registerJSONLines = sync.OnceFunc(func() {
+	dec := func(body io.Reader, _ http.Header, schema *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		var first any
+		sc := bufio.NewScanner(body)
+		sc.Buffer(nil, 16<<20)
+		for n := 1; sc.Scan(); n++ {
+			if strings.TrimSpace(sc.Text()) == "" {
+				continue
+			}
+			var v any
+			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+				return nil, fmt.Errorf("line %d: %v", n, err)
+			}
+			if err := schema.Value.VisitJSON(v); err != nil {
+				return nil, fmt.Errorf("line %d: %v", n, err)
+			}
+			if first == nil {
+				first = v
+			}
+		}
+		return first, sc.Err()
+	}
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", dec)
+	openapi3filter.RegisterBodyDecoder("application/jsonl", dec)
+})

@@ -49,10 +49,11 @@ type chrome struct {
 	dir string
 }
 
-func startChrome(tb testing.TB) *chrome {
+// startChrome starts Chromium with chromedp's defaults (headless, no first
+// run, no background networking, no sync, ...), what a container needs,
+// and extra.
+func startChrome(tb testing.TB, extra ...chromedp.ExecAllocatorOption) *chrome {
 	tb.Helper()
-	// chromedp's defaults (headless, no first run, no background
-	// networking, no sync, ...) plus what a container needs.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(tb)),
 		chromedp.NoSandbox,
@@ -61,6 +62,7 @@ func startChrome(tb testing.TB) *chrome {
 		chromedp.UserDataDir(tb.TempDir()),
 		chromedp.WindowSize(1280, 800),
 	)
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	tb.Cleanup(func() { cancel(); cancelAlloc() })

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -14,22 +13,7 @@ import (
 // to 127.0.0.1, where the proxies listen.
 func startChromeResolving(tb testing.TB) *chrome {
 	tb.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(tb)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("host-resolver-rules", "MAP *.localhost 127.0.0.1"),
-		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	tb.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("starting Chromium: %v", err)
-	}
-	return &chrome{tb: tb, ctx: ctx, dir: screenshotDir(tb)}
+	return startChrome(tb, chromedp.Flag("host-resolver-rules", "MAP *.localhost 127.0.0.1"))
 }
 
 // location returns the address of the person's tab.

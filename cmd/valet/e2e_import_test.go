@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,38 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 )
-
-// The document's validator learns JSON Lines, the body of
-// POST /v1/admin/users/import: each line must match the body's schema.
-func init() {
-	dec := func(body io.Reader, _ http.Header, schema *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
-		var first any
-		sc := bufio.NewScanner(body)
-		sc.Buffer(nil, 16<<20)
-		for n := 1; sc.Scan(); n++ {
-			if strings.TrimSpace(sc.Text()) == "" {
-				continue
-			}
-			var v any
-			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-				return nil, fmt.Errorf("line %d: %v", n, err)
-			}
-			if err := schema.Value.VisitJSON(v); err != nil {
-				return nil, fmt.Errorf("line %d: %v", n, err)
-			}
-			if first == nil {
-				first = v
-			}
-		}
-		return first, sc.Err()
-	}
-	openapi3filter.RegisterBodyDecoder("application/x-ndjson", dec)
-	openapi3filter.RegisterBodyDecoder("application/jsonl", dec)
-}
 
 // cli runs the binary with stdin and returns its stdout, its stderr and its
 // exit code.
