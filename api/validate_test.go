@@ -51,20 +51,20 @@ func TestCheck(t *testing.T) {
 			name: "session login", method: "POST", target: "/v1/login", reqHeader: jsonHeader(),
 			reqBody: `{"email":"ada@example.com","password":"correct horse","mode":"session"}`,
 			status:  200, respHeader: jsonHeader("Set-Cookie", "__Host-valet_session=a.b; Path=/; HttpOnly; Secure; SameSite=Lax"),
-			respBody: `{"user":` + userJSON + `,"session":` + sessionJSON + `}`,
+			respBody: `{"user":` + userJSON + `,"mode":"session","session":` + sessionJSON + `}`,
 		},
 		{
 			name: "hybrid login", method: "POST", target: "/v1/login", reqHeader: jsonHeader(),
 			reqBody: `{"email":"ada@example.com","password":"correct horse","mode":"hybrid"}`,
 			status:  200, respHeader: jsonHeader(),
-			respBody: `{"user":` + userJSON + `,"access_token":"e.y.j","token_type":"Bearer","expires_in":900,` +
+			respBody: `{"user":` + userJSON + `,"mode":"hybrid","access_token":"e.y.j","token_type":"Bearer","expires_in":900,` +
 				`"refresh_token":"r","refresh_expires_in":2592000,"session":` + sessionJSON + `}`,
 		},
 		{
 			name: "login with an unknown field that the server took", method: "POST", target: "/v1/login", reqHeader: jsonHeader(),
 			reqBody: `{"email":"ada@example.com","password":"correct horse","remember":true}`,
 			status:  200, respHeader: jsonHeader(),
-			respBody: `{"user":` + userJSON + `,"session":` + sessionJSON + `}`,
+			respBody: `{"user":` + userJSON + `,"mode":"session","session":` + sessionJSON + `}`,
 			wantErr:  "did not refuse",
 		},
 		{

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -32,21 +33,26 @@ func (s *Service) userByID(ctx context.Context, id string) (valet.User, error) {
 	return s.users.UserByID(ctx, id)
 }
 
-// UpdateUser applies p to user id. Disabling a user ends all of its sessions
-// and refresh families at once.
-func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch, c Client) (valet.User, error) {
+// UpdateUser applies p to user id. Disabling a user ends all of its device
+// sessions and refresh families at once. A change of roles reaches session
+// requests at once; access tokens carry the roles they were issued with
+// until they expire, which the Withdrawal's TokensUntil says.
+func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch, c Client) (valet.User, Withdrawal, error) {
 	u, err := s.userByID(ctx, id)
 	if err != nil {
-		return valet.User{}, err
+		return valet.User{}, Withdrawal{}, err
 	}
+	rolesChanged := false
 	if p.Roles != nil {
 		if err := validRoles(*p.Roles); err != nil {
-			return valet.User{}, err
+			return valet.User{}, Withdrawal{}, err
 		}
-		u.Roles = dedupe(*p.Roles)
-		if u.Roles == nil {
-			u.Roles = []string{}
+		roles := dedupe(*p.Roles)
+		if roles == nil {
+			roles = []string{}
 		}
+		rolesChanged = !slices.Equal(roles, u.Roles)
+		u.Roles = roles
 	}
 	disabling := p.Disabled != nil && *p.Disabled && !u.Disabled
 	if p.Disabled != nil {
@@ -54,49 +60,90 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch, c Clie
 	}
 	u.UpdatedAt = s.cfg.Now().UTC()
 	if err := s.users.UpdateUser(ctx, u); err != nil {
-		return valet.User{}, err
+		return valet.User{}, Withdrawal{}, err
 	}
+	var w Withdrawal
 	if disabling {
-		if err := s.endEverything(ctx, u.ID, c); err != nil {
-			return valet.User{}, err
+		if w, err = s.endEverythingTold(ctx, u.ID, c); err != nil {
+			return valet.User{}, Withdrawal{}, err
 		}
 		s.audit(ctx, "user.disable", u.ID, "", c)
 	}
-	if p.Roles != nil {
+	if rolesChanged {
 		s.audit(ctx, "user.roles", u.ID, "", c, "roles", u.Roles)
+		if !disabling {
+			if w, err = s.rolesOutlive(ctx, u.ID); err != nil {
+				return valet.User{}, Withdrawal{}, err
+			}
+		}
 	}
-	return u, nil
+	return u, w, nil
 }
 
-// DeleteUser ends all sessions of user id and deletes it.
-func (s *Service) DeleteUser(ctx context.Context, id string, c Client) error {
-	if _, err := s.userByID(ctx, id); err != nil {
-		return err
+// rolesOutlive says until when access tokens of userID's live token and
+// hybrid sessions may carry roles given before now.
+func (s *Service) rolesOutlive(ctx context.Context, userID string) (Withdrawal, error) {
+	l, err := s.lister()
+	if err != nil {
+		return Withdrawal{}, err
 	}
-	if err := s.endEverything(ctx, id, c); err != nil {
-		return err
+	ss, err := l.UserSessions(ctx, userID)
+	if err != nil {
+		return Withdrawal{}, err
+	}
+	var w Withdrawal
+	now := s.cfg.Now()
+	for _, sess := range ss {
+		if sess.Mode == valet.ModeSession {
+			continue
+		}
+		if until := s.tokensUntil(sess, now); until.After(w.TokensUntil) {
+			w.TokensUntil = until
+		}
+	}
+	return w, nil
+}
+
+// DeleteUser ends all device sessions of user id and deletes it.
+func (s *Service) DeleteUser(ctx context.Context, id string, c Client) (Withdrawal, error) {
+	if _, err := s.userByID(ctx, id); err != nil {
+		return Withdrawal{}, err
+	}
+	w, err := s.endEverythingTold(ctx, id, c)
+	if err != nil {
+		return Withdrawal{}, err
 	}
 	if err := s.users.DeleteUser(ctx, id); err != nil {
-		return err
+		return Withdrawal{}, err
 	}
 	s.audit(ctx, "user.delete", id, "", c)
-	return nil
+	return w, nil
 }
 
-// EndUserSessions ends every session and refresh family of user id.
-func (s *Service) EndUserSessions(ctx context.Context, id string, c Client) error {
+// EndUserSessions ends every device session and refresh family of user id.
+func (s *Service) EndUserSessions(ctx context.Context, id string, c Client) (Withdrawal, error) {
 	if _, err := s.userByID(ctx, id); err != nil {
-		return err
+		return Withdrawal{}, err
 	}
-	return s.endEverything(ctx, id, c)
+	return s.endEverythingTold(ctx, id, c)
 }
 
 func (s *Service) endEverything(ctx context.Context, userID string, c Client) error {
-	if _, err := s.RevokeUserSessions(ctx, userID, "", c); err != nil {
-		return err
+	_, err := s.endEverythingTold(ctx, userID, c)
+	return err
+}
+
+// endEverythingTold ends every device session of userID and revokes every
+// refresh family, those of no session too.
+func (s *Service) endEverythingTold(ctx context.Context, userID string, c Client) (Withdrawal, error) {
+	w, err := s.RevokeUserSessions(ctx, userID, "", c)
+	if err != nil {
+		return Withdrawal{}, err
 	}
 	if s.refresh != nil {
-		return s.refresh.RevokeRefreshFamilies(ctx, userID, "")
+		if err := s.refresh.RevokeRefreshFamilies(ctx, userID, ""); err != nil {
+			return Withdrawal{}, err
+		}
 	}
-	return nil
+	return w, nil
 }

@@ -292,6 +292,13 @@ func setDefaults(c *Config) {
 	if c.Session.Now == nil {
 		c.Session.Now = c.Now
 	}
+	// A token-mode login's device session lives as long as its family.
+	if c.Session.TokenLifetime <= 0 {
+		c.Session.TokenLifetime = c.RefreshLifetime
+	}
+	if c.Session.TokenIdleTimeout <= 0 {
+		c.Session.TokenIdleTimeout = c.RefreshIdle
+	}
 }
 
 // Settings are the service's settings that the layers above it show:

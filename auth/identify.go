@@ -65,23 +65,27 @@ func (s *Service) Logout(ctx context.Context, id *valet.Identity, c Client) erro
 	if id.SessionID == "" {
 		return nil
 	}
-	if err := s.endSession(ctx, id.User.ID, id.SessionID); err != nil {
+	if err := s.endSession(ctx, id.User.ID, id.SessionID, id.Mode); err != nil {
 		return err
 	}
 	s.audit(ctx, "logout", id.User.ID, id.SessionID, c)
 	return nil
 }
 
-// endSession deletes a session, revokes the refresh families bound to it,
-// and puts it in the revocation set so its hybrid tokens die at once.
-func (s *Service) endSession(ctx context.Context, userID, sid string) error {
+// endSession deletes session sid of mode (empty when not known), revokes
+// the refresh families bound to it, and puts it in the revocation set so
+// its hybrid tokens die at once.
+func (s *Service) endSession(ctx context.Context, userID, sid string, mode valet.Mode) error {
 	if _, err := s.sessions.Destroy(ctx, sid); err != nil {
 		return err
 	}
-	return s.afterSessionsEnded(ctx, userID, []string{sid})
+	return s.afterSessionsEnded(ctx, userID, []string{sid}, func(string) valet.Mode { return mode })
 }
 
-func (s *Service) afterSessionsEnded(ctx context.Context, userID string, sids []string) error {
+// afterSessionsEnded revokes the refresh families of the sessions sids,
+// which have been deleted, and puts each in the revocation set unless
+// modeOf says it was a token-mode one: no token names those by sid.
+func (s *Service) afterSessionsEnded(ctx context.Context, userID string, sids []string, modeOf func(sid string) valet.Mode) error {
 	// A revocation must outlive every token that could name the session.
 	until := s.cfg.Now().Add(s.cfg.AccessTTL + s.cfg.Leeway).UTC()
 	for _, sid := range sids {
@@ -90,7 +94,7 @@ func (s *Service) afterSessionsEnded(ctx context.Context, userID string, sids []
 				return err
 			}
 		}
-		if s.revoker != nil {
+		if s.revoker != nil && modeOf(sid) != valet.ModeToken {
 			if err := s.revoker.Revoke(ctx, valet.Revocation{SessionID: sid, Until: until}); err != nil {
 				return err
 			}

@@ -244,7 +244,7 @@ func TestImportConflicts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.UpdateUser(ctx, old.ID, UserPatch{Disabled: new(true)}, Client{}); err != nil {
+			if _, _, err := s.UpdateUser(ctx, old.ID, UserPatch{Disabled: new(true)}, Client{}); err != nil {
 				t.Fatal(err)
 			}
 			rep, err := s.ImportUsers(ctx, strings.NewReader(in), tc.opts)
@@ -482,7 +482,7 @@ func TestUnusablePassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.ChangePassword(ctx, &valet.Identity{User: u}, "!", "a brand new passphrase", Client{})
+	_, err = s.ChangePassword(ctx, &valet.Identity{User: u}, "!", "a brand new passphrase", Client{})
 	if !errors.Is(err, valet.ErrInvalidCredentials) {
 		t.Errorf("ChangePassword: %v, want invalid credentials", err)
 	}
@@ -652,7 +652,7 @@ func TestPasswordPolicy(t *testing.T) {
 	}
 	for _, tc := range changes {
 		t.Run("change to "+tc.name, func(t *testing.T) {
-			err := s.ChangePassword(ctx, id, pw, tc.next, Client{})
+			_, err := s.ChangePassword(ctx, id, pw, tc.next, Client{})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("ChangePassword: %v", err)

@@ -240,47 +240,46 @@ func (s *Service) upgradeHash(ctx context.Context, u valet.User, pw string) vale
 	return cur
 }
 
-// grant starts the session and/or tokens of a login.
+// grant starts the device session of a login and hands out what the mode
+// gives the client: a cookie, or tokens. Every mode keeps a session record,
+// so every login is listed and can be ended; the record of a token-mode
+// login is never read per request (its tokens carry no sid), only when its
+// refresh family rotates.
 func (s *Service) grant(ctx context.Context, u valet.User, mode valet.Mode, c Client) (*Grant, error) {
 	g := &Grant{User: u, Mode: mode}
-	switch mode {
-	case valet.ModeSession:
-		sess, cookie, err := s.sessions.Create(ctx, u.ID, mode, c.UserAgent, c.IP)
-		if err != nil {
-			return nil, err
-		}
-		g.Session, g.Cookie = &sess, cookie
-	case valet.ModeToken, valet.ModeHybrid:
+	if mode != valet.ModeSession {
 		if s.refresh == nil {
 			return nil, valet.Errorf(valet.ErrInvalidRequest, "This server has no refresh-token store.")
 		}
-		sid := ""
-		if mode == valet.ModeHybrid {
-			if s.revoker == nil {
-				return nil, valet.Errorf(valet.ErrInvalidRequest, "This server has no revocation set for hybrid mode.")
-			}
-			// The hybrid session's secret is never handed out: the client
-			// holds the token, which names the session by its public id.
-			sess, _, err := s.sessions.Create(ctx, u.ID, mode, c.UserAgent, c.IP)
-			if err != nil {
-				return nil, err
-			}
-			g.Session, sid = &sess, sess.ID
+		if mode == valet.ModeHybrid && s.revoker == nil {
+			return nil, valet.Errorf(valet.ErrInvalidRequest, "This server has no revocation set for hybrid mode.")
 		}
-		if err := s.issueAccess(g, sid); err != nil {
-			return nil, err
-		}
-		rt, fam, err := s.newRefreshFamily(ctx, u.ID, sid)
-		if err != nil {
-			return nil, err
-		}
-		g.RefreshToken, g.RefreshTTL = rt, familyTTL(fam, s.cfg.Now())
 	}
+	sess, cookie, err := s.sessions.Create(ctx, u.ID, mode, c.UserAgent, c.IP)
+	if err != nil {
+		return nil, err
+	}
+	g.Session = &sess
+	if mode == valet.ModeSession {
+		g.Cookie = cookie
+		return g, nil
+	}
+	// The secret of a token or hybrid session is never handed out: the
+	// client holds tokens, which name the session by its public id.
+	if err := s.issueAccess(g); err != nil {
+		return nil, err
+	}
+	rt, fam, err := s.newRefreshFamily(ctx, u.ID, sess.ID)
+	if err != nil {
+		return nil, err
+	}
+	g.RefreshToken, g.RefreshTTL = rt, familyTTL(fam, s.cfg.Now())
 	return g, nil
 }
 
-// issueAccess signs an access token for g.User into g.
-func (s *Service) issueAccess(g *Grant, sid string) error {
+// issueAccess signs an access token for g.User into g: bound to g.Session
+// by sid in hybrid mode, naming it by did in token mode.
+func (s *Service) issueAccess(g *Grant) error {
 	now := s.cfg.Now()
 	exp := now.Add(s.cfg.AccessTTL)
 	if g.Session != nil && g.Session.ExpiresAt.Before(exp) {
@@ -289,7 +288,14 @@ func (s *Service) issueAccess(g *Grant, sid string) error {
 	c := token.Claims{
 		Issuer: s.cfg.Issuer, Subject: g.User.ID, Audience: token.Audience{s.cfg.Audience},
 		ExpiresAt: exp.Unix(), IssuedAt: now.Unix(), ID: newShortID(),
-		SessionID: sid, Roles: g.User.Roles, Email: g.User.Email,
+		Roles: g.User.Roles, Email: g.User.Email,
+	}
+	if g.Session != nil {
+		if g.Mode == valet.ModeHybrid {
+			c.SessionID = g.Session.ID
+		} else {
+			c.DeviceID = g.Session.ID
+		}
 	}
 	tok, err := s.keys.KeySet().Sign(&c)
 	if err != nil {

@@ -21,8 +21,8 @@ func familyTTL(f valet.RefreshFamily, now time.Time) time.Duration {
 	return end.Sub(now)
 }
 
-// newRefreshFamily starts a family for userID (bound to sid in hybrid mode)
-// and returns its first token.
+// newRefreshFamily starts a family for userID bound to its device session
+// sid and returns its first token.
 func (s *Service) newRefreshFamily(ctx context.Context, userID, sid string) (string, valet.RefreshFamily, error) {
 	now := s.cfg.Now().UTC()
 	rt := valet.NewID()
@@ -44,7 +44,7 @@ func (s *Service) newRefreshFamily(ctx context.Context, userID, sid string) (str
 // Refresh rotates a refresh token and returns a new pair. A token presented
 // again within the grace window returns the same successor, so concurrent
 // tabs do not log each other out; presented after it, the token is taken as
-// stolen: its whole family (and hybrid session) is revoked and the error
+// stolen: its whole family and its device session are ended and the error
 // wraps valet.ErrRefreshReused. Unknown, expired or revoked tokens give
 // valet.ErrInvalidGrant.
 func (s *Service) Refresh(ctx context.Context, rt string, c Client) (*Grant, error) {
@@ -122,9 +122,14 @@ func (s *Service) Refresh(ctx context.Context, rt string, c Client) (*Grant, err
 			}
 			return nil, err
 		}
-		g.Mode, g.Session = valet.ModeHybrid, &sess
+		// The record says the mode: a family of a token-mode login is bound
+		// to its device session too, and its tokens must stay token-mode.
+		g.Mode, g.Session = sess.Mode, &sess
+		if g.Mode != valet.ModeHybrid {
+			g.Mode = valet.ModeToken
+		}
 	}
-	if err := s.issueAccess(g, f.SessionID); err != nil {
+	if err := s.issueAccess(g); err != nil {
 		return nil, err
 	}
 	// The successor's family was just used: its idle expiry moved to now+idle.
@@ -179,7 +184,7 @@ func (s *Service) reused(ctx context.Context, f valet.RefreshFamily, c Client) e
 		return err
 	}
 	if f.SessionID != "" {
-		if err := s.endSession(ctx, f.UserID, f.SessionID); err != nil {
+		if err := s.endFamilySession(ctx, f); err != nil {
 			return err
 		}
 	}
@@ -188,7 +193,7 @@ func (s *Service) reused(ctx context.Context, f valet.RefreshFamily, c Client) e
 }
 
 // RevokeRefresh revokes the family of a refresh token (logout by refresh
-// token); for a hybrid family it ends the session too. An unknown token is
+// token) and ends the device session it is bound to. An unknown token is
 // no error.
 func (s *Service) RevokeRefresh(ctx context.Context, rt string, c Client) error {
 	if s.refresh == nil || rt == "" || len(rt) > maxRefreshLen {
@@ -205,10 +210,25 @@ func (s *Service) RevokeRefresh(ctx context.Context, rt string, c Client) error 
 		return err
 	}
 	if f.SessionID != "" {
-		if err := s.endSession(ctx, f.UserID, f.SessionID); err != nil {
+		if err := s.endFamilySession(ctx, f); err != nil {
 			return err
 		}
 	}
 	s.audit(ctx, "logout", f.UserID, f.SessionID, c, "by", "refresh_token")
 	return nil
+}
+
+// endFamilySession ends the device session that family f is bound to.
+func (s *Service) endFamilySession(ctx context.Context, f valet.RefreshFamily) error {
+	// Its mode says whether a token may name it by sid; when the session is
+	// gone already, it is revoked as if it were hybrid.
+	var mode valet.Mode
+	sess, found, err := s.cfg.Stores.Sessions.Session(ctx, f.SessionID)
+	if err != nil {
+		return err
+	}
+	if found {
+		mode = sess.Mode
+	}
+	return s.endSession(ctx, f.UserID, f.SessionID, mode)
 }

@@ -186,12 +186,12 @@ func TestChangePasswordThrottle(t *testing.T) {
 	}
 	id := &valet.Identity{User: u, Mode: valet.ModeSession, SessionID: g.Session.ID}
 	for i := range 5 {
-		err := s.ChangePassword(ctx, id, "not the password", "a brand new passphrase", Client{IP: "192.0.2.1"})
+		_, err := s.ChangePassword(ctx, id, "not the password", "a brand new passphrase", Client{IP: "192.0.2.1"})
 		if !errors.Is(err, valet.ErrInvalidCredentials) {
 			t.Fatalf("wrong current password %d: %v", i+1, err)
 		}
 	}
-	err = s.ChangePassword(ctx, id, pw, "a brand new passphrase", Client{IP: "192.0.2.1"})
+	_, err = s.ChangePassword(ctx, id, pw, "a brand new passphrase", Client{IP: "192.0.2.1"})
 	if !errors.Is(err, valet.ErrRateLimited) {
 		t.Fatalf("a stolen session guessed the password past the limit: %v", err)
 	}

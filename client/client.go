@@ -89,7 +89,7 @@ type User struct {
 type Grant struct {
 	User User
 	Mode valet.Mode
-	// SessionID and SessionExpiresAt are set in session and hybrid modes.
+	// SessionID and SessionExpiresAt name the login's device session.
 	SessionID        string
 	SessionExpiresAt time.Time
 	// AccessToken and its expiry, in token and hybrid modes.
@@ -113,7 +113,7 @@ type Me struct {
 	User User
 	// Mode is how the caller is logged in.
 	Mode valet.Mode
-	// SessionID is set in session and hybrid modes.
+	// SessionID is the device session of the caller's login, in every mode.
 	SessionID string
 	// ExpiresAt is when the credential presented ends.
 	ExpiresAt time.Time
@@ -224,7 +224,8 @@ func (c *Client) Signup(ctx context.Context, email, password string) (User, erro
 
 // grantJSON is a login or refresh answer.
 type grantJSON struct {
-	User    User `json:"user"`
+	User    User       `json:"user"`
+	Mode    valet.Mode `json:"mode"`
 	Session *struct {
 		ID        string    `json:"id"`
 		ExpiresAt time.Time `json:"expires_at"`
@@ -241,9 +242,13 @@ func (c *Client) toGrant(g grantJSON, start time.Time) *Grant {
 		out.SessionID, out.SessionExpiresAt = g.Session.ID, g.Session.ExpiresAt
 	}
 	switch {
+	case g.Mode != "":
+		out.Mode = g.Mode
 	case g.AccessToken == "":
 		out.Mode = valet.ModeSession
 	case g.Session != nil:
+		// A server that does not name the mode binds only hybrid tokens
+		// to a session.
 		out.Mode = valet.ModeHybrid
 	default:
 		out.Mode = valet.ModeToken

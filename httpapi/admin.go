@@ -61,27 +61,32 @@ func (a *API) adminPatchUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	u, err := a.svc.UpdateUser(r.Context(), r.PathValue("id"), auth.UserPatch{Roles: in.Roles, Disabled: in.Disabled}, a.client(r))
+	u, wd, err := a.svc.UpdateUser(r.Context(), r.PathValue("id"), auth.UserPatch{Roles: in.Roles, Disabled: in.Disabled}, a.client(r))
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
+	tokensUntil(w, wd)
 	writeJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(u)})
 }
 
 func (a *API) adminDeleteUser(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.DeleteUser(r.Context(), r.PathValue("id"), a.client(r)); err != nil {
+	wd, err := a.svc.DeleteUser(r.Context(), r.PathValue("id"), a.client(r))
+	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
+	tokensUntil(w, wd)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *API) adminEndSessions(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.EndUserSessions(r.Context(), r.PathValue("id"), a.client(r)); err != nil {
+	wd, err := a.svc.EndUserSessions(r.Context(), r.PathValue("id"), a.client(r))
+	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
+	tokensUntil(w, wd)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -93,6 +98,10 @@ type Importer interface {
 }
 
 var _ Importer = (*auth.Service)(nil)
+
+// ImportPath is the path of the bulk import, whose store work may take
+// longer than one request's deadline (see Deadline).
+const ImportPath = "/v1/admin/users/import"
 
 // MaxImportBodyBytes is the largest body POST /v1/admin/users/import
 // accepts (16 MiB, some 100,000 users), the one exception to MaxBodyBytes.

@@ -95,7 +95,7 @@ func writeGrant(w http.ResponseWriter, g *auth.Grant) {
 }
 
 func grantJSON(g *auth.Grant) map[string]any {
-	out := map[string]any{"user": toUserJSON(g.User)}
+	out := map[string]any{"user": toUserJSON(g.User), "mode": string(g.Mode)}
 	if g.Session != nil {
 		out["session"] = map[string]string{"id": g.Session.ID, "expires_at": rfc3339(g.Session.Expiry())}
 	}
@@ -215,13 +215,27 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }
 
+// TokensUntilHeader is set on the answer to a change that withdraws access
+// when access tokens already handed out outlive it: token-mode tokens keep
+// working, and every token keeps its roles, until their exp. Its value is the
+// latest such exp (RFC 3339); they can never be renewed.
+const TokensUntilHeader = "Valet-Tokens-Until"
+
+func tokensUntil(w http.ResponseWriter, wd auth.Withdrawal) {
+	if !wd.TokensUntil.IsZero() {
+		w.Header().Set(TokensUntilHeader, rfc3339(wd.TokensUntil))
+	}
+}
+
 func (a *API) deleteSession(w http.ResponseWriter, r *http.Request) {
 	id := valet.IdentityFrom(r.Context())
 	sid := r.PathValue("id")
-	if err := a.svc.RevokeSession(r.Context(), id.User.ID, sid, a.client(r)); err != nil {
+	wd, err := a.svc.RevokeSession(r.Context(), id.User.ID, sid, a.client(r))
+	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
+	tokensUntil(w, wd)
 	if sid == id.SessionID {
 		a.cfg.Cookie.ClearAll(w, r)
 	}
@@ -235,10 +249,12 @@ func (a *API) deleteSessions(w http.ResponseWriter, r *http.Request) {
 	if include {
 		keep = ""
 	}
-	if _, err := a.svc.RevokeUserSessions(r.Context(), id.User.ID, keep, a.client(r)); err != nil {
+	wd, err := a.svc.RevokeUserSessions(r.Context(), id.User.ID, keep, a.client(r))
+	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
+	tokensUntil(w, wd)
 	if include {
 		a.cfg.Cookie.ClearAll(w, r)
 	}
@@ -255,12 +271,21 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := valet.IdentityFrom(r.Context())
-	if err := a.svc.ChangePassword(r.Context(), id, in.Current, in.New, a.client(r)); err != nil {
+	g, err := a.svc.ChangePassword(r.Context(), id, in.Current, in.New, a.client(r))
+	if err != nil {
 		a.metrics.throttle("password", err)
 		writeError(w, r, a.log, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	// The caller's device session was replaced by one with a new id: a
+	// cookie caller gets the new cookie, a token caller the new pair,
+	// which it needs, as the old refresh token is revoked.
+	if g.Mode == valet.ModeSession {
+		a.setSessionCookie(w, r, g.Cookie, g.Session.ExpiresAt)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeGrant(w, g)
 }
 
 func (a *API) jwks(w http.ResponseWriter, r *http.Request) {

@@ -69,9 +69,9 @@ type Service interface {
 	RevokeRefresh(ctx context.Context, rt string, c auth.Client) error
 	Logout(ctx context.Context, id *valet.Identity, c auth.Client) error
 	UserSessions(ctx context.Context, userID string) ([]valet.Session, error)
-	RevokeSession(ctx context.Context, userID, sid string, c auth.Client) error
-	RevokeUserSessions(ctx context.Context, userID, keep string, c auth.Client) (int, error)
-	ChangePassword(ctx context.Context, id *valet.Identity, current, next string, c auth.Client) error
+	RevokeSession(ctx context.Context, userID, sid string, c auth.Client) (auth.Withdrawal, error)
+	RevokeUserSessions(ctx context.Context, userID, keep string, c auth.Client) (auth.Withdrawal, error)
+	ChangePassword(ctx context.Context, id *valet.Identity, current, next string, c auth.Client) (*auth.Grant, error)
 	JWKS() []byte
 	Introspect(ctx context.Context, tok string) (token.Claims, error)
 	Admin
@@ -82,9 +82,9 @@ type Service interface {
 type Admin interface {
 	ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, int, error)
 	CreateUser(ctx context.Context, email, pw string, roles []string) (valet.User, error)
-	UpdateUser(ctx context.Context, id string, p auth.UserPatch, c auth.Client) (valet.User, error)
-	DeleteUser(ctx context.Context, id string, c auth.Client) error
-	EndUserSessions(ctx context.Context, id string, c auth.Client) error
+	UpdateUser(ctx context.Context, id string, p auth.UserPatch, c auth.Client) (valet.User, auth.Withdrawal, error)
+	DeleteUser(ctx context.Context, id string, c auth.Client) (auth.Withdrawal, error)
+	EndUserSessions(ctx context.Context, id string, c auth.Client) (auth.Withdrawal, error)
 }
 
 var _ Service = (*auth.Service)(nil)

@@ -19,6 +19,12 @@ type Config struct {
 	// IdleTimeout ends a session that has not been seen for this long.
 	// Default 24 hours.
 	IdleTimeout time.Duration
+	// TokenLifetime and TokenIdleTimeout are the lifetimes of the device
+	// session of a token-mode login, which no request reads: it follows
+	// its refresh family, so they should be the family's lifetimes.
+	// Default Lifetime and IdleTimeout.
+	TokenLifetime    time.Duration
+	TokenIdleTimeout time.Duration
 	// TouchInterval bounds how often "last seen" is written for one session,
 	// so a busy client does not cause a store write per request. Default 1 minute.
 	TouchInterval time.Duration
@@ -32,6 +38,12 @@ func (c *Config) defaults() {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 24 * time.Hour
+	}
+	if c.TokenLifetime <= 0 {
+		c.TokenLifetime = c.Lifetime
+	}
+	if c.TokenIdleTimeout <= 0 {
+		c.TokenIdleTimeout = c.IdleTimeout
 	}
 	if c.TouchInterval <= 0 {
 		c.TouchInterval = time.Minute
@@ -66,20 +78,29 @@ func (m *Manager) Codec() *Codec { return m.codec }
 // Store returns the session store.
 func (m *Manager) Store() valet.SessionStore { return m.store }
 
+// lifetimes returns the absolute and idle lifetimes of a session in mode.
+func (m *Manager) lifetimes(mode valet.Mode) (lifetime, idle time.Duration) {
+	if mode == valet.ModeToken {
+		return m.cfg.TokenLifetime, m.cfg.TokenIdleTimeout
+	}
+	return m.cfg.Lifetime, m.cfg.IdleTimeout
+}
+
 // Create starts a session for userID and returns it with the cookie value
 // that names it. Every call makes a new secret: a login never reuses an id
 // the client already had (session fixation).
 func (m *Manager) Create(ctx context.Context, userID string, mode valet.Mode, userAgent, ip string) (valet.Session, string, error) {
 	secret := valet.NewID()
 	now := m.cfg.Now().UTC()
+	lifetime, idle := m.lifetimes(mode)
 	s := valet.Session{
 		ID:            valet.HashSecret(secret),
 		UserID:        userID,
 		Mode:          mode,
 		CreatedAt:     now,
 		LastSeenAt:    now,
-		ExpiresAt:     now.Add(m.cfg.Lifetime),
-		IdleExpiresAt: now.Add(m.cfg.IdleTimeout),
+		ExpiresAt:     now.Add(lifetime),
+		IdleExpiresAt: now.Add(idle),
 		UserAgent:     truncate(userAgent, 512),
 		IP:            truncate(ip, 64),
 	}
@@ -115,7 +136,8 @@ func (m *Manager) Load(ctx context.Context, id string) (valet.Session, error) {
 		return valet.Session{}, ErrNoSession
 	}
 	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
-		idle := now.Add(m.cfg.IdleTimeout)
+		_, timeout := m.lifetimes(s.Mode)
+		idle := now.Add(timeout)
 		if idle.After(s.ExpiresAt) {
 			idle = s.ExpiresAt
 		}

@@ -283,3 +283,47 @@ func FuzzDecodeCookie(f *testing.F) {
 		}
 	})
 }
+
+// TestManagerTokenLifetimes: a token-mode device session follows its
+// refresh family's lifetimes, at creation and when a refresh touches it;
+// other modes keep the session lifetimes.
+func TestManagerTokenLifetimes(t *testing.T) {
+	ctx := context.Background()
+	st, c := newFakeStore(), newClock()
+	m := NewManager(st, NewCodec(testKey(t)), Config{
+		Lifetime: 7 * 24 * time.Hour, IdleTimeout: 24 * time.Hour,
+		TokenLifetime: 30 * 24 * time.Hour, TokenIdleTimeout: 7 * 24 * time.Hour,
+		TouchInterval: time.Minute, Now: c.now,
+	})
+	for _, tc := range []struct {
+		mode           valet.Mode
+		lifetime, idle time.Duration
+	}{
+		{valet.ModeToken, 30 * 24 * time.Hour, 7 * 24 * time.Hour},
+		{valet.ModeHybrid, 7 * 24 * time.Hour, 24 * time.Hour},
+		{valet.ModeSession, 7 * 24 * time.Hour, 24 * time.Hour},
+	} {
+		s, _, err := m.Create(ctx, "u", tc.mode, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := c.now()
+		if !s.ExpiresAt.Equal(start.Add(tc.lifetime)) || !s.IdleExpiresAt.Equal(start.Add(tc.idle)) {
+			t.Fatalf("%s: created with expiry %v and idle %v, want %v and %v", tc.mode, s.ExpiresAt, s.IdleExpiresAt, start.Add(tc.lifetime), start.Add(tc.idle))
+		}
+		c.advance(2 * 24 * time.Hour)
+		got, err := m.Load(ctx, s.ID)
+		if tc.idle < 2*24*time.Hour {
+			if !errors.Is(err, ErrNoSession) {
+				t.Fatalf("%s: loaded after two idle days: %v", tc.mode, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := c.now().Add(tc.idle); !got.IdleExpiresAt.Equal(want) {
+			t.Fatalf("%s: touched idle expiry %v, want %v", tc.mode, got.IdleExpiresAt, want)
+		}
+	}
+}

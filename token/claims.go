@@ -22,9 +22,13 @@ type Claims struct {
 	IssuedAt  int64    `json:"iat,omitempty"`
 	ID        string   `json:"jti,omitempty"`
 	// SessionID binds a hybrid-mode token to its server session.
-	SessionID string   `json:"sid,omitempty"`
-	Roles     []string `json:"roles,omitempty"`
-	Email     string   `json:"email,omitempty"`
+	SessionID string `json:"sid,omitempty"`
+	// DeviceID names the device session of a token-mode login. Unlike sid
+	// it is never checked per request: it tells the device's own session
+	// apart in lists and is what the token's logout ends.
+	DeviceID string   `json:"did,omitempty"`
+	Roles    []string `json:"roles,omitempty"`
+	Email    string   `json:"email,omitempty"`
 }
 
 // Audience is the aud claim. It marshals as a string when it has one element
@@ -108,6 +112,10 @@ func appendClaims(dst []byte, c *Claims) []byte {
 	if c.SessionID != "" {
 		field("sid")
 		dst = appendJSONString(dst, c.SessionID)
+	}
+	if c.DeviceID != "" {
+		field("did")
+		dst = appendJSONString(dst, c.DeviceID)
 	}
 	if len(c.Roles) > 0 {
 		field("roles")
@@ -197,6 +205,7 @@ const (
 	claimIat
 	claimJti
 	claimSid
+	claimDid
 	claimRoles
 	claimEmail
 )
@@ -204,7 +213,7 @@ const (
 // claimNames are the names claimBit knows.
 var claimNames = [][]byte{
 	[]byte("iss"), []byte("sub"), []byte("aud"), []byte("exp"), []byte("nbf"),
-	[]byte("iat"), []byte("jti"), []byte("sid"), []byte("roles"), []byte("email"),
+	[]byte("iat"), []byte("jti"), []byte("sid"), []byte("did"), []byte("roles"), []byte("email"),
 }
 
 // foldsTo reports whether name equals one of names under Unicode case
@@ -239,6 +248,8 @@ func claimBit(name []byte) int {
 		return claimJti
 	case "sid":
 		return claimSid
+	case "did":
+		return claimDid
 	case "roles":
 		return claimRoles
 	case "email":
@@ -342,6 +353,8 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 						c.ID = s
 					case claimSid:
 						c.SessionID = s
+					case claimDid:
+						c.DeviceID = s
 					default:
 						c.Email = s
 					}
@@ -416,7 +429,8 @@ func (r *jsonReader) stringList(src *string, list []string, oneAllowed bool) ([]
 
 // Identity returns the caller that verified claims stand for: the user's id,
 // email and roles, and for a token with a sid the hybrid session it is bound
-// to. It does not check the sid against a revocation set; callers do.
+// to (for a token-mode token with a did, its device session). It does not
+// check the sid against a revocation set; callers do.
 func (c *Claims) Identity() *valet.Identity {
 	id := &valet.Identity{
 		User:      valet.User{ID: c.Subject, Email: c.Email, Roles: c.Roles},
@@ -427,8 +441,11 @@ func (c *Claims) Identity() *valet.Identity {
 	if id.User.Roles == nil {
 		id.User.Roles = []string{}
 	}
-	if c.SessionID != "" {
+	switch {
+	case c.SessionID != "":
 		id.Mode, id.SessionID = valet.ModeHybrid, c.SessionID
+	case c.DeviceID != "":
+		id.SessionID = c.DeviceID
 	}
 	return id
 }

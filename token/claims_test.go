@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/valetauth/valet"
 )
 
 func TestAppendClaimsMatchesEncodingJSON(t *testing.T) {
@@ -20,6 +22,7 @@ func TestAppendClaimsMatchesEncodingJSON(t *testing.T) {
 			Issuer: "https://valet.test", Subject: "u1", Audience: Audience{"a", "b"}, ExpiresAt: 3, NotBefore: 1,
 			IssuedAt: 2, ID: "j", SessionID: "s", Roles: []string{"admin", "user"}, Email: "a@example.com",
 		}},
+		{"device", Claims{Subject: "u1", ExpiresAt: 3, DeviceID: "d"}},
 		{"one audience", Claims{Audience: Audience{"valet"}, ExpiresAt: 1}},
 		{"empty audience and roles", Claims{Audience: Audience{}, Roles: []string{}, ExpiresAt: 1}},
 		{"empty strings in lists", Claims{Audience: Audience{""}, Roles: []string{"", ""}, ExpiresAt: 1}},
@@ -111,6 +114,8 @@ func FuzzClaimsJSON(f *testing.F) {
 		`{"exp":1}`,
 		`{"iss":"i","sub":"s","aud":"a","exp":1,"nbf":2,"iat":3,"jti":"j","sid":"x","roles":["r"],"email":"e"}`,
 		`{"aud":["a","b"],"roles":[],"exp":253402300799}`,
+		`{"sub":"s","exp":1,"did":"d"}`,
+		`{"did":"a","DID":"b","exp":1}`,
 		` {"sub" : "\u00e9\ud83d\ude00\n\"\\\/" , "x":[{"y":null},1.5e-3,-0,true,false], "exp":0 } `,
 		`{"sub":"a","sub":"b"}`,
 		`{"sub":"a","SUB":"b"}`,
@@ -226,6 +231,29 @@ func TestValidJSONObject(t *testing.T) {
 			}
 			if ok && !json.Valid([]byte(tc.in)) {
 				t.Errorf("accepted what encoding/json refuses")
+			}
+		})
+	}
+}
+
+func TestClaimsIdentity(t *testing.T) {
+	tests := []struct {
+		name      string
+		c         Claims
+		mode      valet.Mode
+		sessionID string
+	}{
+		{"token without a device", Claims{Subject: "u"}, valet.ModeToken, ""},
+		{"token with its device", Claims{Subject: "u", DeviceID: "d"}, valet.ModeToken, "d"},
+		{"hybrid", Claims{Subject: "u", SessionID: "s"}, valet.ModeHybrid, "s"},
+		// A sid is what makes a token hybrid: the revocation check follows it.
+		{"sid wins over did", Claims{Subject: "u", SessionID: "s", DeviceID: "d"}, valet.ModeHybrid, "s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := tc.c.Identity()
+			if id.Mode != tc.mode || id.SessionID != tc.sessionID || id.User.ID != "u" || id.User.Roles == nil {
+				t.Fatalf("Identity() = mode %q session %q user %+v, want mode %q session %q", id.Mode, id.SessionID, id.User, tc.mode, tc.sessionID)
 			}
 		})
 	}

@@ -67,7 +67,7 @@ func TestIdentifiesValetTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	if id.User.ID != g.User.ID || id.User.Email != "clerk@example.com" || !slices.Equal(id.User.Roles, []string{"clerk"}) ||
-		id.Mode != valet.ModeToken || id.SessionID != "" || id.TokenID == "" || id.ExpiresAt.IsZero() {
+		id.Mode != valet.ModeToken || id.SessionID != g.Session.ID || id.TokenID == "" || id.ExpiresAt.IsZero() {
 		t.Fatalf("identity = %+v", id)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/token"
 )
@@ -298,7 +299,7 @@ func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := r.PathValue("id")
-	err := h.svc.RevokeSession(r.Context(), v.id.User.ID, sid, h.client(r))
+	wd, err := h.svc.RevokeSession(r.Context(), v.id.User.ID, sid, h.client(r))
 	switch {
 	case errors.Is(err, valet.ErrNotFound):
 		h.redirect(w, r, "/account", "session-gone")
@@ -310,7 +311,7 @@ func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
 		h.cookies.ClearAll(w, r)
 		h.redirect(w, r, "/", "signed-out")
 	default:
-		h.redirect(w, r, "/account", "session-revoked")
+		h.redirect(w, r, "/account", flashKey("session-revoked", wd))
 	}
 }
 
@@ -319,11 +320,12 @@ func (h *Handler) revokeOthers(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		return
 	}
-	if _, err := h.svc.RevokeUserSessions(r.Context(), v.id.User.ID, v.id.SessionID, h.client(r)); err != nil {
+	wd, err := h.svc.RevokeUserSessions(r.Context(), v.id.User.ID, v.id.SessionID, h.client(r))
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.redirect(w, r, "/account", "others-revoked")
+	h.redirect(w, r, "/account", flashKey("others-revoked", wd))
 }
 
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
@@ -333,11 +335,14 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, c := r.Context(), h.client(r)
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
-	var err error
+	var (
+		g   *auth.Grant
+		err error
+	)
 	if next != r.PostForm.Get("confirm_password") {
 		err = errMismatch
 	} else {
-		err = h.svc.ChangePassword(ctx, v.id, current, next, c)
+		g, err = h.svc.ChangePassword(ctx, v.id, current, next, c)
 	}
 	if err != nil {
 		fe := formErr{status: http.StatusBadRequest, field: "confirm_password", message: "The two new passwords are not the same."}
@@ -354,21 +359,8 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.renderAccount(w, r, v, fe.status, pw, nil)
 		return
 	}
-	if v.token != "" {
-		// A password change revokes every refresh family, this browser's
-		// too. Sign it in again with the new password, in the same mode,
-		// and end the hybrid session that the old token named.
-		g, lerr := h.svc.Login(ctx, v.id.User.Email, next, v.id.Mode, c)
-		if lerr != nil {
-			h.cookies.ClearAll(w, r)
-			h.redirect(w, r, "/", "password-signin")
-			return
-		}
-		if err := h.svc.Logout(ctx, v.id, c); err != nil {
-			h.log.WarnContext(ctx, "ending the old hybrid session failed", "err", err)
-		}
-		h.setGrantCookies(w, r, g)
-	}
+	// Every device session ended, this browser's too, which has a new one.
+	h.setGrantCookies(w, r, g)
 	h.redirect(w, r, "/account", "password-changed")
 }
 

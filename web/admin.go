@@ -183,11 +183,11 @@ func (h *Handler) adminUpdateUser(w http.ResponseWriter, r *http.Request) {
 		h.renderAdmin(w, r, v, q, page, http.StatusBadRequest, id, bad, nil)
 		return
 	}
-	_, err := h.svc.UpdateUser(r.Context(), id, p, h.client(r))
+	_, wd, err := h.svc.UpdateUser(r.Context(), id, p, h.client(r))
 	if h.adminFailed(w, r, v, q, page, id, err) {
 		return
 	}
-	h.redirect(w, r, adminURL(q, page), done)
+	h.redirect(w, r, adminURL(q, page), flashKey(done, wd))
 }
 
 func (h *Handler) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
@@ -197,7 +197,7 @@ func (h *Handler) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	q, page := listParams(r.PostForm)
-	err := h.svc.EndUserSessions(r.Context(), id, h.client(r))
+	wd, err := h.svc.EndUserSessions(r.Context(), id, h.client(r))
 	if h.adminFailed(w, r, v, q, page, id, err) {
 		return
 	}
@@ -207,7 +207,7 @@ func (h *Handler) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, "/", "signed-out")
 		return
 	}
-	h.redirect(w, r, adminURL(q, page), "user-revoked")
+	h.redirect(w, r, adminURL(q, page), flashKey("user-revoked", wd))
 }
 
 // adminFailed shows err, if any, on the admin page and reports whether it did.

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/valetauth/valet"
@@ -127,7 +129,7 @@ var flashes = map[string]flash{
 	"session-revoked":  {"ok", "That session is signed out. Its device will be asked to sign in again."},
 	"session-gone":     {"info", "That session had already ended."},
 	"others-revoked":   {"ok", "Every other session is signed out."},
-	"password-changed": {"ok", "Your password is changed, and every other session is signed out."},
+	"password-changed": {"ok", "Your password is changed, every other session is signed out, and this one has a new sign-in."},
 	"roles-saved":      {"ok", "Roles saved."},
 	"user-disabled":    {"ok", "The user is disabled and all of their sessions are ended."},
 	"user-enabled":     {"ok", "The user is enabled again."},
@@ -141,6 +143,20 @@ func (h *Handler) setFlash(w http.ResponseWriter, key string) {
 	http.SetCookie(w, c)
 }
 
+// tokensSuffix marks a flash key whose change left access tokens working
+// (token mode) or carrying old roles until they expire: the message says
+// until when.
+const tokensSuffix = "+tokens"
+
+// flashKey is the flash of a change that withdrew access: key, or key with
+// tokensSuffix when access tokens outlive it.
+func flashKey(key string, wd auth.Withdrawal) string {
+	if wd.TokensUntil.IsZero() {
+		return key
+	}
+	return key + tokensSuffix
+}
+
 // takeFlash returns the message that r's flash cookie names, and clears it.
 func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 	key := session.Value(r, FlashCookie)
@@ -148,10 +164,23 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 		return nil
 	}
 	http.SetCookie(w, h.cookies.New(FlashCookie, "", time.Time{}))
-	if f, ok := flashes[key]; ok {
-		return &f
+	base, tokens := strings.CutSuffix(key, tokensSuffix)
+	f, ok := flashes[base]
+	if !ok {
+		return nil
 	}
-	return nil
+	if tokens {
+		// The change was made less than the cookie's minute ago, so an
+		// access token issued before it expires within AccessTTL of now:
+		// the time said is a bound that holds, never an invented one.
+		until := h.now().Add(h.svc.Settings().AccessTTL).UTC()
+		note := "An app signed in with tokens cannot renew them, but an access token it already holds keeps working until %s at the latest."
+		if base == "roles-saved" {
+			note = "Access tokens already issued keep the old roles until %s at the latest; session sign-ins have the new ones now."
+		}
+		f.Text += " " + fmt.Sprintf(note, until.Format("2 Jan 15:04 UTC"))
+	}
+	return &f
 }
 
 // redirect sends the browser to target with a flash message (none when key

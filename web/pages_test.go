@@ -65,7 +65,7 @@ func TestSignInErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	disabled := true
-	if _, err := e.svc.UpdateUser(ctx, off.ID, auth.UserPatch{Disabled: &disabled}, auth.Client{}); err != nil {
+	if _, _, err := e.svc.UpdateUser(ctx, off.ID, auth.UserPatch{Disabled: &disabled}, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser(uaFirefox)

@@ -230,7 +230,8 @@ func TestAttackCookieReplayAfterLogout(t *testing.T) {
 
 // TestAttackPasswordChangeEndsSessions: a thief who holds a session, a
 // hybrid token or a refresh token loses all of them when the owner changes
-// the password; the owner's own session stays.
+// the password; the owner's browser gets a new session, and the old cookie
+// (which a thief may have copied too) is worth nothing.
 func TestAttackPasswordChangeEndsSessions(t *testing.T) {
 	s := startServer(t, nil, "--data-dir", t.TempDir())
 	signupUser(t, s.URL, "ada@example.com")
@@ -239,9 +240,15 @@ func TestAttackPasswordChangeEndsSessions(t *testing.T) {
 	hybrid := login(t, s.URL, "ada@example.com", "hybrid", req{}).json(t)
 	tok := login(t, s.URL, "ada@example.com", "token", req{}).json(t)
 
-	expect(t, "password change", do(t, s.URL, req{Method: "POST", Path: "/v1/password", Cookie: owner,
-		Body: map[string]string{"current_password": attackPassword, "new_password": "a brand new passphrase"}}), 204)
-	expect(t, "owner's session", do(t, s.URL, req{Path: "/v1/me", Cookie: owner}), 200)
+	change := do(t, s.URL, req{Method: "POST", Path: "/v1/password", Cookie: owner,
+		Body: map[string]string{"current_password": attackPassword, "new_password": "a brand new passphrase"}})
+	expect(t, "password change", change, 204)
+	rotated, _ := change.cookie("valet_session")
+	if rotated == "" || rotated == owner {
+		t.Fatalf("the password change set no new session cookie: %v", change.Header.Values("Set-Cookie"))
+	}
+	expect(t, "owner's new session", do(t, s.URL, req{Path: "/v1/me", Cookie: rotated}), 200)
+	expect(t, "owner's old cookie", do(t, s.URL, req{Path: "/v1/me", Cookie: owner}), 401, "unauthenticated")
 	expect(t, "thief's session", do(t, s.URL, req{Path: "/v1/me", Cookie: thiefCookie}), 401, "unauthenticated")
 	expect(t, "thief's hybrid token", do(t, s.URL, req{Path: "/v1/me", Bearer: hybrid["access_token"].(string)}), 401, "invalid_token")
 	for name, rt := range map[string]any{"hybrid": hybrid["refresh_token"], "token": tok["refresh_token"]} {

@@ -71,3 +71,64 @@ func TestRedisOutage(t *testing.T) {
 	expect(t, "logout after recovery", do(t, s.URL, req{Method: "POST", Path: "/v1/logout", Cookie: cookie}), 204)
 	expect(t, "me after logout", do(t, s.URL, req{Path: "/v1/me", Cookie: cookie}), 401, "unauthenticated")
 }
+
+// TestOneDeadlinePerRequest: --store-timeout bounds the whole of a
+// request's store work, not each call, so with Redis hung or down every
+// request that needs it answers 503 within the bound (and a little time for
+// the answer itself), however many store calls it would make.
+func TestOneDeadlinePerRequest(t *testing.T) {
+	skipInShort(t)
+	const bound = time.Second
+	redis := startPrivateRedis(t)
+	s := startServer(t, nil, "--data-dir", t.TempDir(), "--sessions", redis.URL(), "--store-timeout", bound.String())
+	body := map[string]string{"email": "deadline@example.com", "password": "correct horse battery"}
+	expect(t, "signup", do(t, s.URL, req{Method: "POST", Path: "/v1/signup", Body: body}), 201)
+	login := do(t, s.URL, req{Method: "POST", Path: "/v1/login", Body: body})
+	expect(t, "login", login, 200)
+	cookie, _ := login.cookie("valet_session")
+	tl := do(t, s.URL, req{Method: "POST", Path: "/v1/login", Body: map[string]string{
+		"email": body["email"], "password": body["password"], "mode": "token"}})
+	expect(t, "token login", tl, 200)
+	refresh := tl.json(t)["refresh_token"].(string)
+
+	requests := []struct {
+		name string
+		q    req
+	}{
+		{"me by cookie", req{Path: "/v1/me", Cookie: cookie}},
+		{"sessions by cookie", req{Path: "/v1/sessions", Cookie: cookie}},
+		{"login", req{Method: "POST", Path: "/v1/login", Body: body}},
+		{"refresh", req{Method: "POST", Path: "/v1/token/refresh", Body: map[string]string{"refresh_token": refresh}}},
+		{"logout", req{Method: "POST", Path: "/v1/logout", Cookie: cookie}},
+		{"account page", req{Path: "/account", Cookie: cookie}},
+	}
+	for _, outage := range []struct {
+		name       string
+		start, end func()
+	}{
+		{"hung", redis.pause, redis.resume},
+		{"down", redis.kill, redis.start},
+	} {
+		outage.start()
+		for _, rq := range requests {
+			began := time.Now()
+			r := do(t, s.URL, rq.q)
+			took := time.Since(began)
+			if r.Status != 503 {
+				t.Errorf("%s Redis: %s = %d %s, want 503", outage.name, rq.name, r.Status, r.Body)
+			}
+			t.Logf("%s Redis: %s took %v", outage.name, rq.name, took.Round(time.Millisecond))
+			if took > bound+700*time.Millisecond {
+				t.Errorf("%s Redis: %s took %v to answer, want within the %v bound", outage.name, rq.name, took.Round(time.Millisecond), bound)
+			}
+		}
+		outage.end()
+		deadline := time.Now().Add(15 * time.Second)
+		for do(t, s.URL, req{Path: "/readyz"}).Status != 200 {
+			if time.Now().After(deadline) {
+				t.Fatalf("not ready again after Redis was %s", outage.name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}

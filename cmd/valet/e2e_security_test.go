@@ -273,8 +273,10 @@ func TestAuditLog(t *testing.T) {
 	expect(t, "refresh", call(req{Method: "POST", Path: "/v1/token/refresh", Body: map[string]string{"refresh_token": rt}}), 200)
 	time.Sleep(grace + 200*time.Millisecond)
 	expect(t, "refresh reuse", call(req{Method: "POST", Path: "/v1/token/refresh", Body: map[string]string{"refresh_token": rt}}), 401)
-	expect(t, "password change", call(req{Method: "POST", Path: "/v1/password", Cookie: cookie,
-		Body: map[string]string{"current_password": attackPassword, "new_password": newPw}}), 204)
+	change := call(req{Method: "POST", Path: "/v1/password", Cookie: cookie,
+		Body: map[string]string{"current_password": attackPassword, "new_password": newPw}})
+	expect(t, "password change", change, 204)
+	cookie, _ = change.cookie("valet_session")
 	expect(t, "logout", call(req{Method: "POST", Path: "/v1/logout", Cookie: cookie}), 204)
 	for range 2 {
 		call(req{Method: "POST", Path: "/v1/login", Body: creds("bob@example.com", wrong, "")})

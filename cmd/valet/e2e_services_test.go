@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -119,6 +120,25 @@ func (r *privateRedis) kill() {
 		_ = r.cmd.Process.Signal(syscall.SIGKILL)
 		_ = r.cmd.Wait()
 		r.cmd = nil
+	}
+}
+
+// wipe kills the server and deletes its data, so that the next start is a
+// Redis that lost everything: a restart without persistence, or a new
+// replica promoted empty.
+func (r *privateRedis) wipe() {
+	r.tb.Helper()
+	r.kill()
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "redis.log" {
+			if err := os.RemoveAll(filepath.Join(r.dir, e.Name())); err != nil {
+				r.tb.Fatal(err)
+			}
+		}
 	}
 }
 

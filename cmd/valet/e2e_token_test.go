@@ -47,8 +47,9 @@ func TestTokenLifecycle(t *testing.T) {
 	if body["token_type"] != "Bearer" || body["expires_in"].(float64) != 900 {
 		t.Fatalf("token_type/expires_in = %v/%v, want Bearer/900", body["token_type"], body["expires_in"])
 	}
-	if _, ok := body["session"]; ok {
-		t.Fatal("token login returned a session")
+	// Every login is a device session, a token-mode one too.
+	if sess, _ := body["session"].(map[string]any); sess == nil || sess["id"] == "" || body["mode"] != "token" {
+		t.Fatalf("token login: mode %v, session %v", body["mode"], body["session"])
 	}
 	at, rt := body["access_token"].(string), body["refresh_token"].(string)
 	if h := jwtHeader(t, at); h["alg"] != "EdDSA" || h["kid"] == "" {

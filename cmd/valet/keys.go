@@ -51,7 +51,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("cannot rotate: %s", oneLine(err))
 		}
-		fmt.Fprintf(stdout, "new signing key %s (%s); the previous key verifies until its tokens expire\n", k.ID(), k.Alg())
+		fmt.Fprintf(stdout, "new signing key %s (%s); running servers sign with it within about a second (they read the keys every second); the previous key verifies until its tokens expire\n", k.ID(), k.Alg())
 		return nil
 	}
 	list, err := svc.ListKeys(ctx)

@@ -50,7 +50,7 @@ func (o *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.dataDir, "data-dir", ".", "directory for the SQLite database")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", 10, "Postgres connection pool size")
 	fs.IntVar(&o.redisPool, "redis-pool-size", 0, "Redis connection pool size (default 10 per CPU)")
-	fs.DurationVar(&o.storeTimeout, "store-timeout", 3*time.Second, "bound on every store call")
+	fs.DurationVar(&o.storeTimeout, "store-timeout", 3*time.Second, "bound on the store work of one request, all of its store calls together (a bulk import excepted)")
 }
 
 // backend is an opened set of stores and what it takes to close them.
@@ -143,7 +143,9 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 			b.where = abs
 		}
 		b.pings = append(b.pings, db)
-		b.transport = revoke.NewLocal()
+		// SQLite cannot notify: a server polls the file for what the CLI
+		// records in it, such as the revocations of a user it disables.
+		b.transport = revoke.NewPoll(db, 250*time.Millisecond, revoke.WithLogger(o.log))
 		b.sweeps = append(b.sweeps, db)
 	default:
 		return nil, usageError{fmt.Sprintf("--db %q: want sqlite:PATH or postgres://...", dsn)}
@@ -154,6 +156,8 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 		m := memory.New()
 		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = m, m, m
 		b.sweeps = append(b.sweeps, m)
+		// Nothing outside this process can see memory sessions.
+		b.transport = revoke.NewLocal()
 	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
 		quietRedis()
 		r, err := redis.Open(openCtx, s, redis.Config{PoolSize: o.redisPool, Timeout: o.storeTimeout})
@@ -162,7 +166,10 @@ func (o *storeFlags) open(ctx context.Context, migrate bool) (*backend, error) {
 		}
 		b.closers = append(b.closers, func() { _ = r.Close() })
 		rs := r.Stores()
-		b.stores.Sessions, b.stores.Refresh, b.stores.Revocations = rs.Sessions, rs.Refresh, rs.Revocations
+		// Revocations stay in the database: Redis may restart empty, and
+		// a node that loaded its set from an empty Redis would accept the
+		// tokens of sessions that were ended. Redis carries the messages.
+		b.stores.Sessions, b.stores.Refresh = rs.Sessions, rs.Refresh
 		b.pings = append(b.pings, r)
 		b.sweeps = append(b.sweeps, r)
 		b.transport = redispubsub.New(r.Client(), "", revoke.WithLogger(o.log))

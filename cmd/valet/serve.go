@@ -180,7 +180,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := &http.Server{
 		// Outermost, so that pages, redirects and the router's own answers
 		// carry the headers too (a page replaces the policy with its own).
-		Handler:           httpapi.SecurityHeaders(routes(api, api.Instrument(web.New(svc, api, web.Config{})))),
+		Handler: httpapi.SecurityHeaders(httpapi.Deadline(routes(api, api.Instrument(web.New(svc, api, web.Config{}))),
+			sf.storeTimeout, httpapi.ImportPath)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
@@ -106,11 +107,22 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			d := !enable
 			p.Disabled = &d
 		}
-		u, err = svc.UpdateUser(ctx, u.ID, p, auth.Client{UserAgent: "valet-cli"})
+		var wd auth.Withdrawal
+		u, wd, err = svc.UpdateUser(ctx, u.ID, p, auth.Client{UserAgent: "valet-cli"})
 		if err != nil {
 			return fmt.Errorf("cannot update the user: %s", valet.Message(err))
 		}
 		fmt.Fprintf(stdout, "user %s (%s) roles=%s disabled=%v\n", u.ID, u.Email, strings.Join(u.Roles, ","), u.Disabled)
+		if sub == "disable" && !enable {
+			fmt.Fprintf(stdout, "ended %d device sessions; running servers refuse them within a second or two\n", wd.Sessions)
+		}
+		if !wd.TokensUntil.IsZero() {
+			what := "token-mode access tokens already issued keep working"
+			if sub == "role" {
+				what = "access tokens already issued keep the old roles"
+			}
+			fmt.Fprintf(stdout, "%s until %s at the latest; they cannot be renewed\n", what, wd.TokensUntil.UTC().Format(time.RFC3339))
+		}
 	}
 	return nil
 }

@@ -166,7 +166,7 @@ func (a *app) grantAdmin(ctx context.Context) error {
 		return nil
 	}
 	roles := append(slices.Clone(u.Roles), "admin")
-	_, err = a.svc.UpdateUser(ctx, u.ID, auth.UserPatch{Roles: &roles}, auth.Client{})
+	_, _, err = a.svc.UpdateUser(ctx, u.ID, auth.UserPatch{Roles: &roles}, auth.Client{})
 	return err
 }
 

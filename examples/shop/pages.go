@@ -238,7 +238,7 @@ func (a *app) createAccount(ctx context.Context, email, pw string, c auth.Client
 	}
 	if a.isAdminEmail(u.Email) {
 		roles := []string{"admin"}
-		_, err = a.svc.UpdateUser(ctx, u.ID, auth.UserPatch{Roles: &roles}, c)
+		_, _, err = a.svc.UpdateUser(ctx, u.ID, auth.UserPatch{Roles: &roles}, c)
 	}
 	return err
 }

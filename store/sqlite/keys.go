@@ -134,3 +134,43 @@ func (db *DB) Revocations(ctx context.Context, now time.Time) ([]valet.Revocatio
 	}
 	return out, nil
 }
+
+// RevocationCursor returns the number of the latest revocation recorded in
+// the file, by any process; 0 when there is none. It returns an error
+// wrapping valet.ErrUnavailable on failure.
+func (db *DB) RevocationCursor(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	if err := db.ro.QueryRowContext(ctx, `SELECT max(seq) FROM revocation_log`).Scan(&seq); err != nil {
+		return 0, db.fail(ctx, "revocation cursor", err)
+	}
+	return seq.Int64, nil
+}
+
+// RevocationsAfter returns, in the order they were recorded, at most limit
+// of the revocations recorded after the one numbered cursor, by any process,
+// and the number of the last one returned (cursor when none is). Entries
+// that have ended by the next sweep may be missing. It returns an error
+// wrapping valet.ErrUnavailable on failure.
+func (db *DB) RevocationsAfter(ctx context.Context, cursor int64, limit int) ([]valet.Revocation, int64, error) {
+	rows, err := db.ro.QueryContext(ctx, `SELECT seq, session_id, until FROM revocation_log WHERE seq > ? ORDER BY seq LIMIT ?`, cursor, limit)
+	if err != nil {
+		return nil, cursor, db.fail(ctx, "revocations after", err)
+	}
+	defer rows.Close()
+	var out []valet.Revocation
+	for rows.Next() {
+		var (
+			r     valet.Revocation
+			until int64
+		)
+		if err := rows.Scan(&cursor, &r.SessionID, &until); err != nil {
+			return nil, cursor, db.fail(ctx, "revocations after", err)
+		}
+		r.Until = time.UnixMicro(until).UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, cursor, db.fail(ctx, "revocations after", err)
+	}
+	return out, cursor, nil
+}

@@ -154,6 +154,11 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 			}
 			total += int(n)
 		}
+		// The log only numbers revocations for pollers; its ended entries
+		// are no records of their own.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM revocation_log WHERE until <= ?1`, now.UnixMicro()); err != nil {
+			return db.fail(ctx, "sweep", err)
+		}
 		return nil
 	})
 	if err != nil {
