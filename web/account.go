@@ -69,8 +69,12 @@ type accountData struct {
 	// SessionsNote explains an empty or missing list.
 	SessionsNote string
 	Others       int
-	Holds        holdsView
-	Password     formState
+	// TokenSessions counts the listed token-mode sessions, whose access
+	// tokens outlive their ending; AccessTTL says by how much at most.
+	TokenSessions int
+	AccessTTL     time.Duration
+	Holds         holdsView
+	Password      formState
 }
 
 // bounce sends a visitor who is not (or no longer) signed in to sign in,
@@ -141,6 +145,9 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewe
 			if !sv.Current {
 				d.Others++
 			}
+			if s.Mode == valet.ModeToken {
+				d.TokenSessions++
+			}
 			d.Sessions = append(d.Sessions, sv)
 		}
 		// This device first, then newest first as the store gives them.
@@ -159,7 +166,8 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewe
 		h.fail(w, r, err)
 		return
 	}
-	if d.SessionsNote == "" && len(d.Sessions) == 0 && v.id.Mode != valet.ModeToken {
+	d.AccessTTL = h.svc.Settings().AccessTTL
+	if d.SessionsNote == "" && len(d.Sessions) == 0 {
 		d.SessionsNote = "No sessions are open on the server for your account."
 	}
 	if d.Holds, err = h.holds(r, v, d.Sessions, now); err != nil {

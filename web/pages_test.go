@@ -299,7 +299,9 @@ func TestTokenMode(t *testing.T) {
 	mustSee(t, "account", acct, 200, `<span class="k">"alg"</span>: <span class="v">"EdDSA"</span>`,
 		`<span class="k">"email"</span>: <span class="v">"ada@example.com"</span>`,
 		`<span class="k">"roles"</span>: <span class="v">["support"]</span>`,
-		"Nothing for this request.", "the server keeps no session for it")
+		"Nothing for this request.", `<div><dt>Mode</dt><dd>token</dd></div>`,
+		"Signing one out ends its refresh token at once, but an access token it already holds keeps working for up to 15 minutes more.",
+		`<span class="badge badge-ok">This device</span>`)
 	for what, secret := range map[string]string{"access token": tok, "refresh token": rt, "signature": tok[strings.LastIndexByte(tok, '.')+1:]} {
 		if strings.Contains(acct.Body, secret) {
 			t.Errorf("the page shows the %s", what)
@@ -511,4 +513,48 @@ func sessionsOf(tb testing.TB, e *env, email string) []valet.Session {
 		tb.Fatal(err)
 	}
 	return ss
+}
+
+// TestRevokeTokenSessionSaysWhatRemains: ending a token-mode device from the
+// account page says that its access token works on, and until when.
+func TestRevokeTokenSessionSaysWhatRemains(t *testing.T) {
+	e := newEnv(t)
+	u, err := e.svc.CreateUser(context.Background(), "ada@example.com", testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop, phone := e.browser(uaFirefox), e.browser(uaChromeMac)
+	laptop.signIn("ada@example.com", "session")
+	phone.signIn("ada@example.com", "token")
+	list, err := e.svc.UserSessions(context.Background(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokenSID, sessionSID string
+	for _, s := range list {
+		if s.Mode == valet.ModeToken {
+			tokenSID = s.ID
+		} else {
+			sessionSID = s.ID
+		}
+	}
+	if tokenSID == "" || sessionSID == "" {
+		t.Fatalf("sessions listed: %+v", list)
+	}
+	until := e.clk.Now().Add(15 * time.Minute).UTC().Format("2 Jan 15:04 UTC")
+	mustSee(t, "revoke the phone", laptop.post("/account/sessions/"+tokenSID+"/revoke", nil), 303)
+	mustSee(t, "account", laptop.get("/account"), 200,
+		"That session is signed out.", "an access token it already holds keeps working until "+until+" at the latest")
+	// Ending a session-mode device says nothing of tokens.
+	other := e.browser(uaFirefox)
+	other.signIn("ada@example.com", "session")
+	list, _ = e.svc.UserSessions(context.Background(), u.ID)
+	for _, s := range list {
+		if s.ID != sessionSID {
+			mustSee(t, "revoke the other browser", laptop.post("/account/sessions/"+s.ID+"/revoke", nil), 303)
+		}
+	}
+	if acct := laptop.get("/account"); strings.Contains(acct.Body, "keeps working until") {
+		t.Error("ending a session-mode device speaks of a token that lives on")
+	}
 }
