@@ -62,6 +62,9 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch, c Clie
 	if err := s.users.UpdateUser(ctx, u); err != nil {
 		return valet.User{}, Withdrawal{}, err
 	}
+	if err := s.userChanged(ctx, u.ID); err != nil {
+		return valet.User{}, Withdrawal{}, err
+	}
 	var w Withdrawal
 	if disabling {
 		if w, err = s.endEverythingTold(ctx, u.ID, c); err != nil {
@@ -114,6 +117,9 @@ func (s *Service) DeleteUser(ctx context.Context, id string, c Client) (Withdraw
 		return Withdrawal{}, err
 	}
 	if err := s.users.DeleteUser(ctx, id); err != nil {
+		return Withdrawal{}, err
+	}
+	if err := s.userChanged(ctx, id); err != nil {
 		return Withdrawal{}, err
 	}
 	s.audit(ctx, "user.delete", id, "", c)

@@ -101,6 +101,11 @@ type Config struct {
 	// a token presented again skips the signature check. Default 16384;
 	// negative turns the cache off.
 	TokenCache int
+	// UserCache is how many users are kept in memory for session requests,
+	// exact through the news of changed users that Revoker carries (see
+	// UserWatcher); without such a Revoker there is no cache. Default
+	// 100000; negative turns it off.
+	UserCache int
 	// Throttle limits logins, password checks, signups and refreshes.
 	// Default nil: no limits.
 	Throttle Throttle
@@ -123,6 +128,10 @@ type Service struct {
 	seal     cipher.AEAD
 	log      *slog.Logger
 	tokens   *tokenCache // nil when Config.TokenCache is negative
+	// userCache is nil without a UserWatcher or when Config.UserCache is
+	// negative; watcher is then nil too.
+	userCache *userCache
+	watcher   UserWatcher
 
 	// stop ends the goroutines New started; done closes when they have.
 	stop    context.CancelFunc
@@ -197,6 +206,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("auth: start revocation set: %w", err)
 		}
 		s.revoker, s.ownNode = n, n
+	}
+	if w, ok := s.revoker.(UserWatcher); ok && cfg.UserCache > 0 {
+		s.userCache, s.watcher = newUserCache(cfg.UserCache), w
+		w.WatchUsers(s.userCache.forget)
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop, s.done = stop, make(chan struct{})
@@ -279,6 +292,9 @@ func setDefaults(c *Config) {
 	}
 	if c.TokenCache == 0 {
 		c.TokenCache = 16384
+	}
+	if c.UserCache == 0 {
+		c.UserCache = 100000
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -21,7 +21,7 @@ func (s *Service) IdentifyCookie(ctx context.Context, value string) (*valet.Iden
 }
 
 func (s *Service) sessionIdentity(ctx context.Context, sess valet.Session) (*valet.Identity, error) {
-	u, err := s.users.UserByID(ctx, sess.UserID)
+	u, err := s.sessionUser(ctx, sess.UserID)
 	if errors.Is(err, valet.ErrNotFound) {
 		return nil, valet.Errorf(valet.ErrUnauthenticated, "The account is gone.")
 	}

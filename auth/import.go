@@ -16,6 +16,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/password"
+	"github.com/valetauth/valet/revoke"
 )
 
 // The bounds of an import.
@@ -361,6 +362,12 @@ func (im *importer) flush(ctx context.Context) error {
 	im.report.Updated += u
 	im.report.Skipped += sk
 	im.batch = im.batch[:0]
+	if u > 0 {
+		// Updated users have new roles, and the counts do not say which.
+		if cerr := im.s.userChanged(ctx, revoke.AllUsers); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
 		return err
 	}

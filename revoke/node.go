@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +78,9 @@ type Node struct {
 	// the channel last came up, whichever is later (unix ns of cfg.Now).
 	published, publishFailures, received atomic.Uint64
 	lastEvent                            atomic.Int64
+
+	// users is told of changed users (see WatchUsers); nil until set.
+	users atomic.Pointer[func(userID string)]
 
 	resync    chan struct{}
 	republish chan valet.Revocation
@@ -156,6 +161,43 @@ func (n *Node) Close() error {
 	return nil
 }
 
+// userPrefix marks a message that is no revocation but the news that a
+// user changed (roles, disabled, deleted): every node drops its cached copy
+// of the user. It never names a session, whose ids are base64url.
+const userPrefix = "user:"
+
+// AllUsers is the id for UserChanged of a change to many users at once.
+const AllUsers = "*"
+
+// userNewsTTL is how long the news of a changed user is kept in the store,
+// for the nodes that read it there (NewPoll) rather than hear it.
+const userNewsTTL = time.Minute
+
+// UserChanged records and publishes that user id changed, so that every
+// node that caches users drops its copy (see WatchUsers), as Revoke does
+// for a session; its errors are Revoke's. The id AllUsers says that any
+// user may have changed (a bulk import).
+func (n *Node) UserChanged(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: revoke: a changed user needs an id", valet.ErrInvalidRequest)
+	}
+	return n.Revoke(ctx, valet.Revocation{SessionID: userPrefix + id, Until: n.cfg.Now().Add(userNewsTTL)})
+}
+
+// WatchUsers has fn told of every changed user that any node announces
+// with UserChanged, this one included, and told "" (forget every user)
+// whenever the channel is lost or has come back and the set is reloaded:
+// news may have been missed meanwhile. A cache of users that fn keeps
+// exact is to be used only while Healthy. Calls to fn do not overlap with
+// each other for news, but "" may come from another goroutine.
+func (n *Node) WatchUsers(fn func(userID string)) { n.users.Store(&fn) }
+
+func (n *Node) tellUsers(id string) {
+	if fn := n.users.Load(); fn != nil {
+		(*fn)(id)
+	}
+}
+
 // Revoke records r in the store, adds it to the local set and publishes it
 // to the other nodes. It returns an error wrapping valet.ErrInvalidRequest
 // when r has no SessionID or no Until, and the store's error (wrapping
@@ -174,7 +216,7 @@ func (n *Node) Revoke(ctx context.Context, r valet.Revocation) error {
 	if err := n.cfg.Store.AddRevocation(ctx, r); err != nil {
 		return fmt.Errorf("revoke: recording revocation: %w", err)
 	}
-	n.set.Add(r)
+	n.apply(r)
 	if err := n.cfg.Transport.Publish(ctx, r); err != nil {
 		n.publishFailures.Add(1)
 		n.log.Warn("revoke: publishing revocation failed; will retry", "sid", r.SessionID, "err", err)
@@ -268,6 +310,21 @@ func (n *Node) Stats() Stats {
 func (n *Node) receive(r valet.Revocation) {
 	n.received.Add(1)
 	n.lastEvent.Store(n.cfg.Now().UnixNano())
+	n.apply(r)
+}
+
+// apply adds a revocation to the set, or passes on the news of a user.
+func (n *Node) apply(r valet.Revocation) {
+	if id, ok := strings.CutPrefix(r.SessionID, userPrefix); ok {
+		switch id {
+		case "":
+		case AllUsers:
+			n.tellUsers("")
+		default:
+			n.tellUsers(id)
+		}
+		return
+	}
 	n.set.Add(r)
 }
 
@@ -281,6 +338,9 @@ func (n *Node) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("revoke: loading revocations: %w", err)
 	}
+	// The news of users is for those who heard it; a load follows a gap,
+	// after which a cache of users starts again from nothing.
+	rs = slices.DeleteFunc(rs, func(r valet.Revocation) bool { return strings.HasPrefix(r.SessionID, userPrefix) })
 	n.set.addAll(rs)
 	return nil
 }
@@ -327,6 +387,9 @@ func (n *Node) link(up bool) {
 		n.log.Warn("revoke: revocation channel lost; checks fall back to the session store after MaxStale", "max_stale", n.cfg.MaxStale)
 	}
 	n.mu.Unlock()
+	if !up {
+		n.tellUsers("")
+	}
 	if up {
 		select {
 		case n.resync <- struct{}{}:
@@ -365,11 +428,16 @@ func (n *Node) resyncLoop(ctx context.Context) {
 				// Only a load that began after the latest change of the
 				// channel proves the set complete; otherwise the next
 				// resync signal, already queued, settles it.
+				nowHealthy := false
 				if n.gen == gen && n.connected && !n.healthy.Load() {
 					n.healthy.Store(true)
+					nowHealthy = true
 					n.log.Info("revoke: revocation channel up and set loaded", "entries", n.set.Len())
 				}
 				n.mu.Unlock()
+				if nowHealthy {
+					n.tellUsers("")
+				}
 				break
 			}
 			if ctx.Err() != nil {

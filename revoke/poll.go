@@ -2,8 +2,8 @@ package revoke
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/valetauth/valet"
@@ -28,74 +28,49 @@ const pollBatch = 1000
 // poll is a Transport for processes that share a database but no channel,
 // such as a server and the CLI on one SQLite file.
 type poll struct {
-	local Transport
 	feed  Feed
 	every time.Duration
 	log   *slog.Logger
 }
 
 // NewPoll returns a Transport over a database that every node shares but
-// that cannot notify: a Publish reaches this process's subscribers at once
-// (the revocation is in the database already, where Node.Revoke recorded
-// it), and Subscribe asks feed every interval (default 250ms) for what other
-// processes recorded, so a revocation made by another process reaches this
-// one within about one interval. While feed fails, the channel is down, so
-// a Node falls back to the session store after its MaxStale; when feed
-// answers again the channel is up and the Node reloads its set.
+// that cannot notify. Publish sends nothing: Node.Revoke has recorded the
+// revocation in the database, and every subscriber, on this process or
+// another, reads it there. Subscribe asks feed every interval (default
+// 250ms) for what was recorded after what it last read, so a revocation
+// reaches every node within about one interval. While feed fails, the
+// channel is down, so a Node falls back to the session store after its
+// MaxStale; when feed answers again the channel is up and the Node reloads
+// its set.
 func NewPoll(feed Feed, every time.Duration, opts ...Option) Transport {
 	if every <= 0 {
 		every = 250 * time.Millisecond
 	}
-	return &poll{local: NewLocal(), feed: feed, every: every, log: NewOptions(opts...).Logger}
+	return &poll{feed: feed, every: every, log: NewOptions(opts...).Logger}
 }
 
-// Publish delivers r to this process's subscribers.
+// Publish does nothing but check r: the database holds it already.
 func (p *poll) Publish(ctx context.Context, r valet.Revocation) error {
-	return p.local.Publish(ctx, r)
+	if r.SessionID == "" {
+		return fmt.Errorf("%w: revoke: empty session id", valet.ErrInvalidRequest)
+	}
+	return ctx.Err()
 }
 
-// Subscribe delivers this process's publishes and, every interval, what the
-// feed holds after what it last read, until ctx ends.
+// Subscribe delivers what the feed holds after what it last read, every
+// interval, until ctx ends.
 func (p *poll) Subscribe(ctx context.Context, fn func(valet.Revocation), up func(bool)) error {
-	// Calls to fn and up must not overlap: the local subscription and the
-	// poller hand their deliveries to one goroutine.
-	type event struct {
-		r  valet.Revocation
-		up *bool
-	}
-	events := make(chan event)
-	send := func(e event) {
-		select {
-		case events <- e:
-		case <-ctx.Done():
-		}
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() {
-		_ = p.local.Subscribe(ctx, func(r valet.Revocation) { send(event{r: r}) }, func(bool) {})
-	})
-	wg.Go(func() {
-		p.run(ctx, func(r valet.Revocation) { send(event{r: r}) }, func(ok bool) { send(event{up: &ok}) })
-	})
 	state := false
-	for {
-		select {
-		case <-ctx.Done():
-			if state {
-				up(false)
-			}
-			return ctx.Err()
-		case e := <-events:
-			switch {
-			case e.up == nil:
-				fn(e.r)
-			case *e.up != state:
-				state = *e.up
-				up(state)
-			}
+	p.run(ctx, fn, func(ok bool) {
+		if ok != state {
+			state = ok
+			up(ok)
 		}
+	})
+	if state {
+		up(false)
 	}
+	return ctx.Err()
 }
 
 // run polls the feed until ctx ends, reporting each change of its health.
