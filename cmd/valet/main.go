@@ -22,6 +22,7 @@ Usage:
   valet user    import FILE|- | export   (JSON Lines)
   valet keys    rotate | list
   valet migrate           run the database migrations and exit
+  valet mail    test --to ADDR [--smtp-url URL]   send a test message and show the SMTP answer
   valet bench   [flags]   compare the modes and stores under load (valet bench -h)
   valet version           print the version of valet and of Go
 
@@ -44,7 +45,7 @@ valet user SUBCOMMAND -h lists them.
 `
 
 // commands are the subcommands, for suggestions.
-var commands = []string{"serve", "user", "keys", "migrate", "bench", "version", "help"}
+var commands = []string{"serve", "user", "keys", "migrate", "mail", "bench", "version", "help"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -92,6 +93,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return keysCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, args[1:], stdout, stderr)
+	case "mail":
+		return mailCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":

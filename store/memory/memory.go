@@ -71,6 +71,10 @@ type Store struct {
 	vmu              sync.RWMutex
 	revocations      map[string]time.Time // session id to until
 	revocationWrites int
+
+	// outbox is the mail outbox (outbox.go), made at its first use.
+	outboxOnce sync.Once
+	outbox     *outbox
 }
 
 type family struct {

@@ -56,6 +56,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) valet.Stores) {
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, newStores) })
 	t.Run("Ping", func(t *testing.T) { testPing(t, newStores) })
 	t.Run("DoneContext", func(t *testing.T) { testDoneContext(t, newStores) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newStores) })
 }
 
 // member returns a subtest runner for one member of the stores: each subtest
