@@ -106,6 +106,13 @@ type Config struct {
 	// UserWatcher); without such a Revoker there is no cache. Default
 	// 100000; negative turns it off.
 	UserCache int
+	// SessionCache is how many session records are kept in memory for
+	// cookie requests, each for at most 30 seconds, under the rules of
+	// hybrid mode: used only while the revocation channel is healthy, and
+	// every ended session refused through the revocation set first. It
+	// needs a Revoker that is a UserWatcher. Default 100000; negative turns
+	// it off.
+	SessionCache int
 	// Throttle limits logins, password checks, signups and refreshes.
 	// Default nil: no limits.
 	Throttle Throttle
@@ -132,6 +139,9 @@ type Service struct {
 	// negative; watcher is then nil too.
 	userCache *userCache
 	watcher   UserWatcher
+	// sessionCache is nil without a UserWatcher or when
+	// Config.SessionCache is negative.
+	sessionCache *sessionCache
 
 	// stop ends the goroutines New started; done closes when they have.
 	stop    context.CancelFunc
@@ -207,9 +217,22 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 		s.revoker, s.ownNode = n, n
 	}
-	if w, ok := s.revoker.(UserWatcher); ok && cfg.UserCache > 0 {
-		s.userCache, s.watcher = newUserCache(cfg.UserCache), w
-		w.WatchUsers(s.userCache.forget)
+	if w, ok := s.revoker.(UserWatcher); ok && (cfg.UserCache > 0 || cfg.SessionCache > 0) {
+		s.watcher = w
+		if cfg.UserCache > 0 {
+			s.userCache = newUserCache(cfg.UserCache)
+		}
+		if cfg.SessionCache > 0 {
+			s.sessionCache = newSessionCache(cfg.SessionCache)
+		}
+		w.WatchUsers(func(id string) {
+			if s.userCache != nil {
+				s.userCache.forget(id)
+			}
+			if id == "" && s.sessionCache != nil {
+				s.sessionCache.forget("")
+			}
+		})
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop, s.done = stop, make(chan struct{})
@@ -295,6 +318,9 @@ func setDefaults(c *Config) {
 	}
 	if c.UserCache == 0 {
 		c.UserCache = 100000
+	}
+	if c.SessionCache == 0 {
+		c.SessionCache = 100000
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -13,7 +13,7 @@ import (
 // with a wrong HMAC is refused before any store lookup. Errors wrap
 // valet.ErrUnauthenticated, or valet.ErrUnavailable when a store fails.
 func (s *Service) IdentifyCookie(ctx context.Context, value string) (*valet.Identity, error) {
-	sess, err := s.sessions.LoadCookie(ctx, value)
+	sess, err := s.cookieSession(ctx, value)
 	if err != nil {
 		return nil, err
 	}

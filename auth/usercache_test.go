@@ -2,8 +2,10 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,5 +169,101 @@ func TestUserCacheRace(t *testing.T) {
 	}
 	if len(c.users) > 10 {
 		t.Fatalf("the cache holds %d users, more than its 10", len(c.users))
+	}
+}
+
+// countingSessionStore counts the reads of sessions by id.
+type countingSessionStore struct {
+	valet.SessionStore
+	reads atomic.Int64
+}
+
+func (c *countingSessionStore) Session(ctx context.Context, id string) (valet.Session, bool, error) {
+	c.reads.Add(1)
+	return c.SessionStore.Session(ctx, id)
+}
+
+// TestSessionCache: cookie requests read their session once; a logout on
+// another node is refused at once, through the revocation set; a record is
+// read again after the cache's 30 seconds; a lost channel sends every
+// request to the store.
+func TestSessionCache(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	stores := st.Stores()
+	sessions := &countingSessionStore{SessionStore: stores.Sessions}
+	stores.Sessions = sessions
+	transport := revoke.NewLocal()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var (
+		mu  sync.Mutex
+		now = time.Now()
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	var nodes []*revoke.Node
+	start := func() *Service {
+		n := revoke.NewNode(revoke.Config{Store: stores.Revocations, Sessions: stores.Sessions, Transport: transport, Logger: quiet, Now: clock})
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		nodes = append(nodes, n)
+		s, err := New(ctx, Config{Stores: stores, Revoker: n, Logger: quiet, Now: clock,
+			Hasher: password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1}, 0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		for !n.Healthy() {
+			time.Sleep(time.Millisecond)
+		}
+		return s
+	}
+	a, b := start(), start()
+	if _, err := a.CreateUser(ctx, "ada@example.com", devicePW, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, err := a.Login(ctx, "ada@example.com", devicePW, valet.ModeSession, Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := a.Login(ctx, "ada@example.com", devicePW, valet.ModeSession, Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := func(n int, s *Service, cookie string) int64 {
+		t.Helper()
+		before := sessions.reads.Load()
+		for range n {
+			if _, err := s.IdentifyCookie(ctx, cookie); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return sessions.reads.Load() - before
+	}
+	if got := reads(10, b, g.Cookie); got != 1 {
+		t.Fatalf("10 cookie requests read the session %d times, want 1", got)
+	}
+	advance(31 * time.Second)
+	if got := reads(3, b, g.Cookie); got != 1 {
+		t.Fatalf("after 30 s, 3 requests read the session %d times, want 1", got)
+	}
+	// A logout through node a: node b refuses the cached session at once.
+	id, err := a.IdentifyCookie(ctx, other.Cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads(1, b, other.Cookie)
+	if err := a.Logout(ctx, id, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.IdentifyCookie(ctx, other.Cookie); !errors.Is(err, valet.ErrUnauthenticated) {
+		t.Fatalf("node b after a logout on node a: %v, want unauthenticated", err)
+	}
+	// Without a channel, every request reads the store.
+	_ = nodes[1].Close()
+	if got := reads(3, b, g.Cookie); got != 3 {
+		t.Fatalf("3 requests without a channel read the session %d times, want 3", got)
 	}
 }

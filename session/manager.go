@@ -131,22 +131,40 @@ func (m *Manager) Load(ctx context.Context, id string) (valet.Session, error) {
 	if err != nil {
 		return valet.Session{}, fmt.Errorf("session: load: %w", err)
 	}
-	now := m.cfg.Now()
-	if !found || s.Expired(now) {
+	if !found || s.Expired(m.cfg.Now()) {
 		return valet.Session{}, ErrNoSession
 	}
+	return m.Touch(ctx, s)
+}
+
+// Touch records that live session s was seen now, when the last record is
+// older than TouchInterval, sliding its idle expiry forward, and returns s
+// as it stands.
+func (m *Manager) Touch(ctx context.Context, s valet.Session) (valet.Session, error) {
+	now := m.cfg.Now()
 	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
 		_, timeout := m.lifetimes(s.Mode)
 		idle := now.Add(timeout)
 		if idle.After(s.ExpiresAt) {
 			idle = s.ExpiresAt
 		}
-		if err := m.store.TouchSession(ctx, id, now.UTC(), idle.UTC()); err != nil {
+		if err := m.store.TouchSession(ctx, s.ID, now.UTC(), idle.UTC()); err != nil {
 			return valet.Session{}, fmt.Errorf("session: touch: %w", err)
 		}
 		s.LastSeenAt, s.IdleExpiresAt = now.UTC(), idle.UTC()
 	}
 	return s, nil
+}
+
+// SessionID returns the public id of the session that a cookie value
+// names, refusing with ErrBadCookie a value whose HMAC does not match. It
+// reads no store.
+func (m *Manager) SessionID(value string) (string, error) {
+	secret, err := m.codec.Decode(value)
+	if err != nil {
+		return "", err
+	}
+	return valet.HashSecret(secret), nil
 }
 
 // Destroy ends the session with id and reports whether it existed.
