@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/sha256"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -27,7 +28,19 @@ type tokenCache struct {
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]cachedToken
 	max     int
+	// refused remembers, apart, tokens refused for good (a bad signature,
+	// an expired exp, a malformed token), so that one replayed costs what
+	// a valid one does, and a flood of them cannot push valid ones out.
+	refused map[[sha256.Size]byte]refusedToken
 }
+
+type refusedToken struct {
+	err   error
+	until time.Time
+}
+
+// refusedMax bounds the refused tokens remembered.
+const refusedMax = 4096
 
 type cachedToken struct {
 	claims token.Claims
@@ -35,7 +48,8 @@ type cachedToken struct {
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{entries: make(map[[sha256.Size]byte]cachedToken), max: max}
+	return &tokenCache{entries: make(map[[sha256.Size]byte]cachedToken), max: max,
+		refused: make(map[[sha256.Size]byte]refusedToken)}
 }
 
 // get returns the claims of tok if it was verified and its entry is still
@@ -82,8 +96,41 @@ func (c *tokenCache) put(key [sha256.Size]byte, cl token.Claims, now time.Time, 
 	c.entries[key] = cachedToken{claims: cl, until: until}
 }
 
+// refusal returns the error a token was refused with, if it was refused
+// for good less than tokenCacheTTL before now.
+func (c *tokenCache) refusal(key [sha256.Size]byte, now time.Time) (error, bool) {
+	c.mu.RLock()
+	r, ok := c.refused[key]
+	c.mu.RUnlock()
+	if !ok || !now.Before(r.until) {
+		return nil, false
+	}
+	return r.err, true
+}
+
+// refuse remembers that a token was refused with err, when no later check
+// could accept it: an unknown key may be a new one, and a token that is not
+// valid yet will be, so those are checked again.
+func (c *tokenCache) refuse(key [sha256.Size]byte, err error, now time.Time) {
+	if errors.Is(err, token.ErrUnknownKey) || errors.Is(err, token.ErrNotYetValid) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.refused) >= refusedMax {
+		// Map iteration order is random, so this drops a random half.
+		for k := range c.refused {
+			if len(c.refused) < refusedMax/2 {
+				break
+			}
+			delete(c.refused, k)
+		}
+	}
+	c.refused[key] = refusedToken{err: err, until: now.Add(tokenCacheTTL)}
+}
+
 // verify checks an access token's signature and claims, or finds that it
-// did so less than tokenCacheTTL ago.
+// did so less than tokenCacheTTL ago, with either outcome.
 func (s *Service) verify(tok string, c *token.Claims) error {
 	// A token longer than any the server issues is left to the verifier,
 	// which refuses it; it is never copied into a pooled buffer.
@@ -96,7 +143,11 @@ func (s *Service) verify(tok string, c *token.Claims) error {
 		*c = cl
 		return nil
 	}
+	if err, ok := s.tokens.refusal(key, now); ok {
+		return err
+	}
 	if err := s.verifier.Verify(tok, c); err != nil {
+		s.tokens.refuse(key, err, now)
 		return err
 	}
 	s.tokens.put(key, *c, now, s.cfg.Leeway)

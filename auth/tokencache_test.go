@@ -175,3 +175,91 @@ func TestTokenCacheBounded(t *testing.T) {
 		t.Fatal("an entry is found after tokenCacheTTL")
 	}
 }
+
+// TestTokenCacheRemembersRefusals: a token refused for good is refused
+// again from memory with the same error; a refusal that a later check
+// could overturn (an unknown key) is not remembered; and a flood of
+// refused tokens does not push out the valid ones.
+func TestTokenCacheRemembersRefusals(t *testing.T) {
+	s, clock, tok := newCacheService(t, 0)
+	ctx := context.Background()
+	bad := tok[:len(tok)-1] + map[bool]string{true: "B", false: "A"}[tok[len(tok)-1] == 'A']
+	_, first := s.IdentifyBearer(ctx, bad)
+	if !errors.Is(first, token.ErrSignatureInvalid) {
+		t.Fatalf("altered token: %v", first)
+	}
+	if err, ok := s.tokens.refusal(tokenKey(bad), clock.Now()); !ok || err != first {
+		t.Fatalf("the refusal is not remembered: %v, %v", err, ok)
+	}
+	if _, err := s.IdentifyBearer(ctx, bad); err != first {
+		t.Fatalf("replayed altered token: %v, want %v", err, first)
+	}
+	// An expired token.
+	if _, err := s.IdentifyBearer(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(s.cfg.AccessTTL + s.cfg.Leeway + time.Minute)
+	for range 2 {
+		if _, err := s.IdentifyBearer(ctx, tok); !errors.Is(err, valet.ErrTokenExpired) {
+			t.Fatalf("expired token: %v", err)
+		}
+	}
+	if _, ok := s.tokens.refusal(tokenKey(tok), clock.Now()); !ok {
+		t.Fatal("the expired token's refusal is not remembered")
+	}
+	// An unknown kid may be a key another node has just made.
+	c := token.Claims{Subject: "u", ExpiresAt: clock.Now().Add(time.Minute).Unix()}
+	other, _, _ := newCacheService(t, 0)
+	foreign, err := other.SignClaims(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IdentifyBearer(ctx, foreign); !errors.Is(err, token.ErrUnknownKey) {
+		t.Fatalf("a token of another server: %v", err)
+	}
+	if _, ok := s.tokens.refusal(tokenKey(foreign), clock.Now()); ok {
+		t.Fatal("an unknown key's refusal is remembered")
+	}
+	// A flood of refused tokens stays bounded and apart.
+	for i := range refusedMax + 10 {
+		s.tokens.refuse([sha256.Size]byte{byte(i), byte(i >> 8), 1}, token.ErrSignatureInvalid, clock.Now())
+	}
+	if n := len(s.tokens.refused); n > refusedMax {
+		t.Fatalf("%d refusals remembered, more than %d", n, refusedMax)
+	}
+}
+
+// BenchmarkIdentifyBearerReplay compares a valid token presented again with
+// an expired one and a forged one presented again: an attacker who replays
+// a refused token must not cost more than a client with a good one.
+func BenchmarkIdentifyBearerReplay(b *testing.B) {
+	ctx := context.Background()
+	s, clock, tok := newCacheService(b, 0)
+	forged := tok[:len(tok)-1] + map[bool]string{true: "B", false: "A"}[tok[len(tok)-1] == 'A']
+	cases := []struct {
+		name string
+		tok  string
+		want error
+	}{
+		{"valid", tok, nil},
+		{"forged", forged, valet.ErrTokenInvalid},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.IdentifyBearer(ctx, c.tok); !errors.Is(err, c.want) && (c.want != nil || err != nil) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("expired", func(b *testing.B) {
+		clock.Advance(s.cfg.AccessTTL + s.cfg.Leeway + time.Second)
+		defer clock.Advance(-(s.cfg.AccessTTL + s.cfg.Leeway + time.Second))
+		for b.Loop() {
+			if _, err := s.IdentifyBearer(ctx, tok); !errors.Is(err, valet.ErrTokenExpired) {
+				b.Fatal(err)
+			}
+		}
+	})
+}
