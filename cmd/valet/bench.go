@@ -25,6 +25,12 @@ process on 127.0.0.1; times hybrid revocation across three nodes; compares
 login throughput with raw argon2id; and sends a burst of logins while
 watching memory. Prints a Markdown table (and with --svg draws a chart).
 
+With --processes it measures what a user can run instead: each target is a
+valet serve process of its own (SQLite sessions, token, hybrid; Postgres and
+Redis sessions with --postgres and --redis), beside a bare net/http floor
+process, driven by wrk when it is installed (else by this process), with
+each server's own CPU per request read from /proc.
+
 With --url it drives your deployment instead, logging in with --email and
 the password read from standard input. Only loopback addresses are driven
 unless --allow-remote is given.
@@ -49,6 +55,7 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		sessions    int
 		revocations int
 		burst       int
+		processes   bool
 	)
 	fs.StringVar(&config, "config", "", "read settings from this YAML `FILE`, whose keys are the flag names")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "how long each target is driven in each round (at most 5m)")
@@ -70,6 +77,7 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&out, "out", "", "also write the Markdown report to this file")
 	fs.StringVar(&svg, "svg", "", "write an SVG bar chart of requests per second to this file")
 	fs.BoolVar(&quiet, "quiet", false, "print no progress lines")
+	fs.BoolVar(&processes, "processes", false, "run every target as a valet serve process of its own, driven by wrk (see above)")
 	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
@@ -101,6 +109,27 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	if !quiet {
 		cfg.Progress = stderr
+	}
+	if processes {
+		var md bytes.Buffer
+		progress := io.Discard
+		if !quiet {
+			progress = stderr
+		}
+		conns := cfg.Concurrency
+		if !isSet(fs, "concurrency") {
+			conns = 16
+		}
+		if err := procBench(ctx, &md, progress, cfg.Duration, cfg.Rounds, conns, cfg.PostgresURL, cfg.RedisURL); err != nil {
+			return err
+		}
+		if _, err := stdout.Write(md.Bytes()); err != nil {
+			return err
+		}
+		if out != "" {
+			return os.WriteFile(out, md.Bytes(), 0o644)
+		}
+		return nil
 	}
 	rep, err := loadtest.Run(ctx, cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -127,4 +128,31 @@ func tableAfter(tb testing.TB, md, heading string) [][]string {
 		tb.Fatalf("no table after %q", heading)
 	}
 	return rows
+}
+
+// TestBenchProcesses runs valet bench --processes for one short round: every
+// target is a server process of its own, and each row has its figures.
+func TestBenchProcesses(t *testing.T) {
+	skipInShort(t)
+	out, stderr, code := valetRun(t, nil, "bench", "--processes", "--duration", "1s", "--rounds", "1", "--quiet")
+	if code != 0 {
+		t.Fatalf("valet bench --processes: exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, target := range []string{"floor (bare net/http, same JSON)", "session, SQLite (the default)", "token", "hybrid"} {
+		var row string
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "| "+target+" |") {
+				row = line
+			}
+		}
+		cells := strings.Split(row, "|")
+		if len(cells) < 6 {
+			t.Fatalf("no row for %s in:\n%s", target, out)
+		}
+		for _, c := range cells[2:6] {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(c), 64); err != nil || v <= 0 {
+				t.Fatalf("row %q has a cell %q that is no positive figure", row, c)
+			}
+		}
+	}
 }

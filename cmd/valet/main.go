@@ -97,6 +97,9 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return mailCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "bench-floor":
+		// The floor process of valet bench --processes; not for people.
+		return benchFloorCmd(args[1:], stdout)
 	case "version", "--version":
 		return versionCmd(args[1:], stdout)
 	case "help", "-h", "-help", "--help":

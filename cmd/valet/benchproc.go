@@ -1,0 +1,394 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The process bench: every target is a server process of its own, started
+// as a user starts it, and the load comes from wrk (or, without it, from
+// this process), so neither side's cost hides in the other's. The server's
+// CPU per request is read from /proc.
+
+// procTarget is a server under test.
+type procTarget struct {
+	name string
+	// args are valet serve's flags; nil for the floor.
+	args []string
+	mode string
+	cmd  *exec.Cmd
+	url  string
+	// header is the credential: a Cookie or an Authorization header.
+	header string
+}
+
+// procResult is one target's figures over the rounds.
+type procResult struct {
+	target      *procTarget
+	rps         []float64
+	cpuPerReq   []float64 // µs of the server's CPU per request
+	clientRPS   []float64 // this process's own client, for the wrk check
+	requests    int64
+	serverError string
+}
+
+var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+var wrkRequests = regexp.MustCompile(`(\d+) requests in`)
+
+// procBench runs the process bench and writes a Markdown table to w.
+func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Duration, rounds, conns int, pg, redis string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "valet-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	common := []string{"--addr", "127.0.0.1:0", "--log-level", "error", "--throttle-refresh", "off", "--throttle-login-ip", "off"}
+	targets := []*procTarget{
+		{name: "session, SQLite (the default)", mode: "session", args: []string{"--data-dir", filepath.Join(dir, "session")}},
+		{name: "token", mode: "token", args: []string{"--data-dir", filepath.Join(dir, "token")}},
+		{name: "hybrid", mode: "hybrid", args: []string{"--data-dir", filepath.Join(dir, "hybrid")}},
+	}
+	if pg != "" {
+		targets = append(targets, &procTarget{name: "session, Postgres", mode: "session", args: []string{"--db", pg}})
+	}
+	if redis != "" {
+		targets = append(targets, &procTarget{name: "session, SQLite + Redis sessions", mode: "session",
+			args: []string{"--data-dir", filepath.Join(dir, "redis"), "--sessions", redis}})
+	}
+	defer func() {
+		for _, t := range targets {
+			if t.cmd != nil && t.cmd.Process != nil {
+				_ = t.cmd.Process.Kill()
+				_ = t.cmd.Wait()
+			}
+		}
+	}()
+	const email, pw = "bench@example.com", "a benchmark passphrase"
+	var body []byte
+	for _, t := range targets {
+		fmt.Fprintf(progress, "starting %s\n", t.name)
+		if err := startProc(ctx, t, self, append(append([]string{"serve"}, common...), t.args...)); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		if err := benchLogin(t, email, pw); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		if t.mode == "session" && body == nil {
+			if body, err = fetch(t.url+"/v1/me", t.header); err != nil {
+				return err
+			}
+		}
+	}
+	floor := &procTarget{name: "floor (bare net/http, same JSON)", mode: "—"}
+	if err := startFloor(ctx, floor, self, body); err != nil {
+		return err
+	}
+	defer func() { _ = floor.cmd.Process.Kill(); _ = floor.cmd.Wait() }()
+	all := append([]*procTarget{floor}, targets...)
+	results := make([]*procResult, len(all))
+	for i, t := range all {
+		results[i] = &procResult{target: t}
+	}
+	_, haveWrk := exec.LookPath("wrk")
+	useWrk := haveWrk == nil
+	for r := range rounds {
+		for j := range all {
+			i := (j + r) % len(all) // a rotated order each round
+			t := all[i]
+			fmt.Fprintf(progress, "round %d: %s\n", r+1, t.name)
+			before, err := procCPU(t.cmd.Process.Pid)
+			if err != nil {
+				return err
+			}
+			var rps float64
+			var n int64
+			if useWrk {
+				rps, n, err = runWrk(ctx, t, dur, conns)
+			} else {
+				rps, n, err = leanClient(ctx, t, dur, conns)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			after, err := procCPU(t.cmd.Process.Pid)
+			if err != nil {
+				return err
+			}
+			res := results[i]
+			res.rps = append(res.rps, rps)
+			res.requests += n
+			if n > 0 {
+				res.cpuPerReq = append(res.cpuPerReq, float64((after-before).Microseconds())/float64(n))
+			}
+			if useWrk && r == 0 {
+				// The independent check: this process's own client on the
+				// same target, right after.
+				crps, _, err := leanClient(ctx, t, dur, conns)
+				if err != nil {
+					return err
+				}
+				res.clientRPS = append(res.clientRPS, crps)
+			}
+		}
+	}
+	gen := "wrk -t1 -c" + strconv.Itoa(conns)
+	if !useWrk {
+		gen = "this process's HTTP client, " + strconv.Itoa(conns) + " connections (wrk is not installed)"
+	}
+	fmt.Fprintf(w, "%d round(s) of %v per target, targets interleaved; load from %s, each server a `valet serve` process of its own; server CPU from /proc.\n\n", rounds, dur, gen)
+	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU |"+map[bool]string{true: " own client req/s, round 1 | wrk ÷ own client |", false: ""}[useWrk])
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |"+map[bool]string{true: " --- | --- |", false: ""}[useWrk])
+	floorRPS, floorCPU := medianOf(results[0].rps), medianOf(results[0].cpuPerReq)
+	for _, res := range results {
+		rps, cpu := medianOf(res.rps), medianOf(res.cpuPerReq)
+		line := fmt.Sprintf("| %s | %.0f | %.2f | %.1f | %.2f |", res.target.name, rps, rps/floorRPS, cpu, floorCPU/cpu)
+		if useWrk {
+			line += fmt.Sprintf(" %.0f | %.2f |", res.clientRPS[0], res.rps[0]/res.clientRPS[0])
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+var procListen = regexp.MustCompile(`listening on (https?://\S+)`)
+
+// startProc runs self with args and waits for its "listening on" line.
+func startProc(ctx context.Context, t *procTarget, self string, args []string) error {
+	t.cmd = exec.CommandContext(ctx, self, args...)
+	t.cmd.Stderr = io.Discard
+	out, err := t.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := t.cmd.Start(); err != nil {
+		return err
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := procListen.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case urls <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case t.url = <-urls:
+		return nil
+	case <-time.After(30 * time.Second):
+		return errors.New("did not start listening within 30 s")
+	}
+}
+
+// benchLogin signs up (or not, when the account exists) and logs in in
+// t's mode, keeping the credential.
+func benchLogin(t *procTarget, email, pw string) error {
+	account, _ := json.Marshal(map[string]string{"email": email, "password": pw})
+	if resp, err := http.Post(t.url+"/v1/signup", "application/json", bytes.NewReader(account)); err == nil {
+		resp.Body.Close()
+	}
+	creds, _ := json.Marshal(map[string]string{"email": email, "password": pw, "mode": t.mode})
+	resp, err := http.Post(t.url+"/v1/login", "application/json", bytes.NewReader(creds))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var g struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&g); err != nil || resp.StatusCode != 200 {
+		return fmt.Errorf("login: %d %v", resp.StatusCode, err)
+	}
+	if t.mode != "session" {
+		t.header = "Authorization: Bearer " + g.AccessToken
+		return nil
+	}
+	for _, c := range resp.Cookies() {
+		if strings.HasSuffix(c.Name, "valet_session") && c.Value != "" {
+			t.header = "Cookie: " + c.Name + "=" + c.Value
+		}
+	}
+	if t.header == "" {
+		return errors.New("login set no session cookie")
+	}
+	return nil
+}
+
+func fetch(url, header string) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if header != "" {
+		k, v, _ := strings.Cut(header, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != 200 {
+		err = fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return b, err
+}
+
+// startFloor runs the floor server: self bench-floor, answering body.
+func startFloor(ctx context.Context, t *procTarget, self string, body []byte) error {
+	f, err := os.CreateTemp("", "valet-floor-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(body); err != nil {
+		return err
+	}
+	_ = f.Close()
+	return startProc(ctx, t, self, []string{"bench-floor", f.Name()})
+}
+
+// benchFloorCmd is the floor: a bare net/http server that answers every
+// request with the bytes of FILE as JSON. valet bench starts it.
+func benchFloorCmd(args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return usageError{"valet bench-floor FILE"}
+	}
+	body, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "valet: listening on http://%s\n", ln.Addr())
+	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+}
+
+func runWrk(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, error) {
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(dur.Seconds())) + "s"}
+	if t.header != "" {
+		args = append(args, "-H", t.header)
+	}
+	out, err := exec.CommandContext(ctx, "wrk", append(args, t.url+"/v1/me")...).CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), "Non-2xx") {
+		return 0, 0, fmt.Errorf("wrk saw errors: %s", out)
+	}
+	m, n := wrkRPS.FindSubmatch(out), wrkRequests.FindSubmatch(out)
+	if m == nil || n == nil {
+		return 0, 0, fmt.Errorf("cannot read wrk's output: %s", out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	reqs, _ := strconv.ParseInt(string(n[1]), 10, 64)
+	return rps, reqs, nil
+}
+
+// leanClient drives t from this process with conns keep-alive connections.
+func leanClient(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	k, v, _ := strings.Cut(t.header, ": ")
+	ctx, cancel := context.WithTimeout(ctx, dur)
+	defer cancel()
+	counts := make(chan int64, conns)
+	errs := make(chan error, conns)
+	start := time.Now()
+	for range conns {
+		go func() {
+			var n int64
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url+"/v1/me", nil)
+				if k != "" {
+					req.Header.Set(k, v)
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					break
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("GET /v1/me: %d", resp.StatusCode)
+					break
+				}
+				n++
+			}
+			counts <- n
+		}()
+	}
+	var total int64
+	for range conns {
+		total += <-counts
+	}
+	select {
+	case err := <-errs:
+		return 0, 0, err
+	default:
+	}
+	return float64(total) / time.Since(start).Seconds(), total, nil
+}
+
+// procCPU returns the user and system CPU time of process pid so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("the server's CPU time cannot be read (Linux only): %v", err)
+	}
+	// The command name may hold spaces: the fields start after its ")".
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	if len(f) < 13 {
+		return 0, errors.New("cannot read /proc stat")
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	// Clock ticks are 100 per second on Linux.
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// isSet reports whether flag name was given on fs's command line.
+func isSet(fs interface{ Visit(func(*flag.Flag)) }, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
