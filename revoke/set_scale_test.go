@@ -1,7 +1,10 @@
 package revoke
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,17 +85,29 @@ var benchSizes = []struct {
 
 // BenchmarkSetRevoked measures Revoked on a set of each size, for ids held
 // (hit) and not (miss), taken in turn from a list as long as the set so that
-// the probes go all over its tables as real traffic would.
+// the probes go all over its tables. At 1M the slots are far bigger than the
+// cache, so every hit waits for memory (BenchmarkSetFloor says how long), and
+// even the control words that a miss reads (2MB) are pushed out of the cache
+// by the stream of ids asked about. The hot cases take their ids in turn
+// from a thousand, like the few revoked sessions whose tokens keep coming
+// back and the sessions in use, so that what they read stays in cache as it
+// would in real traffic.
 func BenchmarkSetRevoked(b *testing.B) {
 	ids := benchIDs()
 	for _, size := range benchSizes {
 		s := NewSet(nil)
 		s.addAll(makeRevocations(ids[:size.n], time.Now().Add(time.Hour)))
+		held, others := ids[:size.n], ids[size.n:2*size.n]
 		for _, c := range []struct {
 			name string
 			ids  []string
 			want bool
-		}{{"hit", ids[:size.n], true}, {"miss", ids[size.n : 2*size.n], false}} {
+		}{
+			{"hit", held, true},
+			{"hit/hot", hotIDs(held, 1000), true},
+			{"miss", others, false},
+			{"miss/hot", hotIDs(others, 1000), false},
+		} {
 			if got := s.Revoked(c.ids[0]); got != c.want {
 				b.Fatalf("%s: Revoked = %v, want %v", c.name, got, c.want)
 			}
@@ -123,6 +138,58 @@ func BenchmarkSetRevoked(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// hotIDs returns n ids spread over held, copied next to each other as the
+// ids of requests would be, fresh from their tokens, rather than scattered
+// over the heap like those of held.
+func hotIDs(held []string, n int) []string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(held[i*len(held)/n])
+	}
+	all := b.String()
+	hot := make([]string, n)
+	for i := range hot {
+		hot[i] = all[i*idLen : (i+1)*idLen]
+	}
+	return hot
+}
+
+// BenchmarkSetFloor measures the latency of a load from memory that the load
+// before it chose, in random order over 64-byte lines of a buffer as big as
+// the control words (2MB) and the slots (128MB) of a set of a million: what
+// a hit at random in such a set must wait at least, since an exact answer
+// needs the key, and the clock that Revoked reads on a hit waits for the
+// load.
+func BenchmarkSetFloor(b *testing.B) {
+	for _, mb := range []int{2, 128} {
+		b.Run(fmt.Sprintf("%dMB", mb), func(b *testing.B) {
+			const line = 8 // uint64s in 64 bytes
+			n := mb << 20 / 64
+			next := make([]uint64, n*line)
+			// Each line points to the next in a random order of them all: one
+			// cycle through the buffer.
+			order := make([]uint64, n)
+			for i := range order {
+				order[i] = uint64(i)
+			}
+			r := rand.New(rand.NewChaCha8([32]byte{11}))
+			r.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for i, l := range order {
+				next[l*line] = order[(i+1)%n] * line
+			}
+			p := uint64(0)
+			for range n {
+				p = next[p]
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				p = next[p]
+			}
+			sinkBool = p == 1
+		})
 	}
 }
 
