@@ -5,11 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/store/memory"
 )
@@ -20,20 +20,8 @@ const devicePW = "correct horse battery"
 // moves, and a user with devicePW.
 func newDevices(tb testing.TB) (*Service, valet.User, func(time.Duration)) {
 	tb.Helper()
-	var (
-		mu  sync.Mutex
-		now = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	)
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	advance := func(d time.Duration) {
-		mu.Lock()
-		now = now.Add(d)
-		mu.Unlock()
-	}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock, advance := clk.Now, clk.Advance
 	st := memory.New(memory.WithClock(clock))
 	s, err := New(context.Background(), Config{
 		Stores: st.Stores(), Now: clock, AccessTTL: 15 * time.Minute,

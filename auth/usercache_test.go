@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/revoke"
 	"github.com/valetauth/valet/store/memory"
@@ -27,34 +27,39 @@ func (c *countingUsers) UserByID(ctx context.Context, id string) (valet.User, er
 	return c.UserStore.UserByID(ctx, id)
 }
 
+// startNode starts a revocation node on stores and transport and a service
+// on it, and waits until the node's channel is healthy.
+func startNode(t *testing.T, stores valet.Stores, transport revoke.Transport, clock func() time.Time) (*Service, *revoke.Node) {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n := revoke.NewNode(revoke.Config{Store: stores.Revocations, Sessions: stores.Sessions, Transport: transport, Logger: quiet, Now: clock})
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	s, err := New(context.Background(), Config{Stores: stores, Revoker: n, Logger: quiet, Now: clock,
+		Hasher: password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1}, 0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for !n.Healthy() {
+		time.Sleep(time.Millisecond)
+	}
+	return s, n
+}
+
 // twoNodes returns two services on one memory store whose revocation nodes
 // share a channel, as two valet nodes on one database do.
-func twoNodes(t *testing.T) (a, b *Service, users *countingUsers, transport revoke.Transport) {
+func twoNodes(t *testing.T) (a, b *Service, users *countingUsers) {
 	t.Helper()
-	st := memory.New()
-	stores := st.Stores()
+	stores := memory.New().Stores()
 	users = &countingUsers{UserStore: stores.Users}
 	stores.Users = users
-	transport = revoke.NewLocal()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	start := func() *Service {
-		n := revoke.NewNode(revoke.Config{Store: stores.Revocations, Sessions: stores.Sessions, Transport: transport, Logger: quiet})
-		if err := n.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = n.Close() })
-		s, err := New(context.Background(), Config{Stores: stores, Revoker: n, Logger: quiet,
-			Hasher: password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1}, 0, 0)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		for !n.Healthy() {
-			time.Sleep(time.Millisecond)
-		}
-		return s
-	}
-	return start(), start(), users, transport
+	transport := revoke.NewLocal()
+	a, _ = startNode(t, stores, transport, nil)
+	b, _ = startNode(t, stores, transport, nil)
+	return a, b, users
 }
 
 // TestUserCache: a session request reads its user from the store once;
@@ -62,7 +67,7 @@ func twoNodes(t *testing.T) (a, b *Service, users *countingUsers, transport revo
 // session requests of the other at once.
 func TestUserCache(t *testing.T) {
 	ctx := context.Background()
-	a, b, users, _ := twoNodes(t)
+	a, b, users := twoNodes(t)
 	u, err := a.CreateUser(ctx, "ada@example.com", devicePW, []string{"editor"})
 	if err != nil {
 		t.Fatal(err)
@@ -107,24 +112,10 @@ func TestUserCache(t *testing.T) {
 // from memory, and what was cached before is forgotten.
 func TestUserCacheNotHealthy(t *testing.T) {
 	ctx := context.Background()
-	st := memory.New()
-	stores := st.Stores()
+	stores := memory.New().Stores()
 	users := &countingUsers{UserStore: stores.Users}
 	stores.Users = users
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n := revoke.NewNode(revoke.Config{Store: stores.Revocations, Sessions: stores.Sessions, Transport: revoke.NewLocal(), Logger: quiet})
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(ctx, Config{Stores: stores, Revoker: n, Logger: quiet,
-		Hasher: password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1}, 0, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for !n.Healthy() {
-		time.Sleep(time.Millisecond)
-	}
+	s, n := startNode(t, stores, revoke.NewLocal(), nil)
 	u, err := s.CreateUser(ctx, "ada@example.com", devicePW, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -172,55 +163,19 @@ func TestUserCacheRace(t *testing.T) {
 	}
 }
 
-// countingSessionStore counts the reads of sessions by id.
-type countingSessionStore struct {
-	valet.SessionStore
-	reads atomic.Int64
-}
-
-func (c *countingSessionStore) Session(ctx context.Context, id string) (valet.Session, bool, error) {
-	c.reads.Add(1)
-	return c.SessionStore.Session(ctx, id)
-}
-
 // TestSessionCache: cookie requests read their session once; a logout on
 // another node is refused at once, through the revocation set; a record is
 // read again after the cache's 30 seconds; a lost channel sends every
 // request to the store.
 func TestSessionCache(t *testing.T) {
 	ctx := context.Background()
-	st := memory.New()
-	stores := st.Stores()
-	sessions := &countingSessionStore{SessionStore: stores.Sessions}
+	stores := memory.New().Stores()
+	sessions := &countingSessions{SessionStore: stores.Sessions}
 	stores.Sessions = sessions
 	transport := revoke.NewLocal()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var (
-		mu  sync.Mutex
-		now = time.Now()
-	)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	var nodes []*revoke.Node
-	start := func() *Service {
-		n := revoke.NewNode(revoke.Config{Store: stores.Revocations, Sessions: stores.Sessions, Transport: transport, Logger: quiet, Now: clock})
-		if err := n.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = n.Close() })
-		nodes = append(nodes, n)
-		s, err := New(ctx, Config{Stores: stores, Revoker: n, Logger: quiet, Now: clock,
-			Hasher: password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1}, 0, 0)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		for !n.Healthy() {
-			time.Sleep(time.Millisecond)
-		}
-		return s
-	}
-	a, b := start(), start()
+	clk := testclock.New(time.Now())
+	a, _ := startNode(t, stores, transport, clk.Now)
+	b, bNode := startNode(t, stores, transport, clk.Now)
 	if _, err := a.CreateUser(ctx, "ada@example.com", devicePW, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -234,18 +189,18 @@ func TestSessionCache(t *testing.T) {
 	}
 	reads := func(n int, s *Service, cookie string) int64 {
 		t.Helper()
-		before := sessions.reads.Load()
+		before := sessions.lookups.Load()
 		for range n {
 			if _, err := s.IdentifyCookie(ctx, cookie); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return sessions.reads.Load() - before
+		return sessions.lookups.Load() - before
 	}
 	if got := reads(10, b, g.Cookie); got != 1 {
 		t.Fatalf("10 cookie requests read the session %d times, want 1", got)
 	}
-	advance(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	if got := reads(3, b, g.Cookie); got != 1 {
 		t.Fatalf("after 30 s, 3 requests read the session %d times, want 1", got)
 	}
@@ -262,7 +217,7 @@ func TestSessionCache(t *testing.T) {
 		t.Fatalf("node b after a logout on node a: %v, want unauthenticated", err)
 	}
 	// Without a channel, every request reads the store.
-	_ = nodes[1].Close()
+	_ = bNode.Close()
 	if got := reads(3, b, g.Cookie); got != 3 {
 		t.Fatalf("3 requests without a channel read the session %d times, want 3", got)
 	}
