@@ -40,12 +40,11 @@ type procTarget struct {
 
 // procResult is one target's figures over the rounds.
 type procResult struct {
-	target      *procTarget
-	rps         []float64
-	cpuPerReq   []float64 // µs of the server's CPU per request
-	clientRPS   []float64 // this process's own client, for the wrk check
-	requests    int64
-	serverError string
+	target    *procTarget
+	rps       []float64
+	cpuPerReq []float64 // µs of the server's CPU per request
+	clientRPS []float64 // this process's own client, for the wrk check
+	requests  int64
 }
 
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
