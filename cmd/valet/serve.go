@@ -181,7 +181,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Outermost, so that pages, redirects and the router's own answers
 		// carry the headers too (a page replaces the policy with its own).
 		Handler: httpapi.SecurityHeaders(httpapi.Deadline(routes(api, api.Instrument(web.New(svc, api, web.Config{}))),
-			sf.storeTimeout, httpapi.ImportPath)),
+			sf.storeTimeout, httpapi.PasswordPaths...)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
