@@ -43,13 +43,19 @@ func ParseMode(s string) (Mode, error) {
 
 // User is an account. PasswordHash is a PHC string and never leaves the server.
 type User struct {
-	ID           string
-	Email        string
-	PasswordHash string
-	Roles        []string
-	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID    string
+	Email string
+	// EmailVerified reports that the user proved to own Email, by a link or
+	// a code sent to it; EmailVerifiedAt is when (zero when never). A change
+	// of Email makes it false again, unless the new address is the one
+	// proved.
+	EmailVerified   bool
+	EmailVerifiedAt time.Time
+	PasswordHash    string
+	Roles           []string
+	Disabled        bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // HasRole reports whether u has the role r.
@@ -130,6 +136,69 @@ type SigningKey struct {
 type Revocation struct {
 	SessionID string
 	Until     time.Time
+}
+
+// TicketPurpose says what a Ticket proves and what using it does.
+type TicketPurpose string
+
+// The purposes of a ticket. Each is sent by mail to the address it proves.
+const (
+	// TicketVerify confirms that the account's email address is its user's.
+	TicketVerify TicketPurpose = "verify"
+	// TicketRecovery lets the owner of the account's address set a new
+	// password.
+	TicketRecovery TicketPurpose = "recovery"
+	// TicketEmailChange confirms the new address of an email change, which
+	// takes effect when the ticket is used.
+	TicketEmailChange TicketPurpose = "email_change"
+	// TicketReport is sent to the old address of an email change: using it
+	// sets a new password, as recovery does, and puts the old address back,
+	// cancelling the change (or undoing it when it has been made).
+	TicketReport TicketPurpose = "report"
+)
+
+// Ticket is a one-time proof that its recipient reads the mail of Email: a
+// long link token and, for typing on another device, a short code. Only
+// their hashes are stored (HashSecret); the mail carries them in clear.
+type Ticket struct {
+	// ID is the HashSecret of the link token, which is how a link finds its
+	// ticket.
+	ID string
+	// CodeHash is the HashSecret of the code; empty for a ticket that has
+	// a link only.
+	CodeHash string
+	UserID   string
+	Purpose  TicketPurpose
+	// Email is the address the ticket was sent to, normalized.
+	Email string
+	// Attempts counts the codes tried against the ticket; at the limit
+	// (five) it is dead.
+	Attempts  int
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the ticket has ended at now.
+func (t *Ticket) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }
+
+// Redemption is what using a ticket changes in its user, in the same step
+// as the ticket is used up.
+type Redemption struct {
+	// UserID must be the ticket's user.
+	UserID string
+	// IfEmail, when not empty, must be the user's email now: a ticket sent
+	// to an address the account no longer has is worth nothing.
+	IfEmail string
+	// SetEmail, when not empty, becomes the user's email.
+	SetEmail string
+	// PasswordHash, when not empty, becomes the user's password hash.
+	PasswordHash string
+	// Drop names purposes of which the user's other tickets are deleted too.
+	Drop []TicketPurpose
+	// At is the time of the change: the user's UpdatedAt and, since every
+	// ticket proves the address it was sent to, its EmailVerifiedAt, with
+	// EmailVerified set.
+	At time.Time
 }
 
 // NewID returns 32 random bytes from crypto/rand, base64url without padding.

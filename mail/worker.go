@@ -359,13 +359,14 @@ func (w *Worker) deliver(ctx context.Context, om OutboxMessage) {
 	}
 	switch {
 	case dead:
-		w.dead.Add(1)
 		reason := "it failed for too long"
 		if Permanent(err) {
 			reason = "it was refused for good"
 		}
 		w.log.Error("mail: gave up on a message, which will not be sent: "+reason,
 			append(attrs, "age", now.Sub(om.CreatedAt).Round(time.Second), "err", text)...)
+		// Counted once logged, so that whoever sees the count finds the line.
+		w.dead.Add(1)
 	case om.LastError == "":
 		w.log.Warn("mail: sending a message failed; it will be retried, and logged again only if it is sent or given up",
 			append(attrs, "retry_at", next.UTC().Format(time.RFC3339), "err", text)...)

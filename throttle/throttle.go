@@ -1,6 +1,6 @@
 // Package throttle limits how often a client may try something: failed
-// logins per account and per client address, signups and refreshes per
-// client address. A Guard applies a Policy of limits on top of a Store of
+// logins, mail asked for and one-time codes tried, per account and per
+// client address; signups and refreshes per client address. A Guard applies a Policy of limits on top of a Store of
 // counters: Memory (golang.org/x/time/rate, for one node) or Redis
 // (github.com/go-redis/redis_rate, shared by every node).
 //
@@ -117,7 +117,8 @@ type Store interface {
 type Error struct {
 	// Scope names the limit that refused: "account" or "ip".
 	Scope string
-	// Action is what was refused: "login", "signup" or "refresh".
+	// Action is what was refused: "login", "signup", "refresh", "mail" or
+	// "code".
 	Action string
 	// Wait is how long until an attempt may go ahead.
 	Wait time.Duration
@@ -147,19 +148,35 @@ type Policy struct {
 	Signup []Limit
 	// Refresh limits refresh-token rotations per client address.
 	Refresh []Limit
+	// MailAccount limits the mail that requests ask valet to send to one
+	// account (verification, recovery, email change), known or not;
+	// MailIP the mail asked for from one client address.
+	MailAccount []Limit
+	MailIP      []Limit
+	// CodeAccount limits the one-time codes tried for one address, and
+	// CodeIP the codes and link tokens tried from one client address. A
+	// ticket dies after five wrong codes besides.
+	CodeAccount []Limit
+	CodeIP      []Limit
 }
 
 // DefaultPolicy returns the limits valet serves with unless told otherwise:
 // 5 failed logins per account per 15 minutes and 20 per day (so the wait
 // grows from nothing to 3 minutes to 72 minutes), 50 failed logins per
-// address per 15 minutes, 20 signups per address per hour and 300 refreshes
-// per address per minute.
+// address per 15 minutes, 20 signups per address per hour, 300 refreshes
+// per address per minute, 3 mails per account per 15 minutes and 10 per
+// day, 20 mails per address per hour, 10 codes per account per 15 minutes
+// and 30 per day, and 50 codes or link tokens per address per 15 minutes.
 func DefaultPolicy() Policy {
 	return Policy{
 		LoginAccount: []Limit{{5, 15 * time.Minute}, {20, 24 * time.Hour}},
 		LoginIP:      []Limit{{50, 15 * time.Minute}},
 		Signup:       []Limit{{20, time.Hour}},
 		Refresh:      []Limit{{300, time.Minute}},
+		MailAccount:  []Limit{{3, 15 * time.Minute}, {10, 24 * time.Hour}},
+		MailIP:       []Limit{{20, time.Hour}},
+		CodeAccount:  []Limit{{10, 15 * time.Minute}, {30, 24 * time.Hour}},
+		CodeIP:       []Limit{{50, 15 * time.Minute}},
 	}
 }
 
@@ -175,7 +192,7 @@ func New(store Store, p Policy) *Guard {
 	if store == nil {
 		panic("throttle: New needs a Store")
 	}
-	for _, ls := range [][]Limit{p.LoginAccount, p.LoginIP, p.Signup, p.Refresh} {
+	for _, ls := range [][]Limit{p.LoginAccount, p.LoginIP, p.Signup, p.Refresh, p.MailAccount, p.MailIP, p.CodeAccount, p.CodeIP} {
 		for _, l := range ls {
 			if !l.valid() {
 				panic("throttle: invalid limit " + l.String())
@@ -244,6 +261,38 @@ func (g *Guard) Refresh(ctx context.Context, ip string) error {
 	return g.take(ctx, ipKey("refresh", ip), g.p.Refresh, "ip", "refresh")
 }
 
+// Mail counts a mail that a request asks to be sent to account (the
+// normalized email, whether or not an account has it) from ip, or refuses
+// it with an *Error. It returns an error wrapping valet.ErrUnavailable when
+// the counters cannot be reached.
+func (g *Guard) Mail(ctx context.Context, account, ip string) error {
+	return g.both(ctx, "mail", account, ip, g.p.MailAccount, g.p.MailIP)
+}
+
+// Code counts a one-time code tried for account, or a link token (account
+// empty: a token names no address until it is looked up), from ip, or
+// refuses it with an *Error. It returns an error wrapping
+// valet.ErrUnavailable when the counters cannot be reached.
+func (g *Guard) Code(ctx context.Context, account, ip string) error {
+	return g.both(ctx, "code", account, ip, g.p.CodeAccount, g.p.CodeIP)
+}
+
+// both counts an attempt of action against the client address and, when
+// account is not empty, the account: the address is looked at first, so
+// that a refusal there costs the account nothing.
+func (g *Guard) both(ctx context.Context, action, account, ip string, acct, addr []Limit) error {
+	ik := ipKey(action, ip)
+	if err := g.peek(ctx, ik, addr, "ip", action); err != nil {
+		return err
+	}
+	if account != "" {
+		if err := g.take(ctx, actionAccountKey(action, account), acct, "account", action); err != nil {
+			return err
+		}
+	}
+	return g.take(ctx, ik, addr, "ip", action)
+}
+
 // peek refuses when any tier of key has no attempt left, with the longest
 // wait among them.
 func (g *Guard) peek(ctx context.Context, key string, tiers []Limit, scope, action string) error {
@@ -288,6 +337,13 @@ func tierKey(key string, tier int) string { return key + ":" + strconv.Itoa(tier
 func accountKey(account string) string {
 	sum := sha256.Sum256([]byte(account))
 	return "login:acct:" + base64.RawURLEncoding.EncodeToString(sum[:18])
+}
+
+// actionAccountKey keys an account's counter of action as accountKey does
+// its logins.
+func actionAccountKey(action, account string) string {
+	sum := sha256.Sum256([]byte(account))
+	return action + ":acct:" + base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
 // ipKey keys a client address. An IPv6 client is keyed by its /64, the

@@ -29,6 +29,8 @@ type Claims struct {
 	DeviceID string   `json:"did,omitempty"`
 	Roles    []string `json:"roles,omitempty"`
 	Email    string   `json:"email,omitempty"`
+	// EmailVerified says that the user proved to own Email.
+	EmailVerified bool `json:"email_verified,omitempty"`
 }
 
 // Audience is the aud claim. It marshals as a string when it has one element
@@ -125,6 +127,10 @@ func appendClaims(dst []byte, c *Claims) []byte {
 		field("email")
 		dst = appendJSONString(dst, c.Email)
 	}
+	if c.EmailVerified {
+		field("email_verified")
+		dst = append(dst, "true"...)
+	}
 	return append(dst, '}')
 }
 
@@ -208,12 +214,14 @@ const (
 	claimDid
 	claimRoles
 	claimEmail
+	claimEmailVerified
 )
 
 // claimNames are the names claimBit knows.
 var claimNames = [][]byte{
 	[]byte("iss"), []byte("sub"), []byte("aud"), []byte("exp"), []byte("nbf"),
 	[]byte("iat"), []byte("jti"), []byte("sid"), []byte("did"), []byte("roles"), []byte("email"),
+	[]byte("email_verified"),
 }
 
 // foldsTo reports whether name equals one of names under Unicode case
@@ -254,6 +262,8 @@ func claimBit(name []byte) int {
 		return claimRoles
 	case "email":
 		return claimEmail
+	case "email_verified":
+		return claimEmailVerified
 	}
 	return 0
 }
@@ -303,6 +313,16 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 				}
 				seen |= bit
 				switch bit {
+				case claimEmailVerified:
+					switch r.peek(); {
+					case r.lit("true"):
+						c.EmailVerified = true
+					case r.lit("false"):
+					case r.skip():
+						return false, errClaimType
+					default:
+						return false, errPayloadJSON
+					}
 				case claimExp, claimNbf, claimIat:
 					v, inRange, ok := r.numericDate()
 					if !ok {
@@ -433,7 +453,7 @@ func (r *jsonReader) stringList(src *string, list []string, oneAllowed bool) ([]
 // check the sid against a revocation set; callers do.
 func (c *Claims) Identity() *valet.Identity {
 	id := &valet.Identity{
-		User:      valet.User{ID: c.Subject, Email: c.Email, Roles: c.Roles},
+		User:      valet.User{ID: c.Subject, Email: c.Email, EmailVerified: c.EmailVerified, Roles: c.Roles},
 		Mode:      valet.ModeToken,
 		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
 		TokenID:   c.ID,

@@ -190,6 +190,7 @@ func fuzzCorpus(tb testing.TB) []corpusEntry {
 	full := Claims{
 		Issuer: "https://valet.test", Subject: "user-1", Audience: Audience{"valet", "api"}, ExpiresAt: exp,
 		NotBefore: now, IssuedAt: now, ID: "jti-1", SessionID: "sid-1", Roles: []string{"admin"}, Email: "a@example.com",
+		EmailVerified: true,
 	}
 	var out []corpusEntry
 	for _, alg := range testAlgs {
@@ -214,6 +215,7 @@ func fuzzCorpus(tb testing.TB) []corpusEntry {
 		corpusEntry{"crit", rawToken(tb, ed, `{"alg":"EdDSA","kid":"fuzz-EdDSA","crit":["exp"]}`, payload), false},
 		corpusEntry{"duplicate-claim", rawToken(tb, ed, `{"alg":"EdDSA","kid":"fuzz-EdDSA"}`, fmt.Sprintf(`{"exp":%d,"exp":%d}`, exp, exp)), false},
 		corpusEntry{"case-variant-claim", rawToken(tb, ed, `{"alg":"EdDSA","kid":"fuzz-EdDSA"}`, fmt.Sprintf(`{"exp":%d,"SUB":"x"}`, exp)), false},
+		corpusEntry{"bool-claim-as-string", rawToken(tb, ed, `{"alg":"EdDSA","kid":"fuzz-EdDSA"}`, fmt.Sprintf(`{"exp":%d,"email_verified":"true"}`, exp)), false},
 		corpusEntry{"missing-exp", rawToken(tb, ed, `{"alg":"EdDSA","kid":"fuzz-EdDSA"}`, `{"sub":"x"}`), false},
 		corpusEntry{"expired", rawToken(tb, ed, `{"alg":"EdDSA","kid":"fuzz-EdDSA"}`, fmt.Sprintf(`{"exp":%d}`, now-60)), false},
 		corpusEntry{"array-payload", rawToken(tb, ed, `{"alg":"EdDSA","kid":"fuzz-EdDSA"}`, `[1]`), false},

@@ -75,6 +75,9 @@ type Store struct {
 	// outbox is the mail outbox (outbox.go), made at its first use.
 	outboxOnce sync.Once
 	outbox     *outbox
+	// tickets are the one-time tickets (tickets.go), made at their first use.
+	ticketsOnce sync.Once
+	tickets     *tickets
 }
 
 type family struct {

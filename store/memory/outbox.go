@@ -49,8 +49,26 @@ func (s *Store) EnqueueMail(ctx context.Context, m mail.OutboxMessage) error {
 	o := s.mailbox()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, ok := o.msgs[m.ID]; ok {
-		return fmt.Errorf("memory: mail id is taken: %w", valet.ErrConflict)
+	return o.enqueueLocked(m)
+}
+
+// takenLocked returns an error wrapping valet.ErrConflict when one of msgs
+// has the id of a stored message or of another of msgs.
+func (o *outbox) takenLocked(msgs []mail.OutboxMessage) error {
+	seen := make(map[string]bool, len(msgs))
+	for _, m := range msgs {
+		if _, ok := o.msgs[m.ID]; ok || seen[m.ID] {
+			return fmt.Errorf("memory: mail id is taken: %w", valet.ErrConflict)
+		}
+		seen[m.ID] = true
+	}
+	return nil
+}
+
+// enqueueLocked stores m as EnqueueMail says; o.mu is held.
+func (o *outbox) enqueueLocked(m mail.OutboxMessage) error {
+	if err := o.takenLocked([]mail.OutboxMessage{m}); err != nil {
+		return err
 	}
 	m = cloneMail(m)
 	if len(m.Body) == 0 {

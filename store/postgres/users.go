@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/valetauth/valet"
 )
 
-const userColumns = `id, email, password_hash, roles, disabled, created_at, updated_at`
+const userColumns = `id, email, password_hash, roles, disabled, created_at, updated_at, email_verified, email_verified_at`
 
 // CreateUser stores u. It returns an error wrapping valet.ErrConflict when
 // u's email or id is taken, and valet.ErrUnavailable when the database
@@ -19,8 +20,8 @@ func (db *DB) CreateUser(ctx context.Context, u valet.User) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	_, err := db.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt, u.EmailVerified, nullTime(u.EmailVerifiedAt))
 	if err != nil {
 		return fail("create user", err)
 	}
@@ -62,8 +63,9 @@ func (db *DB) UpdateUser(ctx context.Context, u valet.User) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	tag, err := db.pool.Exec(ctx, `UPDATE users SET email = $2, password_hash = $3,
-		roles = $4, disabled = $5, created_at = $6, updated_at = $7 WHERE id = $1`,
-		u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt)
+		roles = $4, disabled = $5, created_at = $6, updated_at = $7,
+		email_verified = $8, email_verified_at = $9 WHERE id = $1`,
+		u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt, u.EmailVerified, nullTime(u.EmailVerifiedAt))
 	if err != nil {
 		return fail("update user", err)
 	}
@@ -136,12 +138,15 @@ func (db *DB) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User, i
 }
 
 func scanUser(row pgx.Row) (valet.User, error) {
-	var u valet.User
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Roles, &u.Disabled, &u.CreatedAt, &u.UpdatedAt)
+	var (
+		u          valet.User
+		verifiedAt *time.Time
+	)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Roles, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.EmailVerified, &verifiedAt)
 	if len(u.Roles) == 0 {
 		u.Roles = nil
 	}
-	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	u.CreatedAt, u.UpdatedAt, u.EmailVerifiedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC(), fromNull(verifiedAt)
 	return u, err
 }
 
@@ -175,9 +180,9 @@ func (db *DB) ImportUsers(ctx context.Context, users []valet.User, onConflict va
 	for _, u := range users {
 		// ON CONFLICT (email): only a taken email is a skip; a taken id
 		// fails the call, as it does CreateUser.
-		b.Queue(`INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		b.Queue(`INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (email) DO NOTHING`,
-			u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt)
+			u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt, u.EmailVerified, nullTime(u.EmailVerifiedAt))
 		if update {
 			// id <> $5: the row that the insert just made is not an update.
 			b.Queue(`UPDATE users SET password_hash = $2, roles = $3, updated_at = $4

@@ -10,7 +10,7 @@ import (
 	"github.com/valetauth/valet"
 )
 
-const userColumns = `id, email, password_hash, roles, disabled, created_at, updated_at`
+const userColumns = `id, email, password_hash, roles, disabled, created_at, updated_at, email_verified, email_verified_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -19,9 +19,11 @@ func scanUser(sc scanner) (valet.User, error) {
 		u                valet.User
 		roles            string
 		created, updated sql.NullInt64
+		verifiedAt       sql.NullInt64
 		disabled         int
+		verified         int
 	)
-	if err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &roles, &disabled, &created, &updated); err != nil {
+	if err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &roles, &disabled, &created, &updated, &verified, &verifiedAt); err != nil {
 		return valet.User{}, err
 	}
 	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
@@ -30,8 +32,8 @@ func scanUser(sc scanner) (valet.User, error) {
 	if len(u.Roles) == 0 {
 		u.Roles = nil
 	}
-	u.Disabled = disabled != 0
-	u.CreatedAt, u.UpdatedAt = timeOf(created), timeOf(updated)
+	u.Disabled, u.EmailVerified = disabled != 0, verified != 0
+	u.CreatedAt, u.UpdatedAt, u.EmailVerifiedAt = timeOf(created), timeOf(updated), timeOf(verifiedAt)
 	return u, nil
 }
 
@@ -50,8 +52,9 @@ func (db *DB) CreateUser(ctx context.Context, u valet.User) error {
 	if err != nil {
 		return fmt.Errorf("%w: sqlite: roles: %v", valet.ErrInvalidRequest, err)
 	}
-	_, err = db.rw.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt))
+	_, err = db.rw.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt),
+		boolInt(u.EmailVerified), micros(u.EmailVerifiedAt))
 	if err != nil {
 		return db.fail(ctx, "create user", err)
 	}
@@ -105,9 +108,11 @@ func (db *DB) UpdateUser(ctx context.Context, u valet.User) error {
 		return fmt.Errorf("%w: sqlite: roles: %v", valet.ErrInvalidRequest, err)
 	}
 	res, err := db.rw.ExecContext(ctx, `UPDATE users
-		SET email = ?, password_hash = ?, roles = ?, disabled = ?, created_at = ?, updated_at = ?
+		SET email = ?, password_hash = ?, roles = ?, disabled = ?, created_at = ?, updated_at = ?,
+			email_verified = ?, email_verified_at = ?
 		WHERE id = ?`,
-		u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt), u.ID)
+		u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt),
+		boolInt(u.EmailVerified), micros(u.EmailVerifiedAt), u.ID)
 	if err != nil {
 		return db.fail(ctx, "update user", err)
 	}
@@ -193,7 +198,7 @@ func (db *DB) ImportUsers(ctx context.Context, users []valet.User, onConflict va
 	err = db.write(ctx, "import users", func(tx *sql.Tx) error {
 		// ON CONFLICT (email): only a taken email is a skip; a taken id
 		// fails the call, as it does CreateUser.
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (email) DO NOTHING`)
 		if err != nil {
 			return db.fail(ctx, "import users", err)
@@ -214,7 +219,8 @@ func (db *DB) ImportUsers(ctx context.Context, users []valet.User, onConflict va
 			if err != nil {
 				return fmt.Errorf("%w: sqlite: roles: %v", valet.ErrInvalidRequest, err)
 			}
-			res, err := insert.ExecContext(ctx, u.ID, u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt))
+			res, err := insert.ExecContext(ctx, u.ID, u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt),
+				boolInt(u.EmailVerified), micros(u.EmailVerifiedAt))
 			if err != nil {
 				return db.fail(ctx, "import users", err)
 			}

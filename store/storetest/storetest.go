@@ -57,6 +57,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) valet.Stores) {
 	t.Run("Ping", func(t *testing.T) { testPing(t, newStores) })
 	t.Run("DoneContext", func(t *testing.T) { testDoneContext(t, newStores) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newStores) })
+	t.Run("Tickets", func(t *testing.T) { testTickets(t, newStores) })
 }
 
 // member returns a subtest runner for one member of the stores: each subtest
@@ -148,6 +149,8 @@ func diffUser(got, want valet.User) string {
 	var d diff
 	d.str("ID", got.ID, want.ID)
 	d.str("Email", got.Email, want.Email)
+	d.bool("EmailVerified", got.EmailVerified, want.EmailVerified)
+	d.time("EmailVerifiedAt", got.EmailVerifiedAt, want.EmailVerifiedAt)
 	d.str("PasswordHash", got.PasswordHash, want.PasswordHash)
 	d.strings("Roles", got.Roles, want.Roles)
 	d.bool("Disabled", got.Disabled, want.Disabled)

@@ -40,6 +40,8 @@ func testUsers(t *testing.T, newStores func(testing.TB) valet.Stores) {
 		disabled.UpdatedAt = base.Add(time.Hour)
 		unicode := newUser(t, "zoë+tag@exämple.test", base.Add(4*time.Second))
 		unicode.Roles = []string{"rôle with space"}
+		verified := newUser(t, "verified@example.test", base.Add(5*time.Second))
+		verified.EmailVerified, verified.EmailVerifiedAt = true, base.Add(6*time.Second)
 
 		tests := []struct {
 			name string
@@ -50,6 +52,7 @@ func testUsers(t *testing.T, newStores func(testing.TB) valet.Stores) {
 			{"several roles", admin},
 			{"disabled", disabled},
 			{"unicode", unicode},
+			{"verified", verified},
 		}
 		for _, tc := range tests {
 			noErr(t, "CreateUser "+tc.name, us.CreateUser(ctx, tc.u))
@@ -125,8 +128,10 @@ func testUsers(t *testing.T, newStores func(testing.TB) valet.Stores) {
 			{"disabled", func(u *valet.User) { u.Disabled = true }},
 			{"enabled", func(u *valet.User) { u.Disabled = false }},
 			{"password hash", func(u *valet.User) { u.PasswordHash = newUser(t, "", created).PasswordHash }},
+			{"verified", func(u *valet.User) { u.EmailVerified, u.EmailVerifiedAt = true, created.Add(time.Second) }},
 			{"same email", func(u *valet.User) {}},
 			{"email", func(u *valet.User) { u.Email = "after@example.test" }},
+			{"unverified", func(u *valet.User) { u.EmailVerified, u.EmailVerifiedAt = false, time.Time{} }},
 		}
 		for i, step := range steps {
 			t.Run(step.name, func(t *testing.T) {
@@ -405,6 +410,7 @@ func testImport(t *testing.T, newStores func(testing.TB) valet.Stores) {
 				noErr(t, "CreateUser", us.CreateUser(ctx, old))
 
 				fresh := newUser(t, prefix+"fresh@example.test", created.Add(time.Second))
+				fresh.EmailVerified, fresh.EmailVerifiedAt = true, created
 				bare := newUser(t, prefix+"bare@example.test", created.Add(2*time.Second))
 				bare.Roles, bare.PasswordHash = nil, "!"
 				again := newUser(t, old.Email, later)
