@@ -22,7 +22,7 @@ func newValidator(tb testing.TB) *apitest.Validator {
 }
 
 const (
-	userJSON    = `{"id":"u1","email":"ada@example.com","roles":[],"created_at":"2026-01-02T15:04:05Z"}`
+	userJSON    = `{"id":"u1","email":"ada@example.com","email_verified":true,"roles":[],"created_at":"2026-01-02T15:04:05Z"}`
 	sessionJSON = `{"id":"s1","expires_at":"2026-01-03T15:04:05Z"}`
 )
 
@@ -182,13 +182,14 @@ func TestCheck(t *testing.T) {
 			name: "forward auth", method: "GET", target: "/v1/authz/forward-auth",
 			reqHeader: http.Header{"Cookie": {"__Host-valet_session=a.b"}, "X-Forwarded-Method": {"GET"}, "X-Forwarded-Proto": {"https"},
 				"X-Forwarded-Host": {"app.example.com"}, "X-Forwarded-Uri": {"/"}},
-			status: 200, respHeader: http.Header{"Remote-User": {"u1"}, "Remote-Email": {"ada@example.com"}, "Remote-Groups": {""},
-				"Remote-Name": {"ada@example.com"}, "Cache-Control": {"no-store"}},
+			status: 200, respHeader: http.Header{"Remote-User": {"u1"}, "Remote-Email": {"ada@example.com"}, "Remote-Email-Verified": {"true"},
+				"Remote-Groups": {""}, "Remote-Name": {"ada@example.com"}, "Cache-Control": {"no-store"}},
 		},
 		{
 			name: "forward auth without Remote-User", method: "GET", target: "/v1/authz",
 			reqHeader: http.Header{"Cookie": {"__Host-valet_session=a.b"}},
-			status:    200, respHeader: http.Header{"Remote-Email": {"ada@example.com"}, "Remote-Groups": {""}, "Remote-Name": {"ada@example.com"}},
+			status:    200, respHeader: http.Header{"Remote-Email": {"ada@example.com"}, "Remote-Email-Verified": {"false"},
+				"Remote-Groups": {""}, "Remote-Name": {"ada@example.com"}},
 			wantErr: `"Remote-User" missing`,
 		},
 		{

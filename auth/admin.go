@@ -119,6 +119,13 @@ func (s *Service) DeleteUser(ctx context.Context, id string, c Client) (Withdraw
 	if err := s.users.DeleteUser(ctx, id); err != nil {
 		return Withdrawal{}, err
 	}
+	if s.mail != nil {
+		// A ticket of a deleted user is worth nothing already; this
+		// frees its space.
+		if _, err := s.mail.outbox.DeleteTickets(ctx, id); err != nil {
+			s.log.WarnContext(ctx, "deleting the tickets of a deleted user failed; they expire", "user_id", id, "err", err)
+		}
+	}
 	if err := s.userChanged(ctx, id); err != nil {
 		return Withdrawal{}, err
 	}

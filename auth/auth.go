@@ -53,6 +53,13 @@ type Throttle interface {
 	Signup(ctx context.Context, ip string) error
 	// Refresh is called before a refresh token is rotated.
 	Refresh(ctx context.Context, ip string) error
+	// Mail is called before a mail that a request asks for (verification,
+	// recovery, email change) is sent to account.
+	Mail(ctx context.Context, account, ip string) error
+	// Code is called before a one-time code for account, or a link token
+	// (account empty), is checked. It is kept apart from the password
+	// checks: guessing codes spends none of an account's logins.
+	Code(ctx context.Context, account, ip string) error
 }
 
 // Config configures a Service. Zero fields take the defaults named.
@@ -113,9 +120,16 @@ type Config struct {
 	// needs a Revoker that is a UserWatcher. Default 100000; negative turns
 	// it off.
 	SessionCache int
-	// Throttle limits logins, password checks, signups and refreshes.
-	// Default nil: no limits.
+	// Throttle limits logins, password checks, signups, refreshes, mail
+	// and one-time codes. Default nil: no limits.
 	Throttle Throttle
+	// Mail is how the service sends mail: verification, recovery, email
+	// change. Default: none is sent (see MailConfig).
+	Mail MailConfig
+	// RequireVerifiedEmail refuses the sign-in of an account whose email
+	// is not verified, with valet.ErrEmailUnverified, once its password
+	// has been checked. Default false.
+	RequireVerifiedEmail bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives audit events and errors. Default slog.Default().
@@ -135,6 +149,8 @@ type Service struct {
 	seal     cipher.AEAD
 	log      *slog.Logger
 	tokens   *tokenCache // nil when Config.TokenCache is negative
+	// mail is nil when Config.Mail.Sender is nil.
+	mail *mailer
 	// userCache is nil without a UserWatcher or when Config.UserCache is
 	// negative; watcher is then nil too.
 	userCache *userCache
@@ -206,6 +222,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.TokenCache > 0 {
 		s.tokens = newTokenCache(cfg.TokenCache)
+	}
+	if cfg.Mail.Sender != nil {
+		if s.mail, err = newMailer(cfg, master); err != nil {
+			return nil, err
+		}
 	}
 	if s.revoker == nil && cfg.Stores.Revocations != nil {
 		n := revoke.NewNode(revoke.Config{
@@ -334,6 +355,7 @@ func setDefaults(c *Config) {
 	if c.Session.Now == nil {
 		c.Session.Now = c.Now
 	}
+	c.Mail.setDefaults()
 	// A token-mode login's device session lives as long as its family.
 	if c.Session.TokenLifetime <= 0 {
 		c.Session.TokenLifetime = c.RefreshLifetime
@@ -352,11 +374,23 @@ type Settings struct {
 	AccessTTL time.Duration
 	// Now is the service's clock.
 	Now func() time.Time
+	// Mail reports whether the service sends mail, and so offers
+	// verification, recovery and email change.
+	Mail bool
+	// VerifyTTL and RecoveryTTL are how long the links and codes of
+	// verification (and email change) and of recovery stay valid.
+	VerifyTTL, RecoveryTTL time.Duration
+	// RequireVerifiedEmail is Config's.
+	RequireVerifiedEmail bool
 }
 
 // Settings returns the service's settings with defaults filled in.
 func (s *Service) Settings() Settings {
-	return Settings{Mode: s.cfg.Mode, AccessTTL: s.cfg.AccessTTL, Now: s.cfg.Now}
+	return Settings{
+		Mode: s.cfg.Mode, AccessTTL: s.cfg.AccessTTL, Now: s.cfg.Now, Mail: s.mail != nil,
+		VerifyTTL: s.cfg.Mail.VerifyTTL, RecoveryTTL: s.cfg.Mail.RecoveryTTL,
+		RequireVerifiedEmail: s.cfg.RequireVerifiedEmail,
+	}
 }
 
 // User returns user id. The error wraps valet.ErrNotFound when there is none.

@@ -94,8 +94,7 @@ type importLine struct {
 	Roles        []string `json:"roles"`
 	CreatedAt    *string  `json:"created_at"`
 	Disabled     *bool    `json:"disabled"`
-	// EmailVerified is read and checked, and not stored: valet.User has no
-	// such field yet.
+	// EmailVerified says that the other system had verified the address.
 	EmailVerified *bool `json:"email_verified"`
 }
 
@@ -128,10 +127,10 @@ func ParseOnConflict(s string) (valet.OnConflict, error) {
 // replaced by argon2id at the account's first login. A user without one
 // gets an unusable password: it cannot sign in until it sets a password by
 // recovery. roles follow the rules of CreateUser; created_at is RFC 3339
-// (default now); disabled (default false) applies to users created by the
-// import only, which never enables nor disables a stored account;
-// email_verified is checked and not stored, as users have no such field
-// yet. A field not named here fails the line.
+// (default now); disabled and email_verified (default false, verified at
+// the time of the import) apply to users created by the import only, which
+// never changes them on a stored account. A field not named here fails
+// the line.
 //
 // A line that fails (malformed JSON, a bad field, a line longer than
 // MaxImportLineBytes, an email already on an earlier line) is reported by
@@ -309,6 +308,9 @@ func (im *importer) user(raw []byte) (valet.User, error) {
 	if in.Disabled != nil {
 		u.Disabled = *in.Disabled
 	}
+	if in.EmailVerified != nil && *in.EmailVerified {
+		u.EmailVerified, u.EmailVerifiedAt = true, im.now
+	}
 	return u, nil
 }
 
@@ -436,14 +438,16 @@ type exportLine struct {
 	PasswordHash string   `json:"password_hash,omitempty"`
 	Roles        []string `json:"roles"`
 	Disabled     bool     `json:"disabled,omitempty"`
-	CreatedAt    string   `json:"created_at"`
+	// EmailVerified is written only when true, as imports read it.
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	CreatedAt     string `json:"created_at"`
 }
 
 // ExportUsers writes every user to w in the format that ImportUsers reads,
 // oldest first, one line each: its email, its stored password hash
 // (argon2id, or the hash it was imported with while it has not signed in
 // since; none for an account without a password), its roles, whether it
-// is disabled and when it was created. The output holds password hashes:
+// is disabled and its address verified, and when it was created. The output holds password hashes:
 // it is as secret as the database. It returns how many users it wrote, and
 // the error of the store or of w. Users created or deleted while it runs
 // may be missed or written twice.
@@ -459,7 +463,7 @@ func (s *Service) ExportUsers(ctx context.Context, w io.Writer) (int, error) {
 			return n, err
 		}
 		for _, u := range users {
-			l := exportLine{Email: u.Email, Roles: u.Roles, Disabled: u.Disabled,
+			l := exportLine{Email: u.Email, Roles: u.Roles, Disabled: u.Disabled, EmailVerified: u.EmailVerified,
 				CreatedAt: u.CreatedAt.UTC().Format(time.RFC3339Nano)}
 			if usablePassword(u.PasswordHash) {
 				l.PasswordHash = u.PasswordHash

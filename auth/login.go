@@ -56,8 +56,11 @@ func NormalizeEmail(email string) (string, error) {
 	return e, nil
 }
 
-// Signup creates an account with no roles. It returns valet.ErrConflict when
-// the email is taken, and errors wrapping ErrInvalidEmail or ErrWeakPassword.
+// Signup creates an account with no roles and, when the service sends
+// mail, sends its address a link and a code that verify it. It returns
+// valet.ErrConflict when the email is taken, and errors wrapping
+// ErrInvalidEmail or ErrWeakPassword. The account stands when the mail
+// cannot be stored; that is logged, and a new one may be asked for.
 func (s *Service) Signup(ctx context.Context, email, pw string, c Client) (valet.User, error) {
 	if s.cfg.Throttle != nil {
 		if err := s.cfg.Throttle.Signup(ctx, c.IP); err != nil {
@@ -69,6 +72,12 @@ func (s *Service) Signup(ctx context.Context, email, pw string, c Client) (valet
 		return valet.User{}, err
 	}
 	s.audit(ctx, "signup", u.ID, "", c)
+	if s.mail != nil {
+		if err := s.sendVerification(ctx, u); err != nil {
+			s.log.ErrorContext(ctx, "storing the verification mail of a new account failed; the account can ask for another",
+				"user_id", u.ID, "err", err)
+		}
+	}
 	return u, nil
 }
 
@@ -139,6 +148,11 @@ func (s *Service) Login(ctx context.Context, email, pw string, mode valet.Mode, 
 	if u.Disabled {
 		s.audit(ctx, "login.failure", u.ID, "", c, "reason", "disabled")
 		return nil, valet.Errorf(valet.ErrUserDisabled, "This account is disabled.")
+	}
+	if s.cfg.RequireVerifiedEmail && !u.EmailVerified {
+		// Said only to who knows the password.
+		s.audit(ctx, "login.failure", u.ID, "", c, "reason", "email_unverified")
+		return nil, valet.Errorf(valet.ErrEmailUnverified, "Verify your email address first: open the link we sent to it, or ask for a new one.")
 	}
 	g, err := s.grant(ctx, u, mode, c)
 	if err != nil {
@@ -288,7 +302,7 @@ func (s *Service) issueAccess(g *Grant) error {
 	c := token.Claims{
 		Issuer: s.cfg.Issuer, Subject: g.User.ID, Audience: token.Audience{s.cfg.Audience},
 		ExpiresAt: exp.Unix(), IssuedAt: now.Unix(), ID: newShortID(),
-		Roles: g.User.Roles, Email: g.User.Email,
+		Roles: g.User.Roles, Email: g.User.Email, EmailVerified: g.User.EmailVerified,
 	}
 	if g.Session != nil {
 		if g.Mode == valet.ModeHybrid {

@@ -127,7 +127,8 @@ func (s *Service) RevokeUserSessions(ctx context.Context, userID, keep string, c
 // one. Every device session and refresh family of the user ends, the
 // caller's own too, and the caller's device gets a new one in the same mode
 // (a new id: a stolen cookie or token of the old one is worth nothing),
-// which the returned Grant holds.
+// which the returned Grant holds. The address is told by mail when the
+// service sends mail.
 func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, current, next string, c Client) (*Grant, error) {
 	u, err := s.users.UserByID(ctx, id.User.ID)
 	if errors.Is(err, valet.ErrNotFound) {
@@ -177,6 +178,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 	if err := s.endEverything(ctx, u.ID, c); err != nil {
 		return nil, err
 	}
+	s.notify(ctx, u, "The password of your account was just changed, and every other device signed in to it was signed out.")
 	mode := id.Mode
 	if mode == "" {
 		mode = s.cfg.Mode

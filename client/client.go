@@ -79,10 +79,12 @@ func (e *Error) Is(target error) bool {
 
 // User is an account as the API shows it.
 type User struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Roles     []string  `json:"roles"`
-	CreatedAt time.Time `json:"created_at"`
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	// EmailVerified says that the user proved to own Email.
+	EmailVerified bool      `json:"email_verified"`
+	Roles         []string  `json:"roles"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 // Grant is what a login or a refresh returns.
@@ -411,6 +413,54 @@ func (c *Client) RevokeOtherSessions(ctx context.Context) error {
 func (c *Client) ChangePassword(ctx context.Context, current, next string) error {
 	return c.call(ctx, http.MethodPost, "/v1/password",
 		map[string]string{"current_password": current, "new_password": next}, true, nil)
+}
+
+// RequestVerification asks for a new mail with a link and a code that
+// verify the caller's address. The error is an *Error with code
+// invalid_request when it is verified already.
+func (c *Client) RequestVerification(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "/v1/verification", nil, true, nil)
+}
+
+// CompleteVerification verifies an address with the token of its link, or,
+// when tok is empty, with email and the code of the mail. The error is an
+// *Error with code invalid_code for a token or code that is wrong, used or
+// expired.
+func (c *Client) CompleteVerification(ctx context.Context, tok, email, code string) error {
+	return c.call(ctx, http.MethodPost, "/v1/verification/complete", ticketBody(tok, email, code), false, nil)
+}
+
+// RequestRecovery asks for a mail with a link and a code that set a new
+// password. It succeeds whether or not an account has email.
+func (c *Client) RequestRecovery(ctx context.Context, email string) error {
+	return c.call(ctx, http.MethodPost, "/v1/recovery", map[string]string{"email": email}, false, nil)
+}
+
+// CompleteRecovery sets the password to next with the token of a recovery
+// link, or, when tok is empty, with email and the code of the mail. Every
+// session of the user ends, this Client's too: log in again. The error is
+// an *Error with code invalid_code for a token or code that is wrong, used
+// or expired, and invalid_request for a weak password.
+func (c *Client) CompleteRecovery(ctx context.Context, tok, email, code, next string) error {
+	body := ticketBody(tok, email, code)
+	body["new_password"] = next
+	return c.call(ctx, http.MethodPost, "/v1/recovery/complete", body, false, nil)
+}
+
+// ChangeEmail asks to change the caller's address to next; it takes effect
+// once next is verified (CompleteVerification). The error is an *Error with
+// code invalid_credentials for a wrong current password and conflict for an
+// address another account has.
+func (c *Client) ChangeEmail(ctx context.Context, next, current string) error {
+	return c.call(ctx, http.MethodPost, "/v1/email",
+		map[string]string{"new_email": next, "current_password": current}, true, nil)
+}
+
+func ticketBody(tok, email, code string) map[string]string {
+	if tok != "" {
+		return map[string]string{"token": tok}
+	}
+	return map[string]string{"email": email, "code": code}
 }
 
 // Introspect asks the server about tok (RFC 7662). The Client must be

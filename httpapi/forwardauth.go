@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/valetauth/valet"
@@ -149,6 +150,7 @@ func (a *API) decide(w http.ResponseWriter, r *http.Request, read func(*http.Req
 	h := w.Header()
 	h.Set("Remote-User", id.User.ID)
 	h.Set("Remote-Email", id.User.Email)
+	h.Set("Remote-Email-Verified", strconv.FormatBool(id.User.EmailVerified))
 	h.Set("Remote-Groups", strings.Join(id.User.Roles, ","))
 	// valet keeps no display name: the email address is the name.
 	h.Set("Remote-Name", id.User.Email)

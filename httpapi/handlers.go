@@ -12,15 +12,16 @@ import (
 
 // userJSON is a user as the API shows it: never its password hash.
 type userJSON struct {
-	ID        string   `json:"id"`
-	Email     string   `json:"email"`
-	Roles     []string `json:"roles"`
-	Disabled  bool     `json:"disabled,omitempty"`
-	CreatedAt *string  `json:"created_at,omitempty"`
+	ID            string   `json:"id"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Roles         []string `json:"roles"`
+	Disabled      bool     `json:"disabled,omitempty"`
+	CreatedAt     *string  `json:"created_at,omitempty"`
 }
 
 func toUserJSON(u valet.User) userJSON {
-	j := userJSON{ID: u.ID, Email: u.Email, Roles: u.Roles, Disabled: u.Disabled}
+	j := userJSON{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Roles: u.Roles, Disabled: u.Disabled}
 	if j.Roles == nil {
 		j.Roles = []string{}
 	}

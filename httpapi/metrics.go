@@ -23,7 +23,7 @@ import (
 //	valet_logins_total{mode,result}                  password logins
 //	valet_signups_total{result}
 //	valet_token_refreshes_total{result}              result "reused" for a reuse detected
-//	valet_throttled_requests_total{action}           429s of login, signup, refresh, password
+//	valet_throttled_requests_total{action}           429s of login, signup, refresh, password, mail, code, email
 //
 // RegisterRevocations and RegisterHasher add those of a revocation node and
 // of the password hasher.

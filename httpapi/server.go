@@ -72,9 +72,21 @@ type Service interface {
 	RevokeSession(ctx context.Context, userID, sid string, c auth.Client) (auth.Withdrawal, error)
 	RevokeUserSessions(ctx context.Context, userID, keep string, c auth.Client) (auth.Withdrawal, error)
 	ChangePassword(ctx context.Context, id *valet.Identity, current, next string, c auth.Client) (*auth.Grant, error)
+	Mail
 	JWKS() []byte
 	Introspect(ctx context.Context, tok string) (token.Claims, error)
 	Admin
+}
+
+// Mail is what the API and the pages do by mail: verify an address,
+// recover an account, change an email. *auth.Service implements it.
+type Mail interface {
+	RequestVerification(ctx context.Context, id *valet.Identity, c auth.Client) error
+	ResendVerification(ctx context.Context, email string, c auth.Client) error
+	CompleteVerification(ctx context.Context, tok, email, code string, c auth.Client) (valet.User, error)
+	RequestRecovery(ctx context.Context, email string, c auth.Client) error
+	CompleteRecovery(ctx context.Context, tok, email, code, pw string, c auth.Client) (valet.User, error)
+	RequestEmailChange(ctx context.Context, id *valet.Identity, newEmail, currentPassword string, c auth.Client) error
 }
 
 // Admin is the administration of users that the admin endpoints and pages
@@ -145,6 +157,11 @@ func (a *API) routes() {
 	m.Handle("DELETE /v1/sessions/{id}", a.authed(a.deleteSession))
 	m.Handle("DELETE /v1/sessions", a.authed(a.deleteSessions))
 	m.Handle("POST /v1/password", a.authed(a.changePassword))
+	m.Handle("POST /v1/verification", a.authed(a.requestVerification))
+	m.HandleFunc("POST /v1/verification/complete", a.completeVerification)
+	m.HandleFunc("POST /v1/recovery", a.requestRecovery)
+	m.HandleFunc("POST /v1/recovery/complete", a.completeRecovery)
+	m.Handle("POST /v1/email", a.authed(a.changeEmail))
 	m.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	m.Handle("POST /v1/introspect", a.role(a.introspect, "service", "admin"))
 	m.HandleFunc("GET /v1/authz", a.forwardAuth)

@@ -21,6 +21,23 @@ func loadBuiltin(tb testing.TB) *mail.Templates {
 	return ts
 }
 
+// TestNoticeWithoutLink: a notice that carries no link says where to sign
+// in instead.
+func TestNoticeWithoutLink(t *testing.T) {
+	m, err := loadBuiltin(t).Render(mail.KindNotice, mail.Data{URL: "https://auth.example.com", Notice: "Your password was set anew."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Your password was set anew.", "sign in at https://auth.example.com and set a new password"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("the text body lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if !strings.Contains(m.HTML, `href="https://auth.example.com"`) || strings.Contains(m.Text+m.HTML, "open this link") {
+		t.Errorf("the HTML body does not point to the sign-in page alone:\n%s", m.HTML)
+	}
+}
+
 func TestBuiltinTemplates(t *testing.T) {
 	ts := loadBuiltin(t)
 	data := mail.Data{
@@ -41,8 +58,8 @@ func TestBuiltinTemplates(t *testing.T) {
 			[]string{"ada@example.com", "https://auth.example.com/verify?token=tok&x=1", "482913", "only once"},
 			[]string{`href="https://auth.example.com/verify?token=tok&amp;x=1"`, "482913"}, nil},
 		{mail.KindNotice, "A change to your Example Shop account",
-			[]string{"changed to new@example.com", "https://auth.example.com"},
-			[]string{"changed to new@example.com", `href="https://auth.example.com"`}, []string{"482913"}},
+			[]string{"changed to new@example.com", "If it was not you, open this link", "https://auth.example.com/verify?token=tok&x=1", "for 1 day"},
+			[]string{"changed to new@example.com", `href="https://auth.example.com/verify?token=tok&amp;x=1"`}, []string{"482913"}},
 		{mail.KindTest, "Test message from Example Shop",
 			[]string{"valet mail test"}, []string{"valet mail test"}, []string{"482913"}},
 	}

@@ -44,6 +44,20 @@ if ! [ -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 
+# axe-core for the accessibility checks of the browser tests: only the
+# script of the npm package, unpacked where VALET_TEST_AXE names it (.ci/run
+# and scripts/test.sh default to this path).
+axe_version=4.11.0
+axe_dir=/usr/local/share/valet-test/axe-core-$axe_version
+if ! [ -f "$axe_dir/axe.min.js" ]; then
+  command -v npm >/dev/null || apt_install npm
+  axe_tmp=$(mktemp -d)
+  (cd "$axe_tmp" && npm pack --silent "axe-core@$axe_version" >/dev/null)
+  mkdir -p "$axe_dir"
+  tar -xzf "$axe_tmp/axe-core-$axe_version.tgz" -C "$axe_dir" --strip-components=1 package/axe.min.js package/LICENSE
+  rm -rf "$axe_tmp"
+fi
+
 # nginx and Caddy for the forward-auth tests (cmd/valet/e2e_proxy_test.go).
 # Installed only; a policy-rc.d that answers 101 keeps the packages from
 # starting their services on ports 80 and 443.
@@ -62,4 +76,4 @@ if [ "${#proxies[@]}" -gt 0 ]; then
   [ "$own_policy" = 0 ] || rm -f "$policy"
 fi
 
-echo "services: postgres, redis and chromium are ready; nginx and caddy are installed"
+echo "services: postgres, redis and chromium are ready; nginx, caddy and axe-core are installed"

@@ -75,6 +75,18 @@ type accountData struct {
 	AccessTTL     time.Duration
 	Holds         holdsView
 	Password      formState
+	// Verify and EmailChange are the forms of the email section; Mail says
+	// whether the server sends mail, and so offers them.
+	Verify      formState
+	EmailChange formState
+	Mail        bool
+	VerifyTTL   time.Duration
+}
+
+// accountForms are the forms of the account page shown again after a
+// failed post.
+type accountForms struct {
+	Password, Verify, Email formState
 }
 
 // bounce sends a visitor who is not (or no longer) signed in to sign in,
@@ -111,10 +123,10 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		return
 	}
-	h.renderAccount(w, r, v, http.StatusOK, formState{}, h.takeFlash(w, r))
+	h.renderAccount(w, r, v, http.StatusOK, accountForms{}, h.takeFlash(w, r))
 }
 
-func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewer, status int, pw formState, fl *flash) {
+func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewer, status int, forms accountForms, fl *flash) {
 	ctx := r.Context()
 	u := v.id.User
 	if v.token != "" {
@@ -133,7 +145,10 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewe
 		User:     u,
 		Mode:     v.id.Mode,
 		Expires:  v.id.ExpiresAt,
-		Password: pw,
+		Password: forms.Password,
+		Verify:   forms.Verify, EmailChange: forms.Email,
+		Mail:      h.svc.Settings().Mail,
+		VerifyTTL: h.svc.Settings().VerifyTTL,
 	}
 	now := h.now()
 	list, err := h.svc.UserSessions(ctx, u.ID)
@@ -364,7 +379,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		if fe.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(fe.retryAfter))
 		}
-		h.renderAccount(w, r, v, fe.status, pw, nil)
+		h.renderAccount(w, r, v, fe.status, accountForms{Password: pw}, nil)
 		return
 	}
 	// Every device session ended, this browser's too, which has a new one.

@@ -38,6 +38,8 @@ type env struct {
 	srv   *httptest.Server
 	users *flakyUsers
 	pages *Handler
+	// mem is the store under users, which keeps the outbox and tickets.
+	mem *memory.Store
 }
 
 // envConfig is what an envOption may change before the env starts.
@@ -67,7 +69,8 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	stores := memory.New(memory.WithClock(clk.Now)).Stores()
+	mem := memory.New(memory.WithClock(clk.Now))
+	stores := mem.Stores()
 	users := &flakyUsers{UserStore: stores.Users}
 	stores.Users = users
 	cfg := auth.Config{
@@ -81,9 +84,18 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	for _, o := range opts {
 		o(&envConfig{auth: &cfg, api: &acfg, pages: &wcfg})
 	}
+	if cfg.Mail.Sender != nil && cfg.Mail.Outbox == nil {
+		cfg.Mail.Outbox = mem
+	}
 	svc, err := auth.New(ctx, cfg)
 	if err != nil {
 		tb.Fatalf("auth.New: %v", err)
+	}
+	if w := svc.MailWorker(); w != nil {
+		if err := w.Start(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = w.Close() })
 	}
 	api := httpapi.New(svc, acfg)
 	pages := New(svc, api, wcfg)
@@ -92,7 +104,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	mux.Handle("/", pages)
 	srv := httptest.NewTLSServer(mux)
 	tb.Cleanup(srv.Close)
-	return &env{tb: tb, svc: svc, clk: clk, srv: srv, users: users, pages: pages}
+	return &env{tb: tb, svc: svc, clk: clk, srv: srv, users: users, pages: pages, mem: mem}
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -121,7 +133,8 @@ func (f *flakyUsers) UserByEmail(ctx context.Context, email string) (valet.User,
 	return f.UserStore.UserByEmail(ctx, email)
 }
 
-// fakeThrottle refuses every login and signup when refuse is set.
+// fakeThrottle refuses every login, signup, mail and code when refuse is
+// set.
 type fakeThrottle struct {
 	refuse error
 }
@@ -131,6 +144,8 @@ func (t fakeThrottle) LoginFailed(context.Context, string, string) error    { re
 func (t fakeThrottle) LoginSucceeded(context.Context, string, string) error { return nil }
 func (t fakeThrottle) Signup(context.Context, string) error                 { return t.refuse }
 func (t fakeThrottle) Refresh(context.Context, string) error                { return nil }
+func (t fakeThrottle) Mail(context.Context, string, string) error           { return t.refuse }
+func (t fakeThrottle) Code(context.Context, string, string) error           { return t.refuse }
 
 // waitError is a refusal that says how long to wait, as throttle's does.
 type waitError struct{ wait time.Duration }

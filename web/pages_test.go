@@ -23,8 +23,9 @@ func TestSignUpSignInSignOut(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser(uaChromeMac)
 
-	mustSee(t, "sign-in page", b.get("/"), 200, `action="/signin"`, `action="/signup"`,
-		`name="mode" value="session" checked`, `autocomplete="current-password"`, `autocomplete="new-password"`)
+	mustSee(t, "sign-in page", b.get("/"), 200, `action="/signin"`, `href="/signup"`, `<details class="advanced">`,
+		`name="mode" value="session" checked`, `autocomplete="current-password"`)
+	mustSee(t, "sign-up page", b.get("/signup"), 200, `action="/signup"`, `autocomplete="new-password"`)
 
 	b.signUp("  Ada@Example.com ")
 	if b.cookie("__Host-valet_session") == "" {

@@ -19,6 +19,8 @@ type formState struct {
 	Email  string
 	Error  string
 	Fields map[string]string
+	// Focus names the field the cursor goes to when no field has an error.
+	Focus string
 }
 
 // FieldError returns the error of field name, or "".
@@ -28,6 +30,8 @@ func (f formState) FieldError(name string) string { return f.Fields[name] }
 type modeOption struct {
 	Value, Label, Hint string
 	Checked            bool
+	// Default marks the server's default mode.
+	Default bool
 }
 
 type signinData struct {
@@ -36,11 +40,20 @@ type signinData struct {
 	Modes    []modeOption
 	SignIn   formState
 	SignUp   formState
+	// Unverified says that the password was right and the address must be
+	// verified first: the page offers a new link.
+	Unverified bool
+	// Mail says whether the server sends mail, and so offers recovery.
+	Mail bool
+	// ModeChosen says that the mode asked for is not the default: the
+	// advanced choice is shown open.
+	ModeChosen bool
 }
 
 func (h *Handler) modes(chosen valet.Mode) []modeOption {
+	def := h.svc.Settings().Mode
 	if chosen == "" {
-		chosen = h.svc.Settings().Mode
+		chosen = def
 	}
 	out := []modeOption{
 		{Value: "session", Label: "Session", Hint: "A signed cookie; the server keeps the session."},
@@ -49,6 +62,7 @@ func (h *Handler) modes(chosen valet.Mode) []modeOption {
 	}
 	for i := range out {
 		out[i].Checked = out[i].Value == string(chosen)
+		out[i].Default = out[i].Value == string(def)
 	}
 	return out
 }
@@ -64,7 +78,7 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.safeReturn(returnTo, r), http.StatusSeeOther)
 		return
 	}
-	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: h.vetReturn(returnTo, r), Modes: h.modes("")}
+	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: h.vetReturn(returnTo, r), Modes: h.modes(""), Mail: h.svc.Settings().Mail}
 	h.allowFormRedirect(w, d.ReturnTo)
 	d.Flash = h.takeFlash(w, r)
 	if ended && d.Flash == nil {
@@ -112,9 +126,14 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		err = lerr
 	}
 	fe := h.describe(r, err, "signin")
-	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: returnTo, Modes: h.modes(mode)}
+	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: returnTo, Modes: h.modes(mode), Mail: h.svc.Settings().Mail,
+		Unverified: errors.Is(err, valet.ErrEmailUnverified), ModeChosen: mode != "" && mode != h.svc.Settings().Mode}
 	h.allowFormRedirect(w, returnTo)
 	d.SignIn = formState{Email: email, Error: fe.message, Fields: map[string]string{}}
+	if errors.Is(err, valet.ErrInvalidCredentials) && strings.TrimSpace(email) != "" {
+		// The email is kept: the password is what to type again.
+		d.SignIn.Focus = "password"
+	}
 	if fe.field != "" {
 		d.SignIn.Fields[fe.field], d.SignIn.Error = fe.message, ""
 	}
@@ -131,6 +150,11 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	_, err := h.svc.Signup(ctx, email, pw, h.client(r))
 	if err == nil {
 		g, lerr := h.svc.Login(ctx, email, pw, "", h.client(r))
+		if errors.Is(lerr, valet.ErrEmailUnverified) {
+			// This server signs in verified addresses only.
+			h.redirect(w, r, "/verify?email="+url.QueryEscape(strings.TrimSpace(email)), "signup-verify")
+			return
+		}
 		if lerr != nil {
 			// The account exists; only the automatic sign-in failed (a
 			// limit, a busy store). Let the person sign in by hand.
@@ -143,6 +167,9 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		// The welcome is shown on valet's own pages only: on the way back
 		// to an application it would wait for the next visit here.
 		welcome := "welcome"
+		if h.svc.Settings().Mail {
+			welcome = "welcome-verify"
+		}
 		if isAbsolute(returnTo) {
 			welcome = ""
 		}
@@ -150,13 +177,32 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fe := h.describe(r, err, "signup")
-	d := signinData{layout: layout{Title: "Create an account"}, ReturnTo: returnTo, Modes: h.modes("")}
+	d := signinData{layout: layout{Title: "Create an account"}, ReturnTo: returnTo, Mail: h.svc.Settings().Mail}
 	h.allowFormRedirect(w, returnTo)
 	d.SignUp = formState{Email: email, Error: fe.message, Fields: map[string]string{}}
 	if fe.field != "" {
 		d.SignUp.Fields[fe.field], d.SignUp.Error = fe.message, ""
 	}
-	h.renderForm(w, r, fe, "signin", d)
+	h.renderForm(w, r, fe, "signup", d)
+}
+
+// signupPage shows the sign-up form, which leads back to the same return
+// target as the sign-in page. A signed-in visitor is sent on.
+func (h *Handler) signupPage(w http.ResponseWriter, r *http.Request) {
+	v, _, err := h.whoIs(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	returnTo := returnParam(r.URL.Query())
+	if v != nil {
+		http.Redirect(w, r, h.safeReturn(returnTo, r), http.StatusSeeOther)
+		return
+	}
+	d := signinData{layout: layout{Title: "Create an account"}, ReturnTo: h.vetReturn(returnTo, r), Mail: h.svc.Settings().Mail}
+	h.allowFormRedirect(w, d.ReturnTo)
+	d.SignUp.Email = r.URL.Query().Get("email")
+	h.render(w, r, http.StatusOK, "signup", d)
 }
 
 // renderForm shows page again with an error's status, and Retry-After where
@@ -229,16 +275,24 @@ type formErr struct {
 }
 
 // describe turns an error of the engine into what the form shows. op is
-// "signin", "signup" or "password", which decides the field a message
-// belongs to. Errors it does not know are logged and shown as one sentence.
+// "signin", "signup", "password", "recovery", "verify" or "email", which
+// decides the field a message belongs to. Errors it does not know are
+// logged and shown as one sentence.
 func (h *Handler) describe(r *http.Request, err error, op string) formErr {
-	pwField := "password"
-	if op == "password" {
+	pwField, emailField := "password", "email"
+	switch op {
+	case "password", "recovery":
 		pwField = "new_password"
+	case "email":
+		emailField = "new_email"
 	}
 	switch {
-	case errors.Is(err, valet.ErrInvalidCredentials) && op == "password":
+	case errors.Is(err, valet.ErrInvalidCredentials) && (op == "password" || op == "email"):
 		return formErr{status: http.StatusUnauthorized, field: "current_password", message: "Your current password is not right."}
+	case errors.Is(err, valet.ErrEmailUnverified):
+		return formErr{status: http.StatusForbidden, message: "Verify your email address first: open the link we sent to it, or enter its code. Lost the mail? Ask for a new one below."}
+	case errors.Is(err, valet.ErrInvalidCode):
+		return formErr{status: http.StatusBadRequest, field: "code", message: "This code is wrong, used or expired."}
 	case errors.Is(err, valet.ErrInvalidCredentials):
 		// The same words whether the email is unknown or the password wrong.
 		return formErr{status: http.StatusUnauthorized, message: "Wrong email or password."}
@@ -247,7 +301,9 @@ func (h *Handler) describe(r *http.Request, err error, op string) formErr {
 	case errors.Is(err, valet.ErrWeakPassword):
 		return formErr{status: http.StatusBadRequest, field: pwField, message: valet.Message(err)}
 	case errors.Is(err, valet.ErrInvalidEmail):
-		return formErr{status: http.StatusBadRequest, field: "email", message: "Enter an email address like name@example.com."}
+		return formErr{status: http.StatusBadRequest, field: emailField, message: "Enter an email address like name@example.com."}
+	case errors.Is(err, valet.ErrConflict) && op != "signup":
+		return formErr{status: http.StatusConflict, field: emailField, message: "Another account has this email address."}
 	case errors.Is(err, valet.ErrConflict):
 		return formErr{status: http.StatusConflict, field: "email", message: "An account with this email already exists. Sign in instead, or use another email."}
 	case errors.Is(err, valet.ErrRateLimited):
@@ -262,6 +318,8 @@ func (h *Handler) describe(r *http.Request, err error, op string) formErr {
 	case errors.Is(err, valet.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return formErr{status: http.StatusServiceUnavailable, retryAfter: 1,
 			message: "The service is busy or cannot reach its store. Try again in a moment."}
+	case errors.Is(err, valet.ErrInvalidRequest) && op == "email":
+		return formErr{status: http.StatusBadRequest, field: emailField, message: valet.Message(err)}
 	case errors.Is(err, valet.ErrInvalidRequest):
 		return formErr{status: http.StatusBadRequest, message: valet.Message(err)}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +158,44 @@ func TestDescribe(t *testing.T) {
 				t.Errorf("message leaks a dependency's error: %q", got.message)
 			}
 		})
+	}
+}
+
+// TestSignInForPeople: sign-up is its own page and keeps the return target;
+// the mode choice is under a closed disclosure with the server's default
+// checked (open when another mode was asked for); a wrong password puts
+// the cursor back in the password field, the email kept.
+func TestSignInForPeople(t *testing.T) {
+	e := newEnv(t, withAPI(func(c *httpapi.Config) { c.ForwardAuth.AllowedRedirectHosts = []string{"app.example.com"} }))
+	if _, err := e.svc.CreateUser(context.Background(), "ada@example.com", testPassword, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(uaFirefox)
+	p := b.get("/?rd=" + url.QueryEscape("https://app.example.com/x"))
+	mustSee(t, "sign-in page", p, 200, `<details class="advanced">`, `value="session" checked`, "(this server's default)",
+		`href="/signup?return_to=https%3a%2f%2fapp.example.com%2fx"`)
+	if strings.Contains(p.Body, `id="signup-form"`) {
+		t.Error("the sign-in page still holds the sign-up form")
+	}
+	p = b.get("/signup?return_to=" + url.QueryEscape("https://app.example.com/x"))
+	mustSee(t, "sign-up page", p, 200, `id="signup-form"`, `name="return_to" value="https://app.example.com/x"`)
+	if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://app.example.com") {
+		t.Errorf("the sign-up page's form cannot lead back to the application: %s", csp)
+	}
+
+	p = b.post("/signin", url.Values{"email": {"ada@example.com"}, "password": {"wrong password"}})
+	mustSee(t, "wrong password", p, 401, `value="ada@example.com"`)
+	if !regexp.MustCompile(`id="signin-password"[^>]*autofocus`).MatchString(p.Body) {
+		t.Errorf("the password field does not get the focus after a wrong password:\n%s", p.Body)
+	}
+	if regexp.MustCompile(`id="signin-email"[^>]*autofocus`).MatchString(p.Body) {
+		t.Error("the email field gets the focus after a wrong password")
+	}
+	p = b.post("/signin", url.Values{"email": {"ada@example.com"}, "password": {"wrong password"}, "mode": {"hybrid"}})
+	mustSee(t, "wrong password in hybrid mode", p, 401, `<details class="advanced" open>`, `value="hybrid" checked`)
+
+	b.signIn("ada@example.com", "")
+	if p := b.get("/signup"); p.Status != 303 || p.Location() != "/account" {
+		t.Errorf("/signup signed in: %d → %q", p.Status, p.Location())
 	}
 }

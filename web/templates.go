@@ -16,7 +16,7 @@ import (
 )
 
 // pageNames are the templates in templates/, each rendered inside layout.html.
-var pageNames = []string{"signin", "signout", "account", "admin", "error"}
+var pageNames = []string{"signin", "signout", "account", "admin", "error", "recovery", "verify", "signup"}
 
 func parseTemplates() map[string]*template.Template {
 	out := make(map[string]*template.Template, len(pageNames))
@@ -107,13 +107,17 @@ type fieldData struct {
 	// Value is what was typed before; never set for a password.
 	Value, Error, Hint string
 	MinLength          int
+	// Focus puts the cursor here when the page loads, as after a wrong
+	// password.
+	Focus bool
 }
 
 // newField describes the input name of form f. A password field never gets
 // its value back, and a new password states the minimum length so that
 // the browser can say so before the post.
 func newField(f formState, id, name, label, typ, autocomplete, hint string) fieldData {
-	d := fieldData{ID: id, Name: name, Label: label, Type: typ, Autocomplete: autocomplete, Hint: hint, Error: f.FieldError(name)}
+	d := fieldData{ID: id, Name: name, Label: label, Type: typ, Autocomplete: autocomplete, Hint: hint,
+		Error: f.FieldError(name), Focus: f.Focus == name}
 	if typ == "email" {
 		d.Value = f.Email
 	}

@@ -1,6 +1,7 @@
-// Package web serves valet's pages: sign in and sign up at /, the account
-// page with the sessions of each device at /account, and the administration
-// of users at /admin. The pages are rendered on the server with html/template
+// Package web serves valet's pages: sign in at /, sign up at /signup, the account
+// page with the sessions of each device and the email address at /account,
+// recovery of a forgotten password at /recovery, verification of an
+// address at /verify, and the administration of users at /admin. The pages are rendered on the server with html/template
 // from files embedded in the binary; every form works without JavaScript,
 // and every response carries a strict Content-Security-Policy that allows no
 // inline script or style.
@@ -125,7 +126,7 @@ func (h *Handler) routes() {
 	m := h.mux
 	m.HandleFunc("GET /{$}", h.signinPage)
 	m.HandleFunc("GET /signin", redirectHome)
-	m.HandleFunc("GET /signup", redirectHome)
+	m.HandleFunc("GET /signup", h.signupPage)
 	m.HandleFunc("POST /signin", h.signin)
 	m.HandleFunc("POST /signup", h.signup)
 	m.HandleFunc("GET /signout", h.signoutPage)
@@ -134,6 +135,14 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /account/sessions/{id}/revoke", h.revokeSession)
 	m.HandleFunc("POST /account/sessions/revoke-others", h.revokeOthers)
 	m.HandleFunc("POST /account/password", h.changePassword)
+	m.HandleFunc("POST /account/verification", h.requestVerification)
+	m.HandleFunc("POST /account/email", h.changeEmail)
+	m.HandleFunc("GET /recovery", h.recoveryPage)
+	m.HandleFunc("POST /recovery", h.requestRecovery)
+	m.HandleFunc("POST /recovery/reset", h.resetPassword)
+	m.HandleFunc("GET /verify", h.verifyPage)
+	m.HandleFunc("POST /verify", h.verify)
+	m.HandleFunc("POST /verify/resend", h.resendVerification)
 	m.HandleFunc("GET /admin", h.adminPage)
 	m.HandleFunc("POST /admin/users/{id}", h.adminUpdateUser)
 	m.HandleFunc("POST /admin/users/{id}/sessions/revoke", h.adminRevokeSessions)

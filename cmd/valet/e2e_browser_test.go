@@ -234,7 +234,7 @@ func (p *person) wide(page string) {
 func (p *person) signUp(email string) {
 	p.tb.Helper()
 	p.do("sign up",
-		chromedp.Navigate(p.base+"/"),
+		chromedp.Navigate(p.base+"/signup"),
 		chromedp.WaitVisible(chromedp.CSS(`#signup-email`)),
 		chromedp.SendKeys(chromedp.CSS(`#signup-email`), email),
 		chromedp.SendKeys(chromedp.CSS(`#signup-password`), browserPassword),
@@ -252,7 +252,9 @@ func (p *person) signIn(email, password, mode string) {
 		chromedp.SendKeys(chromedp.CSS(`#signin-password`), password),
 	}
 	if mode != "" {
-		actions = append(actions, chromedp.Click(chromedp.CSS(`input[name=mode][value=`+mode+`]`)))
+		// The choice is under the advanced disclosure.
+		actions = append(actions, chromedp.Click(chromedp.CSS(`details.advanced summary`)),
+			chromedp.Click(chromedp.CSS(`input[name=mode][value=`+mode+`]`)))
 	}
 	actions = append(actions, chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)))
 	p.do("sign in", actions...)

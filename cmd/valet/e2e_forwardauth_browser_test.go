@@ -68,6 +68,8 @@ func TestBrowserForwardAuth(t *testing.T) {
 					}
 					if tc.mode == "session" {
 						p.do("sign up",
+							chromedp.Click(chromedp.CSS(`#signup-link`)),
+							chromedp.WaitVisible(chromedp.CSS(`#signup-email`)),
 							chromedp.SendKeys(chromedp.CSS(`#signup-email`), tc.email),
 							chromedp.SendKeys(chromedp.CSS(`#signup-password`), browserPassword),
 							chromedp.Click(chromedp.CSS(`#signup-form button[type=submit]`)),
@@ -77,6 +79,7 @@ func TestBrowserForwardAuth(t *testing.T) {
 						p.do("sign in",
 							chromedp.SendKeys(chromedp.CSS(`#signin-email`), tc.email),
 							chromedp.SendKeys(chromedp.CSS(`#signin-password`), browserPassword),
+							chromedp.Click(chromedp.CSS(`details.advanced summary`)),
 							chromedp.Click(chromedp.CSS(`input[name=mode][value=`+tc.mode+`]`)),
 							chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),
 							chromedp.WaitVisible(chromedp.CSS(`#echo`)),

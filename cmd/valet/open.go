@@ -18,6 +18,7 @@ import (
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/mail"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/revoke"
 	"github.com/valetauth/valet/revoke/pgnotify"
@@ -67,11 +68,16 @@ type backend struct {
 	sweeps []valet.Sweeper
 }
 
-// sweep runs every backend's clean-up of expired records.
+// sweep runs every backend's clean-up of expired records, tickets too.
 func (b *backend) sweep(ctx context.Context, now time.Time) error {
 	for _, sw := range b.sweeps {
 		if _, err := sw.Sweep(ctx, now); err != nil {
 			return err
+		}
+		if ts, ok := sw.(mail.TicketStore); ok {
+			if _, err := ts.SweepTickets(ctx, now); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -203,6 +209,9 @@ type serviceFlags struct {
 	// registerer is set by serve, for the node's and the hasher's series;
 	// nil elsewhere.
 	registerer prometheus.Registerer
+	// mail and requireVerified are set by serve; elsewhere no mail is sent.
+	mail            auth.MailConfig
+	requireVerified bool
 }
 
 func (o *serviceFlags) register(fs *flag.FlagSet) {
@@ -283,7 +292,9 @@ func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger
 		Alg:             o.alg,
 		Logger:          log,
 		Throttle:        o.throttle,
+		Mail:            o.mail,
 	}
+	cfg.RequireVerifiedEmail = o.requireVerified
 	if node != nil {
 		cfg.Revoker = node
 	}

@@ -21,7 +21,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/mail"
+	"github.com/valetauth/valet/mail/mailmetrics"
 	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/storemetrics"
 	"github.com/valetauth/valet/throttle"
@@ -46,6 +49,10 @@ type serveSettings struct {
 	tf             throttleFlags
 	logLevel       string
 	metricsAddr    string
+	mf             mailFlags
+	verifyTTL      time.Duration
+	recoveryTTL    time.Duration
+	requireVerify  bool
 }
 
 // newServeFlagSet returns the flags of valet serve, bound to the settings
@@ -66,6 +73,10 @@ func newServeFlagSet() (*flag.FlagSet, *serveSettings) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	c.tf.register(fs)
+	c.mf.register(fs)
+	fs.DurationVar(&c.verifyTTL, "verify-ttl", 24*time.Hour, "how long the link and code of an email verification (and of an email change) stay valid")
+	fs.DurationVar(&c.recoveryTTL, "recovery-ttl", 15*time.Minute, "how long the link and code of an account recovery stay valid")
+	fs.BoolVar(&c.requireVerify, "require-verified-email", false, "refuse the sign-in of accounts whose email address is not verified (403 email_unverified; the sign-in page offers a new link)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this address only, e.g. 127.0.0.1:9090 (default: on --addr)")
 	fs.Usage = func() {
@@ -86,6 +97,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	trustedOrigins, accessRules, trustedProxies := c.trustedOrigins, c.accessRules, c.trustedProxies
 	tlsCert, tlsKey := c.tlsCert, c.tlsKey
 	if err := vf.validate(); err != nil {
+		return err
+	}
+	if err := c.mf.validate(); err != nil {
+		return err
+	}
+	if c.verifyTTL < time.Minute || c.recoveryTTL < time.Second {
+		return usageError{"--verify-ttl must be at least 1m and --recovery-ttl at least 1s"}
+	}
+	templates, err := c.mf.loadTemplates()
+	if err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, logLevel)
@@ -113,6 +134,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
+	// The outbox and the tickets are the database's: taken before the
+	// stores are wrapped for metrics, which keep only the store interfaces.
+	outbox, _ := b.stores.Users.(mail.TicketStore)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if b.stores, err = storemetrics.Wrap(b.stores, reg); err != nil {
@@ -122,6 +146,32 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	guard, closeGuard := tf.guard(sf.sessions, sf.storeTimeout)
 	defer closeGuard()
 	vf.throttle = guard
+	// Listening before the engine is built gives the default --public-url,
+	// the base of the links in mail, the port that --addr 127.0.0.1:0
+	// picked.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %v", addr, err)
+	}
+	defer ln.Close()
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+		if tlsConf != nil {
+			publicURL = "https://" + ln.Addr().String()
+		}
+	}
+	sender, err := c.mf.smtpSender(30 * time.Second)
+	if err != nil {
+		return err
+	}
+	vf.mail = auth.MailConfig{Outbox: outbox, Templates: templates, PublicURL: publicURL,
+		VerifyTTL: c.verifyTTL, RecoveryTTL: c.recoveryTTL}
+	if sender != nil {
+		vf.mail.Sender = sender
+	} else {
+		vf.mail.Sender = mail.LogSender{Logger: log}
+	}
+	vf.requireVerified = c.requireVerify
 	// Detached from ctx, so that the revocation node keeps listening while
 	// HTTP drains after a signal; stopService ends it afterwards.
 	svc, stopService, err := vf.service(context.WithoutCancel(ctx), b, log)
@@ -129,6 +179,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopService()
+	worker := svc.MailWorker()
+	if err := mailmetrics.Register(reg, worker); err != nil {
+		return err
+	}
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if c.metricsAddr != "" {
@@ -143,18 +197,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer msrv.Close()
 		fmt.Fprintf(stdout, "valet: metrics on http://%s/metrics\n", mln.Addr())
 		metrics = nil
-	}
-	// Listening before the API is built gives the default --public-url
-	// the port that --addr 127.0.0.1:0 picked.
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %v", addr, err)
-	}
-	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
-		if tlsConf != nil {
-			publicURL = "https://" + ln.Addr().String()
-		}
 	}
 	cookie.Insecure = !cookieSecure
 	api := httpapi.New(svc, httpapi.Config{
@@ -177,6 +219,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Go(func() { sweepExpired(bgCtx, b, log) })
 	defer background.Wait()
 	defer stopBackground()
+	// Closed before the engine and the stores, after HTTP: a try under
+	// way is finished and recorded, so that it is not sent again.
+	if err := worker.Start(bgCtx); err != nil {
+		return err
+	}
+	defer worker.Close()
 	srv := &http.Server{
 		// Outermost, so that pages, redirects and the router's own answers
 		// carry the headers too (a page replaces the policy with its own).
@@ -195,6 +243,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	scheme := "http"
 	if tlsConf != nil {
 		scheme = "https"
+	}
+	// Said before the line that tools wait for, so that it is there when
+	// they read on.
+	if sender == nil {
+		const warning = "no --smtp-url: mail is NOT sent; each message (verification and recovery links and codes) is written to this server's log instead"
+		fmt.Fprintf(stdout, "valet: WARNING: %s. Fine on a laptop; elsewhere set --smtp-url and --mail-from, and check them with valet mail test\n", warning)
+		log.Warn(warning)
+	} else {
+		fmt.Fprintf(stdout, "valet: mail goes through %s from %s; links in it start with %s\n", c.mf.smtpURL.u, c.mf.mailFrom.s, publicURL)
 	}
 	fmt.Fprintf(stdout, "valet: listening on %s://%s (database: %s, default mode: %s)\n", scheme, ln.Addr(), b.kind, vf.mode)
 	if b.created {
@@ -260,8 +317,8 @@ func routes(api, pages http.Handler) http.Handler {
 	return mux
 }
 
-// sweepExpired drops expired sessions, refresh families and revocations
-// every ten minutes, so the database does not grow without bound.
+// sweepExpired drops expired sessions, refresh families, revocations and
+// tickets every ten minutes, so the database does not grow without bound.
 func sweepExpired(ctx context.Context, b *backend, log interface {
 	Warn(msg string, args ...any)
 }) {
@@ -300,22 +357,29 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 
 // throttleFlags are the limits on attempts; each takes tiers of N/DURATION.
 type throttleFlags struct {
-	loginAccount, loginIP, signup, refresh limitsFlag
+	loginAccount, loginIP, signup, refresh   limitsFlag
+	mailAccount, mailIP, codeAccount, codeIP limitsFlag
 }
 
 func (t *throttleFlags) register(fs *flag.FlagSet) {
 	p := throttle.DefaultPolicy()
 	t.loginAccount, t.loginIP, t.signup, t.refresh = limitsFlag(p.LoginAccount), limitsFlag(p.LoginIP), limitsFlag(p.Signup), limitsFlag(p.Refresh)
+	t.mailAccount, t.mailIP, t.codeAccount, t.codeIP = limitsFlag(p.MailAccount), limitsFlag(p.MailIP), limitsFlag(p.CodeAccount), limitsFlag(p.CodeIP)
 	fs.Var(&t.loginAccount, "throttle-login-account", "failed logins per account (any email, known or not): N/DURATION tiers, comma-separated, or off")
 	fs.Var(&t.loginIP, "throttle-login-ip", "failed logins per client address (IPv6: per /64): N/DURATION tiers, or off")
 	fs.Var(&t.signup, "throttle-signup", "signups per client address: N/DURATION tiers, or off")
 	fs.Var(&t.refresh, "throttle-refresh", "token refreshes per client address: N/DURATION tiers, or off")
+	fs.Var(&t.mailAccount, "throttle-mail-account", "mail that requests ask for (verification, recovery, email change) per account, known or not: N/DURATION tiers, or off")
+	fs.Var(&t.mailIP, "throttle-mail-ip", "mail that requests ask for per client address: N/DURATION tiers, or off")
+	fs.Var(&t.codeAccount, "throttle-code-account", "one-time codes tried per address (a ticket dies after 5 wrong ones besides): N/DURATION tiers, or off")
+	fs.Var(&t.codeIP, "throttle-code-ip", "one-time codes and link tokens tried per client address: N/DURATION tiers, or off")
 }
 
 // guard returns the throttle: counters in Redis when sessions live there,
 // so every node shares them, and in this process otherwise.
 func (t *throttleFlags) guard(sessions string, timeout time.Duration) (*throttle.Guard, func()) {
-	p := throttle.Policy{LoginAccount: t.loginAccount, LoginIP: t.loginIP, Signup: t.signup, Refresh: t.refresh}
+	p := throttle.Policy{LoginAccount: t.loginAccount, LoginIP: t.loginIP, Signup: t.signup, Refresh: t.refresh,
+		MailAccount: t.mailAccount, MailIP: t.mailIP, CodeAccount: t.codeAccount, CodeIP: t.codeIP}
 	if strings.HasPrefix(sessions, "redis://") || strings.HasPrefix(sessions, "rediss://") {
 		// The session store opened this URL already, so it parses.
 		if opt, err := goredis.ParseURL(sessions); err == nil {

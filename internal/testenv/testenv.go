@@ -1,6 +1,7 @@
 // Package testenv is the one place tests learn where the services they need
 // run: Postgres, Redis and Chromium, from VALET_TEST_POSTGRES,
-// VALET_TEST_REDIS and VALET_TEST_CHROMIUM.
+// VALET_TEST_REDIS and VALET_TEST_CHROMIUM, and where axe-core's script is,
+// from VALET_TEST_AXE.
 package testenv
 
 import (
@@ -13,6 +14,9 @@ const (
 	Postgres = "VALET_TEST_POSTGRES"
 	Redis    = "VALET_TEST_REDIS"
 	Chromium = "VALET_TEST_CHROMIUM"
+	// Axe names axe-core's axe.min.js, for the accessibility checks of
+	// the browser tests.
+	Axe = "VALET_TEST_AXE"
 )
 
 // Required reports whether VALET_REQUIRE_SERVICES=1, which CI sets: a

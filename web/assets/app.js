@@ -1,5 +1,6 @@
 // Progressive enhancement for valet's pages. Every form and link works
-// without this file; it only makes times local and passwords revealable.
+// without this file; it only makes times local, passwords revealable, and
+// says when Caps Lock is on in a password field.
 (function () {
   "use strict";
 
@@ -46,6 +47,25 @@
       button.setAttribute("aria-label", shown ? "Show password" : "Hide password");
     });
     wrap.appendChild(button);
+
+    // Said while Caps Lock is on, as a wrong password often is.
+    var caps = document.createElement("p");
+    caps.className = "caps";
+    caps.id = input.id + "-caps";
+    caps.setAttribute("role", "status");
+    caps.hidden = true;
+    caps.textContent = "Caps Lock is on.";
+    wrap.parentNode.insertBefore(caps, wrap.nextSibling);
+    var capsCheck = function (e) {
+      if (e.getModifierState) {
+        caps.hidden = !e.getModifierState("CapsLock");
+      }
+    };
+    input.addEventListener("keydown", capsCheck);
+    input.addEventListener("keyup", capsCheck);
+    input.addEventListener("blur", function () {
+      caps.hidden = true;
+    });
   });
 
   // Before a form is sent, turn revealed passwords back into password

@@ -1,0 +1,99 @@
+package auth
+
+import (
+	"context"
+	"errors"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/mail"
+)
+
+// verifyPath is the page that a verification link opens.
+const verifyPath = "/verify"
+
+// verifyPurposes are the tickets that verification completes: a new
+// account's address, and the new address of an email change.
+var verifyPurposes = []valet.TicketPurpose{valet.TicketVerify, valet.TicketEmailChange}
+
+// sendVerification stores a verification ticket for u's address with the
+// mail that carries it.
+func (s *Service) sendVerification(ctx context.Context, u valet.User) error {
+	return s.send(ctx, s.newTicket(u, valet.TicketVerify, u.Email, s.cfg.Mail.VerifyTTL, false), mail.KindVerify, verifyPath, "")
+}
+
+// RequestVerification sends the user of id a mail with a link and a code
+// that verify its address, in place of any sent before. It returns an error
+// wrapping valet.ErrInvalidRequest when the address is verified already or
+// the service sends no mail, valet.ErrRateLimited when the account or the
+// client has asked too often, and valet.ErrUnauthenticated when the user
+// is gone.
+func (s *Service) RequestVerification(ctx context.Context, id *valet.Identity, c Client) error {
+	if s.mail == nil {
+		return errNoMail()
+	}
+	u, err := s.users.UserByID(ctx, id.User.ID)
+	if errors.Is(err, valet.ErrNotFound) {
+		return valet.ErrUnauthenticated
+	}
+	if err != nil {
+		return err
+	}
+	if u.EmailVerified {
+		return valet.Errorf(valet.ErrInvalidRequest, "Your email address is verified already.")
+	}
+	if s.cfg.Throttle != nil {
+		if err := s.cfg.Throttle.Mail(ctx, u.Email, c.IP); err != nil {
+			return s.throttled(ctx, err, "verify.request", u.ID, c)
+		}
+	}
+	if err := s.sendVerification(ctx, u); err != nil {
+		return err
+	}
+	s.audit(ctx, "verify.request", u.ID, id.SessionID, c)
+	return nil
+}
+
+// ResendVerification sends a new verification mail to the account of
+// email when it has one whose address is not verified yet, for a person
+// who cannot sign in before they verify (Config.RequireVerifiedEmail). It
+// answers the same, in the same time, whatever the address: nil, or
+// valet.ErrInvalidEmail for a malformed one, valet.ErrRateLimited, or a
+// store's error.
+func (s *Service) ResendVerification(ctx context.Context, email string, c Client) error {
+	return s.byEmail(ctx, email, valet.TicketVerify, c,
+		func(u valet.User) bool { return !u.EmailVerified && !u.Disabled },
+		func(u valet.User) error { return s.sendVerification(ctx, u) })
+}
+
+// CompleteVerification uses a verification ticket, named by its link
+// token tok or by email and code: the address it was sent to becomes the
+// account's, verified. A ticket of an email change makes its new address
+// the account's email. It returns the user as it is now, or an error
+// wrapping valet.ErrInvalidCode for a token or code that is wrong, used,
+// expired, or not a verification's, valet.ErrConflict when the new address
+// of an email change has been taken by another account meanwhile, and
+// valet.ErrRateLimited after too many tries.
+func (s *Service) CompleteVerification(ctx context.Context, tok, email, code string, c Client) (valet.User, error) {
+	t, err := s.findTicket(ctx, tok, email, code, verifyPurposes, c)
+	if err != nil {
+		return valet.User{}, err
+	}
+	var r valet.Redemption
+	event := "verify.complete"
+	switch t.Purpose {
+	case valet.TicketVerify:
+		// A ticket sent to an address the account no longer has proves
+		// nothing about the one it has.
+		r = valet.Redemption{IfEmail: t.Email, Drop: []valet.TicketPurpose{valet.TicketVerify}}
+	default:
+		r = valet.Redemption{SetEmail: t.Email,
+			Drop: []valet.TicketPurpose{valet.TicketVerify, valet.TicketEmailChange, valet.TicketRecovery}}
+		event = "email.change"
+	}
+	u, err := s.redeem(ctx, t, r)
+	if err != nil {
+		return valet.User{}, err
+	}
+	s.audit(ctx, event, u.ID, "", c)
+	return u, nil
+}
