@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -209,7 +210,14 @@ func TestBrowserSignInForPeople(t *testing.T) {
 
 	p.signIn("ada@example.com", "not the password", "")
 	p.do("wait for the error", chromedp.WaitVisible(chromedp.CSS(`#signin-error`)))
-	if id := eval[string](p, `document.activeElement.id`); id != "signin-password" {
+	// The browser moves the focus once the page has loaded, which may
+	// come a moment after the error is visible.
+	id := eval[string](p, `document.activeElement.id`)
+	for deadline := time.Now().Add(3 * time.Second); id != "signin-password" && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		id = eval[string](p, `document.activeElement.id`)
+	}
+	if id != "signin-password" {
 		t.Errorf("after a wrong password the focus is on %q, want the password field", id)
 	}
 	p.accessible("wrong-password")
