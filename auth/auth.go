@@ -188,17 +188,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	sealKey, err := hkdf.Key(sha256.New, master, nil, "valet seal v1", 32)
+	aead, err := sealer(master, "valet seal v1")
 	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	block, err := aes.NewCipher(sealKey)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
+		return nil, err
 	}
 	keys := token.NewManager(cfg.Stores.Keys, aead, token.ManagerConfig{
 		Alg: cfg.Alg, TokenTTL: cfg.AccessTTL, Leeway: cfg.Leeway, Now: cfg.Now,
@@ -458,4 +450,22 @@ func newShortID() string {
 		panic("auth: crypto/rand failed: " + err.Error())
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// sealer returns AES-256-GCM under the key that HKDF-SHA256 derives from
+// master for info: each use of the master secret has a key of its own.
+func sealer(master []byte, info string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, master, nil, info, 32)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	seal, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return seal, nil
 }

@@ -2,11 +2,7 @@ package auth
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -107,17 +103,9 @@ func newMailer(cfg Config, master []byte) (*mailer, error) {
 		}
 		m.templates = t
 	}
-	key, err := hkdf.Key(sha256.New, master, nil, "valet mail seal v1", 32)
+	seal, err := sealer(master, "valet mail seal v1")
 	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	seal, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
+		return nil, err
 	}
 	wc := mc.Worker
 	wc.Outbox, wc.Sender, wc.Seal = m.outbox, mc.Sender, seal
