@@ -78,6 +78,10 @@ type SessionStore interface {
 	TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error
 	// DeleteSession removes the session with id and reports whether it existed.
 	DeleteSession(ctx context.Context, id string) (bool, error)
+	// SetSessionAuth records that the user of session id signed in again at
+	// authTime with the methods amr, which replace the session's. A session
+	// that is gone is no error.
+	SetSessionAuth(ctx context.Context, id string, authTime time.Time, amr []string) error
 }
 
 // SessionLister is the extra ability to see and end a user's sessions.
@@ -141,8 +145,9 @@ type RevocationStore interface {
 // never return expired records, so sweeping only frees space; a store whose
 // backend expires records by itself (Redis) sweeps nothing and returns 0.
 type Sweeper interface {
-	// Sweep deletes the sessions, refresh families and revocations that
-	// have expired at now and returns how many records it deleted.
+	// Sweep deletes the sessions, refresh families, revocations and pending
+	// sign-in state that have expired at now and returns how many records
+	// it deleted.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 }
 
@@ -160,4 +165,6 @@ type Stores struct {
 	Keys        KeyStore
 	Secrets     SecretStore
 	Revocations RevocationStore
+	// Factors comes from the backend of Users.
+	Factors FactorStore
 }

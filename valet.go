@@ -76,6 +76,11 @@ type Session struct {
 	IdleExpiresAt time.Time
 	UserAgent     string
 	IP            string
+	// AMR names the methods the user signed in with (AMRPassword, ...), and
+	// AuthTime is when they last did: at login, or when they proved it
+	// again for a sensitive change (Service.Reauthenticate).
+	AMR      []string
+	AuthTime time.Time
 }
 
 // Expiry returns the earlier of the absolute and the idle expiry.
@@ -229,6 +234,14 @@ type Identity struct {
 	ExpiresAt time.Time
 	// TokenID is the jti of a presented access token.
 	TokenID string
+	// AMR names the methods the user signed in with, and AuthTime is when
+	// they last proved who they are (see Session).
+	AMR      []string
+	AuthTime time.Time
+	// MustEnrol says that the server's policy wants a second factor that
+	// this sign-in did not use: the caller may do nothing but add one
+	// (or sign out) until it has.
+	MustEnrol bool
 }
 
 type identityKey struct{}

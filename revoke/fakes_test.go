@@ -129,6 +129,13 @@ func (s *memSessions) TouchSession(ctx context.Context, id string, lastSeen, idl
 	return s.inner.TouchSession(ctx, id, lastSeen, idleExpiresAt)
 }
 
+func (s *memSessions) SetSessionAuth(ctx context.Context, id string, authTime time.Time, amr []string) error {
+	if err := s.failure(); err != nil {
+		return err
+	}
+	return s.inner.SetSessionAuth(ctx, id, authTime, amr)
+}
+
 func (s *memSessions) DeleteSession(ctx context.Context, id string) (bool, error) {
 	if err := s.failure(); err != nil {
 		return false, err

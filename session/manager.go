@@ -90,6 +90,12 @@ func (m *Manager) lifetimes(mode valet.Mode) (lifetime, idle time.Duration) {
 // that names it. Every call makes a new secret: a login never reuses an id
 // the client already had (session fixation).
 func (m *Manager) Create(ctx context.Context, userID string, mode valet.Mode, userAgent, ip string) (valet.Session, string, error) {
+	return m.CreateSignedIn(ctx, userID, mode, userAgent, ip, nil, time.Time{})
+}
+
+// CreateSignedIn is Create for a sign-in made with the methods amr at
+// authTime, which the session records (zero authTime: now).
+func (m *Manager) CreateSignedIn(ctx context.Context, userID string, mode valet.Mode, userAgent, ip string, amr []string, authTime time.Time) (valet.Session, string, error) {
 	secret := valet.NewID()
 	now := m.cfg.Now().UTC()
 	lifetime, idle := m.lifetimes(mode)
@@ -103,6 +109,11 @@ func (m *Manager) Create(ctx context.Context, userID string, mode valet.Mode, us
 		IdleExpiresAt: now.Add(idle),
 		UserAgent:     truncate(userAgent, 512),
 		IP:            truncate(ip, 64),
+		AMR:           amr,
+		AuthTime:      authTime.UTC(),
+	}
+	if authTime.IsZero() {
+		s.AuthTime = now
 	}
 	if s.IdleExpiresAt.After(s.ExpiresAt) {
 		s.IdleExpiresAt = s.ExpiresAt

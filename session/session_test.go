@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,16 @@ func (f *fakeStore) TouchSession(_ context.Context, id string, seen, idle time.T
 	f.touches++
 	if s, ok := f.m[id]; ok {
 		s.LastSeenAt, s.IdleExpiresAt = seen, idle
+		f.m[id] = s
+	}
+	return nil
+}
+
+func (f *fakeStore) SetSessionAuth(_ context.Context, id string, authTime time.Time, amr []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.m[id]; ok {
+		s.AuthTime, s.AMR = authTime, slices.Clone(amr)
 		f.m[id] = s
 	}
 	return nil

@@ -7,7 +7,8 @@
 //	valet_store_errors_total{store,op}           calls that failed
 //
 // store is the member of valet.Stores ("users", "sessions", "refresh",
-// "keys", "secrets", "revocations") and op the method ("UserByEmail"). A
+// "keys", "secrets", "revocations", "factors") and op the method
+// ("UserByEmail"). A
 // failure is an error other than valet.ErrNotFound and valet.ErrConflict,
 // which are answers, not failures (see the contract in valet's store.go).
 //
@@ -95,6 +96,9 @@ func Wrap(s valet.Stores, reg prometheus.Registerer) (valet.Stores, error) {
 	if s.Revocations != nil {
 		out.Revocations = wrapRevocations(s.Revocations, m)
 	}
+	if s.Factors != nil {
+		out.Factors = wrapFactors(s.Factors, m)
+	}
 	return out, nil
 }
 
@@ -162,8 +166,8 @@ func (w *users) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User,
 // sessions
 
 type sessions struct {
-	inner                      valet.SessionStore
-	create, get, touch, delete *op
+	inner                               valet.SessionStore
+	create, get, touch, delete, setAuth *op
 }
 
 type sessionLister struct {
@@ -174,7 +178,7 @@ type sessionLister struct {
 func wrapSessions(in valet.SessionStore, m *meter) valet.SessionStore {
 	const s = "sessions"
 	w := &sessions{inner: in, create: m.op(s, "CreateSession"), get: m.op(s, "Session"), touch: m.op(s, "TouchSession"),
-		delete: m.op(s, "DeleteSession")}
+		delete: m.op(s, "DeleteSession"), setAuth: m.op(s, "SetSessionAuth")}
 	l, ok := in.(valet.SessionLister)
 	if !ok {
 		return w
@@ -211,6 +215,13 @@ func (w *sessions) DeleteSession(ctx context.Context, id string) (bool, error) {
 	ok, err := w.inner.DeleteSession(ctx, id)
 	w.delete.done(start, err)
 	return ok, err
+}
+
+func (w *sessions) SetSessionAuth(ctx context.Context, id string, authTime time.Time, amr []string) error {
+	start := time.Now()
+	err := w.inner.SetSessionAuth(ctx, id, authTime, amr)
+	w.setAuth.done(start, err)
+	return err
 }
 
 func (w *sessionLister) UserSessions(ctx context.Context, userID string) ([]valet.Session, error) {
@@ -359,4 +370,106 @@ func (w *revocations) Revocations(ctx context.Context, now time.Time) ([]valet.R
 	rs, err := w.inner.Revocations(ctx, now)
 	w.list.done(start, err)
 	return rs, err
+}
+
+// factors
+
+type factors struct {
+	inner                                            valet.FactorStore
+	create, list, byCredential, update, useStep      *op
+	delete, deleteAll, setCodes, useCode, countCodes *op
+	putPending, takePending                          *op
+}
+
+func wrapFactors(in valet.FactorStore, m *meter) valet.FactorStore {
+	const s = "factors"
+	return &factors{inner: in, create: m.op(s, "CreateFactor"), list: m.op(s, "Factors"),
+		byCredential: m.op(s, "FactorByCredential"), update: m.op(s, "UpdateFactor"), useStep: m.op(s, "UseFactorStep"),
+		delete: m.op(s, "DeleteFactor"), deleteAll: m.op(s, "DeleteFactors"), setCodes: m.op(s, "SetRecoveryCodes"),
+		useCode: m.op(s, "UseRecoveryCode"), countCodes: m.op(s, "RecoveryCodes"),
+		putPending: m.op(s, "PutPending"), takePending: m.op(s, "TakePending")}
+}
+
+func (w *factors) CreateFactor(ctx context.Context, f valet.Factor) error {
+	start := time.Now()
+	err := w.inner.CreateFactor(ctx, f)
+	w.create.done(start, err)
+	return err
+}
+
+func (w *factors) Factors(ctx context.Context, userID string) ([]valet.Factor, error) {
+	start := time.Now()
+	fs, err := w.inner.Factors(ctx, userID)
+	w.list.done(start, err)
+	return fs, err
+}
+
+func (w *factors) FactorByCredential(ctx context.Context, credentialID string) (valet.Factor, bool, error) {
+	start := time.Now()
+	f, found, err := w.inner.FactorByCredential(ctx, credentialID)
+	w.byCredential.done(start, err)
+	return f, found, err
+}
+
+func (w *factors) UpdateFactor(ctx context.Context, f valet.Factor) (bool, error) {
+	start := time.Now()
+	ok, err := w.inner.UpdateFactor(ctx, f)
+	w.update.done(start, err)
+	return ok, err
+}
+
+func (w *factors) UseFactorStep(ctx context.Context, userID, id string, step int64, at time.Time) (bool, error) {
+	start := time.Now()
+	ok, err := w.inner.UseFactorStep(ctx, userID, id, step, at)
+	w.useStep.done(start, err)
+	return ok, err
+}
+
+func (w *factors) DeleteFactor(ctx context.Context, userID, id string) (bool, error) {
+	start := time.Now()
+	ok, err := w.inner.DeleteFactor(ctx, userID, id)
+	w.delete.done(start, err)
+	return ok, err
+}
+
+func (w *factors) DeleteFactors(ctx context.Context, userID string) (int, error) {
+	start := time.Now()
+	n, err := w.inner.DeleteFactors(ctx, userID)
+	w.deleteAll.done(start, err)
+	return n, err
+}
+
+func (w *factors) SetRecoveryCodes(ctx context.Context, userID string, hashes []string) error {
+	start := time.Now()
+	err := w.inner.SetRecoveryCodes(ctx, userID, hashes)
+	w.setCodes.done(start, err)
+	return err
+}
+
+func (w *factors) UseRecoveryCode(ctx context.Context, userID, hash string) (bool, error) {
+	start := time.Now()
+	ok, err := w.inner.UseRecoveryCode(ctx, userID, hash)
+	w.useCode.done(start, err)
+	return ok, err
+}
+
+func (w *factors) RecoveryCodes(ctx context.Context, userID string) (int, error) {
+	start := time.Now()
+	n, err := w.inner.RecoveryCodes(ctx, userID)
+	w.countCodes.done(start, err)
+	return n, err
+}
+
+func (w *factors) PutPending(ctx context.Context, key string, value []byte, expires time.Time) error {
+	start := time.Now()
+	err := w.inner.PutPending(ctx, key, value, expires)
+	w.putPending.done(start, err)
+	return err
+}
+
+func (w *factors) TakePending(ctx context.Context, key string, now time.Time) ([]byte, bool, error) {
+	start := time.Now()
+	v, found, err := w.inner.TakePending(ctx, key, now)
+	w.takePending.done(start, err)
+	return v, found, err
 }

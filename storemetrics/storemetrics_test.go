@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -165,5 +167,43 @@ func BenchmarkSession(b *testing.B) {
 				_, _, _ = s.st.Session(ctx, "no-such-session")
 			}
 		})
+	}
+}
+
+// TestNewSeries: the calls added with second factors are timed under their
+// store and method too.
+func TestNewSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	w, err := storemetrics.Wrap(memory.New().Stores(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_ = w.Sessions.SetSessionAuth(ctx, "no-such-session", time.Now(), []string{valet.AMRPassword})
+	_, _ = w.Factors.Factors(ctx, "no-such-user")
+	_, _, _ = w.Factors.TakePending(ctx, "no-such-key", time.Now())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		if mf.GetName() != "valet_store_call_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			if m.GetHistogram().GetSampleCount() > 0 {
+				got[strings.Join(labels, ",")] = true
+			}
+		}
+	}
+	for _, want := range []string{"op=SetSessionAuth,store=sessions", "op=Factors,store=factors", "op=TakePending,store=factors"} {
+		if !got[want] {
+			t.Errorf("no calls timed with %s; timed: %v", want, slices.Sorted(maps.Keys(got)))
+		}
 	}
 }

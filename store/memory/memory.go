@@ -26,6 +26,7 @@ var (
 	_ valet.KeyStore        = (*Store)(nil)
 	_ valet.SecretStore     = (*Store)(nil)
 	_ valet.RevocationStore = (*Store)(nil)
+	_ valet.FactorStore     = (*Store)(nil)
 	_ valet.Sweeper         = (*Store)(nil)
 	_ valet.Pinger          = (*Store)(nil)
 )
@@ -37,8 +38,9 @@ var (
 const sweepEvery = 1024
 
 // Store is an in-memory store. It is safe for concurrent use. Expired
-// sessions, refresh families and revocations are dropped when they are next
-// looked up, in passing as new ones are written, and by Sweep.
+// sessions, refresh families, revocations and pending sign-in state are
+// dropped when they are next looked up, in passing as new ones are written,
+// and by Sweep.
 //
 // Each kind of entry has its own lock, so that writes of one kind never delay
 // lookups of another: a session lookup is one read-locked map access.
@@ -78,6 +80,12 @@ type Store struct {
 	// tickets are the one-time tickets (tickets.go), made at their first use.
 	ticketsOnce sync.Once
 	tickets     *tickets
+	// factors are the second factors and recovery codes, and pending the
+	// state of sign-ins under way (factors.go), each made at its first use.
+	factorsOnce sync.Once
+	factors     *factors
+	pendingOnce sync.Once
+	pending     *pending
 }
 
 type family struct {
@@ -126,7 +134,7 @@ func New(opts ...Option) *Store {
 
 // Stores returns a valet.Stores whose every member is s.
 func (s *Store) Stores() valet.Stores {
-	return valet.Stores{Users: s, Sessions: s, Refresh: s, Keys: s, Secrets: s, Revocations: s}
+	return valet.Stores{Users: s, Sessions: s, Refresh: s, Keys: s, Secrets: s, Revocations: s, Factors: s}
 }
 
 // Ping reports whether the store can serve: always, unless ctx is done, when
@@ -142,9 +150,9 @@ func ctxErr(ctx context.Context) error {
 	return nil
 }
 
-// Sweep drops every session, refresh family (with its token hashes) and
-// revocation that has expired at now, and returns how many entries it
-// dropped. It returns 0 and an error wrapping valet.ErrUnavailable, having
+// Sweep drops every session, refresh family (with its token hashes),
+// revocation and pending sign-in state that has expired at now, and returns
+// how many entries it dropped. It returns 0 and an error wrapping valet.ErrUnavailable, having
 // dropped nothing, when ctx is done.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := ctxErr(ctx); err != nil {
@@ -159,6 +167,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	s.vmu.Lock()
 	n += s.sweepRevocationsLocked(now)
 	s.vmu.Unlock()
+	p := s.pendingbox()
+	p.mu.Lock()
+	n += p.sweepLocked(now)
+	p.mu.Unlock()
 	return n, nil
 }
 
@@ -262,9 +274,10 @@ func (s *Store) UpdateUser(ctx context.Context, u valet.User) error {
 	return nil
 }
 
-// DeleteUser removes the user with id, or returns an error wrapping
-// valet.ErrNotFound. The user's sessions and refresh families stay until
-// the caller ends them, so that it learns which sessions it ended.
+// DeleteUser removes the user with id, with its second factors and
+// recovery codes, or returns an error wrapping valet.ErrNotFound. The
+// user's sessions and refresh families stay until the caller ends them, so
+// that it learns which sessions it ended.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
@@ -277,6 +290,10 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	}
 	delete(s.byEmail, u.Email)
 	delete(s.users, id)
+	fb := s.factorbox()
+	fb.mu.Lock()
+	fb.deleteUserLocked(id)
+	fb.mu.Unlock()
 	return nil
 }
 
@@ -313,8 +330,9 @@ func (s *Store) ListUsers(ctx context.Context, q valet.UserQuery) ([]valet.User,
 // Sessions
 
 // CreateSession stores sess, its UserAgent and IP made valid UTF-8 without
-// NUL bytes and cut to their bounds. It returns an error wrapping
-// valet.ErrConflict when a session with sess.ID exists.
+// NUL bytes and cut to their bounds and its AMR bounded as the other
+// backends bound it. It returns an error wrapping valet.ErrConflict when a
+// session with sess.ID exists.
 func (s *Store) CreateSession(ctx context.Context, sess valet.Session) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
@@ -350,7 +368,14 @@ func (s *Store) Session(ctx context.Context, id string) (valet.Session, bool, er
 		s.dropSessionIfExpired(id, now)
 		return valet.Session{}, false, nil
 	}
-	return sess, true, nil
+	return cloneSession(sess), true, nil
+}
+
+// cloneSession returns sess with an AMR of its own: the stored one is the
+// store's.
+func cloneSession(sess valet.Session) valet.Session {
+	sess.AMR = slices.Clone(sess.AMR)
+	return sess
 }
 
 // dropSessionIfExpired removes session id if it is still expired at now: it
@@ -404,6 +429,29 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpir
 	return nil
 }
 
+// SetSessionAuth sets the session's AuthTime and its AMR, bounded as
+// CreateSession bounds it. A session that is gone or has expired is left
+// alone, and is no error.
+func (s *Store) SetSessionAuth(ctx context.Context, id string, authTime time.Time, amr []string) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	amr = text.AMR(amr)
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	sess, ok := s.sessions[id]
+	if !ok {
+		return nil
+	}
+	if sess.Expired(s.now()) {
+		s.deleteSessionLocked(sess)
+		return nil
+	}
+	sess.AuthTime, sess.AMR = authTime, amr
+	s.sessions[id] = sess
+	return nil
+}
+
 // DeleteSession removes the session with id and reports whether there was
 // one that had not expired.
 func (s *Store) DeleteSession(ctx context.Context, id string) (bool, error) {
@@ -432,7 +480,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]valet.Sessio
 	out := make([]valet.Session, 0, len(ids))
 	for id := range ids {
 		if sess := s.sessions[id]; !sess.Expired(now) {
-			out = append(out, sess)
+			out = append(out, cloneSession(sess))
 		}
 	}
 	s.smu.RUnlock()

@@ -226,6 +226,9 @@ func TestSweepOnWrite(t *testing.T) {
 	if err := s.AddRevocation(ctx, valet.Revocation{SessionID: "old", Until: t0.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutPending(ctx, "old", []byte("state"), t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 
 	clk.Set(t0.Add(time.Hour))
 	// Enough writes of each kind that the store must have swept in passing.
@@ -237,6 +240,9 @@ func TestSweepOnWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := s.AddRevocation(ctx, valet.Revocation{SessionID: fmt.Sprint(i), Until: t0.Add(2 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutPending(ctx, fmt.Sprint(i), []byte("state"), t0.Add(2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}

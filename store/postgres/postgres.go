@@ -1,6 +1,6 @@
 // Package postgres stores valet's users, sessions, refresh-token families,
-// signing keys, secrets and revocations in PostgreSQL, through a pgx
-// connection pool.
+// signing keys, secrets, revocations and second factors in PostgreSQL,
+// through a pgx connection pool.
 //
 // Open connects and, unless told not to, migrates the schema. Tables are
 // created in the first schema of the connection's search_path, which can be
@@ -33,6 +33,7 @@ var (
 	_ valet.KeyStore        = (*DB)(nil)
 	_ valet.SecretStore     = (*DB)(nil)
 	_ valet.RevocationStore = (*DB)(nil)
+	_ valet.FactorStore     = (*DB)(nil)
 	_ valet.Sweeper         = (*DB)(nil)
 	_ valet.Pinger          = (*DB)(nil)
 )
@@ -54,7 +55,8 @@ type Config struct {
 
 // DB is a PostgreSQL-backed store. It implements valet.UserStore,
 // SessionStore, SessionLister, RefreshStore, KeyStore, SecretStore,
-// RevocationStore, Sweeper and Pinger, and is safe for concurrent use.
+// RevocationStore, FactorStore, Sweeper and Pinger, and is safe for
+// concurrent use.
 type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
@@ -129,6 +131,7 @@ func (db *DB) Stores() valet.Stores {
 		Keys:        db,
 		Secrets:     db,
 		Revocations: db,
+		Factors:     db,
 	}
 }
 
@@ -141,8 +144,12 @@ func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, db.timeout)
 }
 
-// uniqueViolation is the SQLSTATE of a unique or primary key violation.
-const uniqueViolation = "23505"
+// uniqueViolation is the SQLSTATE of a unique or primary key violation,
+// and foreignKeyViolation that of a row that names a row that is not there.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+)
 
 // fail turns an error from pgx into one of the root package's sentinels, so
 // that callers never see a pgx type: a unique violation is a conflict,
@@ -174,6 +181,14 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// nonNil keeps a nil slice from becoming SQL NULL in a NOT NULL column.
+func nonNil(a []string) []string {
+	if a == nil {
+		return []string{}
+	}
+	return a
 }
 
 // fromNull maps SQL NULL back to the zero time and every time to UTC.

@@ -11,23 +11,24 @@ import (
 	"github.com/valetauth/valet/store/internal/text"
 )
 
-const sessionColumns = `id, user_id, mode, created_at, last_seen_at, expires_at, idle_expires_at, user_agent, ip`
+const sessionColumns = `id, user_id, mode, created_at, last_seen_at, expires_at, idle_expires_at, user_agent, ip, amr, auth_time`
 
 // live is the condition on a session row that it has not expired at $2.
 const live = `expires_at > $2 AND (idle_expires_at IS NULL OR idle_expires_at > $2)`
 
 // CreateSession stores s, its UserAgent and IP made valid UTF-8 without NUL
-// bytes (a text column refuses both) and cut to their bounds. It returns an
-// error wrapping valet.ErrConflict when s.ID exists and
-// valet.ErrUnavailable when the database fails.
+// bytes (a text column refuses both) and cut to their bounds, and its AMR
+// bounded as the other backends bound it. It returns an error wrapping
+// valet.ErrConflict when s.ID exists and valet.ErrUnavailable when the
+// database fails.
 func (db *DB) CreateSession(ctx context.Context, s valet.Session) error {
 	s = text.Session(s)
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	_, err := db.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		s.ID, s.UserID, string(s.Mode), s.CreatedAt, s.LastSeenAt, s.ExpiresAt,
-		nullTime(s.IdleExpiresAt), s.UserAgent, s.IP)
+		nullTime(s.IdleExpiresAt), s.UserAgent, s.IP, nonNil(s.AMR), nullTime(s.AuthTime))
 	if err != nil {
 		return fail("create session", err)
 	}
@@ -64,6 +65,22 @@ func (db *DB) TouchSession(ctx context.Context, id string, lastSeen, idleExpires
 		id, db.now(), lastSeen, nullTime(idleExpiresAt))
 	if err != nil {
 		return fail("touch session", err)
+	}
+	return nil
+}
+
+// SetSessionAuth sets the session's AuthTime and its AMR, bounded as
+// CreateSession bounds it. A session that is gone or has expired by
+// Config.Now is left alone, and is no error. It returns an error wrapping
+// valet.ErrUnavailable when the database fails.
+func (db *DB) SetSessionAuth(ctx context.Context, id string, authTime time.Time, amr []string) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	// As in TouchSession, a session that has just expired stays so.
+	_, err := db.pool.Exec(ctx, `UPDATE sessions SET auth_time = $3, amr = $4 WHERE id = $1 AND `+live,
+		id, db.now(), nullTime(authTime), nonNil(text.AMR(amr)))
+	if err != nil {
+		return fail("set session auth", err)
 	}
 	return nil
 }
@@ -126,13 +143,16 @@ func (db *DB) DeleteUserSessions(ctx context.Context, userID, except string) ([]
 
 func scanSession(row pgx.Row) (valet.Session, error) {
 	var (
-		s    valet.Session
-		mode string
-		idle *time.Time
+		s              valet.Session
+		mode           string
+		idle, authTime *time.Time
 	)
-	err := row.Scan(&s.ID, &s.UserID, &mode, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &idle, &s.UserAgent, &s.IP)
+	err := row.Scan(&s.ID, &s.UserID, &mode, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &idle, &s.UserAgent, &s.IP, &s.AMR, &authTime)
 	s.Mode = valet.Mode(mode)
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC()
-	s.IdleExpiresAt = fromNull(idle)
+	s.IdleExpiresAt, s.AuthTime = fromNull(idle), fromNull(authTime)
+	if len(s.AMR) == 0 {
+		s.AMR = nil
+	}
 	return s, err
 }

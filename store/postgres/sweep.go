@@ -25,11 +25,15 @@ var sweeps = [...]struct{ table, sql string }{
 	{"revocations", `DELETE FROM revocations WHERE session_id IN (
 		SELECT session_id FROM revocations WHERE until <= $1
 		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+	{"pending", `DELETE FROM pending WHERE key IN (
+		SELECT key FROM pending WHERE expires_at <= $1
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
 }
 
-// Sweep deletes the sessions, refresh families (with their token hashes) and
-// revocations that have expired at now, and returns how many sessions,
-// families and revocations it deleted. Lookups never return expired records,
+// Sweep deletes the sessions, refresh families (with their token hashes),
+// revocations and pending sign-in state that have expired at now, and
+// returns how many sessions, families, revocations and pending rows it
+// deleted. Lookups never return expired records,
 // so Sweep only reclaims space; run it now and then. It deletes in batches
 // of at most 1000 rows, each its own transaction bounded by Config.Timeout,
 // so that it never holds many locks for long. It returns an error wrapping

@@ -18,6 +18,7 @@ func TestSweepBatches(t *testing.T) {
 		expiredSessions    = 2*sweepBatch + 5
 		expiredFamilies    = sweepBatch + 5
 		expiredRevocations = sweepBatch
+		expiredPending     = sweepBatch + 3
 	)
 	for _, q := range []struct {
 		sql  string
@@ -45,13 +46,17 @@ func TestSweepBatches(t *testing.T) {
 			SELECT 'gone-' || i, CASE i % 2 WHEN 0 THEN $1::timestamptz ELSE $2::timestamptz END FROM generate_series(1, $3::int) AS i`,
 			[]any{before, at, expiredRevocations}},
 		{`INSERT INTO revocations (session_id, until) VALUES ('live', $1::timestamptz)`, []any{after}},
+		{`INSERT INTO pending (key, value, expires_at)
+			SELECT 'gone-' || i, '\x00'::bytea, CASE i % 2 WHEN 0 THEN $1::timestamptz ELSE $2::timestamptz END FROM generate_series(1, $3::int) AS i`,
+			[]any{before, at, expiredPending}},
+		{`INSERT INTO pending (key, value, expires_at) VALUES ('live', '\x00'::bytea, $1::timestamptz)`, []any{after}},
 	} {
 		if _, err := db.pool.Exec(ctx, q.sql, q.args...); err != nil {
 			t.Fatalf("%s: %v", strings.Fields(q.sql)[2], err)
 		}
 	}
 
-	want := expiredSessions + expiredFamilies + expiredRevocations
+	want := expiredSessions + expiredFamilies + expiredRevocations + expiredPending
 	if got, err := db.Sweep(ctx, at); err != nil || got != want {
 		t.Fatalf("Sweep = %d, %v; want %d, nil", got, err, want)
 	}
@@ -66,8 +71,9 @@ func TestSweepBatches(t *testing.T) {
 		{"refresh_families", []string{"live"}},
 		{"refresh_tokens", []string{"live-0", "live-1"}},
 		{"revocations", []string{"live"}},
+		{"pending", []string{"live"}},
 	} {
-		key := map[string]string{"refresh_tokens": "hash", "revocations": "session_id"}[tc.table]
+		key := map[string]string{"refresh_tokens": "hash", "revocations": "session_id", "pending": "key"}[tc.table]
 		if key == "" {
 			key = "id"
 		}

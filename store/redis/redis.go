@@ -1,7 +1,8 @@
 // Package redis stores valet's sessions, refresh-token families and
 // revocation set in Redis (7.0 or later), for deployments where several
 // nodes share them or where the main database should not see every request.
-// Users, signing keys and secrets stay in the main database.
+// Users, signing keys, secrets and second factors stay in the main
+// database.
 //
 // Every key starts with Config.Prefix:
 //

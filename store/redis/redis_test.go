@@ -337,6 +337,23 @@ func TestExpiry(t *testing.T) {
 		check(t, s.userSessionsKey(user), later.ExpiresAt)
 	})
 
+	t.Run("recording a sign-in keeps the expiry", func(t *testing.T) {
+		if err := s.SetSessionAuth(ctx, sess.ID, n, []string{valet.AMRPassword, valet.AMROTP, valet.AMRMulti}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, s.sessionKey(sess.ID), n.Add(30*time.Minute))
+	})
+
+	t.Run("recording a sign-in of a gone session does not bring it back", func(t *testing.T) {
+		gone := valet.HashSecret(valet.NewID())
+		if err := s.SetSessionAuth(ctx, gone, n, []string{valet.AMRPassword}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.client.Exists(ctx, s.sessionKey(gone)).Result(); err != nil || got != 0 {
+			t.Errorf("EXISTS after recording a sign-in of a gone session = %d, %v; want 0", got, err)
+		}
+	})
+
 	t.Run("touching a gone session does not bring it back", func(t *testing.T) {
 		gone := valet.HashSecret(valet.NewID())
 		if err := s.TouchSession(ctx, gone, n, n.Add(time.Hour)); err != nil {

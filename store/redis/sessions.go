@@ -23,6 +23,8 @@ const (
 	fIdle      = "i"
 	fUserAgent = "ua"
 	fIP        = "ip"
+	fAMR       = "am" // the methods, joined by commas
+	fAuthTime  = "at"
 )
 
 // createSession stores a session hash that expires with the session and
@@ -53,6 +55,17 @@ redis.call('HSET', KEYS[1], 'l', ARGV[1], 'i', ARGV[2])
 local at = ms(e)
 if ARGV[2] ~= '' then at = math.min(at, ms(ARGV[2])) end
 redis.call('PEXPIREAT', KEYS[1], at)
+return 1
+`)
+
+// setSessionAuth sets a session's authentication time and methods. A
+// session that is gone stays gone: HSET on a missing key would create it.
+//
+//	KEYS: session
+//	ARGV: auth time (ns or empty), methods
+var setSessionAuth = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'at', ARGV[1], 'am', ARGV[2])
 return 1
 `)
 
@@ -88,7 +101,7 @@ return removed
 
 // CreateSession stores sess with a time to live that ends at sess.Expiry(),
 // its UserAgent and IP made valid UTF-8 without NUL bytes and cut to their
-// bounds, as the other backends store them. It returns an error wrapping
+// bounds and its AMR bounded, as the other backends store them. It returns an error wrapping
 // valet.ErrConflict when sess.ID exists and valet.ErrUnavailable when Redis
 // fails.
 func (s *Store) CreateSession(ctx context.Context, sess valet.Session) error {
@@ -103,6 +116,8 @@ func (s *Store) CreateSession(ctx context.Context, sess valet.Session) error {
 		fIdle, encTime(sess.IdleExpiresAt),
 		fUserAgent, sess.UserAgent,
 		fIP, sess.IP,
+		fAMR, text.JoinAMR(sess.AMR),
+		fAuthTime, encTime(sess.AuthTime),
 	}
 	keys := []string{s.sessionKey(sess.ID), s.userSessionsKey(sess.UserID)}
 	n, err := createSession.Run(ctx, s.client, keys, args...).Int()
@@ -146,6 +161,19 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpir
 		encTime(lastSeen), encTime(idleExpiresAt)).Err()
 	if err != nil {
 		return fail("touch session", err)
+	}
+	return nil
+}
+
+// SetSessionAuth sets the session's AuthTime and its AMR, bounded as
+// CreateSession bounds it, leaving the key's time to live as it is. A
+// session that is gone is no error. It returns an error wrapping
+// valet.ErrUnavailable when Redis fails.
+func (s *Store) SetSessionAuth(ctx context.Context, id string, authTime time.Time, amr []string) error {
+	err := setSessionAuth.Run(ctx, s.client, []string{s.sessionKey(id)},
+		encTime(authTime), text.JoinAMR(text.AMR(amr))).Err()
+	if err != nil {
+		return fail("set session auth", err)
 	}
 	return nil
 }
@@ -237,6 +265,9 @@ func decodeSession(id string, m map[string]string) (valet.Session, error) {
 		Mode:      valet.Mode(m[fMode]),
 		UserAgent: m[fUserAgent],
 		IP:        m[fIP],
+		// A session stored before the methods were recorded has neither
+		// field, and reads as one without them.
+		AMR: text.SplitAMR(m[fAMR]),
 	}
 	var err error
 	for _, f := range []struct {
@@ -247,6 +278,7 @@ func decodeSession(id string, m map[string]string) (valet.Session, error) {
 		{fLastSeen, &sess.LastSeenAt},
 		{fExpires, &sess.ExpiresAt},
 		{fIdle, &sess.IdleExpiresAt},
+		{fAuthTime, &sess.AuthTime},
 	} {
 		if *f.dst, err = decTime(m[f.field]); err != nil {
 			return valet.Session{}, fmt.Errorf("session field %s: %w", f.field, err)

@@ -130,8 +130,9 @@ func (db *DB) RevokeRefreshFamilies(ctx context.Context, userID, sessionID strin
 	return nil
 }
 
-// Sweep deletes the sessions, refresh families (with their token hashes) and
-// revocations that have expired at now, and returns how many it deleted.
+// Sweep deletes the sessions, refresh families (with their token hashes),
+// revocations and pending sign-in state that have expired at now, and
+// returns how many it deleted.
 // Lookups never return expired entries, so Sweep only reclaims space; run it
 // now and then. It returns an error wrapping valet.ErrUnavailable on
 // failure, having deleted nothing.
@@ -143,6 +144,7 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 			`DELETE FROM sessions WHERE NOT ` + liveFlag,
 			`DELETE FROM refresh_families AS f WHERE NOT coalesce((` + familyLive + `), 0)`,
 			`DELETE FROM revocations WHERE coalesce(until <= ?1, 1)`,
+			`DELETE FROM pending WHERE expires_at <= ?1`,
 		} {
 			res, err := tx.ExecContext(ctx, q, now.UnixMicro())
 			if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/valetauth/valet/store/internal/text"
 )
 
-const sessionColumns = `id, user_id, mode, created_at, last_seen_at, expires_at, idle_expires_at, user_agent, ip`
+const sessionColumns = `id, user_id, mode, created_at, last_seen_at, expires_at, idle_expires_at, user_agent, ip, amr, auth_time`
 
 // live is the condition that a session has not expired at ?1 (see
 // valet.Session.Expired: a NULL idle expiry means none).
@@ -25,27 +25,31 @@ const sessionQuery = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?2 
 func scanSession(sc scanner) (valet.Session, error) {
 	var (
 		s                                   valet.Session
-		mode                                string
+		mode, amr                           string
 		created, lastSeen, expires, idleExp sql.NullInt64
+		authTime                            sql.NullInt64
 	)
-	if err := sc.Scan(&s.ID, &s.UserID, &mode, &created, &lastSeen, &expires, &idleExp, &s.UserAgent, &s.IP); err != nil {
+	if err := sc.Scan(&s.ID, &s.UserID, &mode, &created, &lastSeen, &expires, &idleExp, &s.UserAgent, &s.IP, &amr, &authTime); err != nil {
 		return valet.Session{}, err
 	}
 	s.Mode = valet.Mode(mode)
 	s.CreatedAt, s.LastSeenAt = timeOf(created), timeOf(lastSeen)
 	s.ExpiresAt, s.IdleExpiresAt = timeOf(expires), timeOf(idleExp)
+	s.AMR, s.AuthTime = text.SplitAMR(amr), timeOf(authTime)
 	return s, nil
 }
 
 // CreateSession stores s, its UserAgent and IP made valid UTF-8 without NUL
-// bytes and cut to their bounds. It returns an error wrapping
+// bytes and cut to their bounds and its AMR bounded as the other backends
+// bound it. It returns an error wrapping
 // valet.ErrConflict when a session with s.ID exists and
 // valet.ErrUnavailable on failure.
 func (db *DB) CreateSession(ctx context.Context, s valet.Session) error {
 	s = text.Session(s)
-	_, err := db.rw.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := db.rw.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.UserID, string(s.Mode), micros(s.CreatedAt), micros(s.LastSeenAt),
-		micros(s.ExpiresAt), micros(s.IdleExpiresAt), s.UserAgent, s.IP)
+		micros(s.ExpiresAt), micros(s.IdleExpiresAt), s.UserAgent, s.IP,
+		text.JoinAMR(s.AMR), micros(s.AuthTime))
 	if err != nil {
 		return db.fail(ctx, "create session", err)
 	}
@@ -83,6 +87,20 @@ func (db *DB) TouchSession(ctx context.Context, id string, lastSeen, idleExpires
 		db.now().UnixMicro(), id, micros(lastSeen), micros(idleExpiresAt))
 	if err != nil {
 		return db.fail(ctx, "touch session", err)
+	}
+	return nil
+}
+
+// SetSessionAuth sets the session's AuthTime and its AMR, bounded as
+// CreateSession bounds it. A session that is gone or has expired is left
+// alone, and is no error. It returns an error wrapping valet.ErrUnavailable
+// on failure.
+func (db *DB) SetSessionAuth(ctx context.Context, id string, authTime time.Time, amr []string) error {
+	// As in TouchSession, a session that has just expired stays so.
+	_, err := db.rw.ExecContext(ctx, `UPDATE sessions SET auth_time = ?3, amr = ?4 WHERE id = ?2 AND `+live,
+		db.now().UnixMicro(), id, micros(authTime), text.JoinAMR(text.AMR(amr)))
+	if err != nil {
+		return db.fail(ctx, "set session auth", err)
 	}
 	return nil
 }

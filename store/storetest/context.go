@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -130,6 +131,9 @@ func seedAndCall(t *testing.T, live context.Context, st valet.Stores, n time.Tim
 			}},
 			doneCall{name: "TouchSession", fn: func(ctx context.Context) error { return ss.TouchSession(ctx, s.ID, n, n.Add(time.Hour)) }},
 			doneCall{name: "DeleteSession", fn: func(ctx context.Context) error { _, err := ss.DeleteSession(ctx, s.ID); return err }},
+			doneCall{name: "SetSessionAuth", fn: func(ctx context.Context) error {
+				return ss.SetSessionAuth(ctx, s.ID, n, []string{valet.AMRPassword, valet.AMROTP, valet.AMRMulti})
+			}},
 		)
 		if sl, ok := ss.(valet.SessionLister); ok {
 			calls = append(calls,
@@ -211,6 +215,9 @@ func seedAndCall(t *testing.T, live context.Context, st valet.Stores, n time.Tim
 			doneCall{name: "Revocations", fn: func(ctx context.Context) error { _, err := rs.Revocations(ctx, n); return err }},
 		)
 	}
+	if fs, us := st.Factors, st.Users; fs != nil && us != nil {
+		calls = append(calls, factorCalls(t, live, fs, us, n)...)
+	}
 	for name, m := range members(st) {
 		if p, ok := m.(valet.Pinger); ok {
 			calls = append(calls, doneCall{name: name + ".Ping", fn: p.Ping})
@@ -223,4 +230,70 @@ func seedAndCall(t *testing.T, live context.Context, st valet.Stores, n time.Tim
 		}
 	}
 	return calls
+}
+
+// factorCalls stores a user with a factor, recovery codes and a pending
+// value, with the live context, and returns a call of every method of fs.
+func factorCalls(t *testing.T, live context.Context, fs valet.FactorStore, us valet.UserStore, n time.Time) []doneCall {
+	t.Helper()
+	u := newUser(t, "factors@example.test", n)
+	noErr(t, "CreateUser", us.CreateUser(live, u))
+	f := newFactor(t, u.ID, valet.FactorWebAuthn, n)
+	noErr(t, "CreateFactor", fs.CreateFactor(live, f))
+	code := valet.HashSecret(valet.NewID())
+	noErr(t, "SetRecoveryCodes", fs.SetRecoveryCodes(live, u.ID, []string{code}))
+	key, value := valet.HashSecret(valet.NewID()), randomBytes(t, 32)
+	noErr(t, "PutPending", fs.PutPending(live, key, value, n.Add(time.Hour)))
+	return []doneCall{
+		{name: "CreateFactor", fn: func(ctx context.Context) error {
+			return fs.CreateFactor(ctx, newFactor(t, u.ID, valet.FactorTOTP, n))
+		}},
+		{name: "Factors", fn: func(ctx context.Context) error { _, err := fs.Factors(ctx, u.ID); return err },
+			check: func(ctx context.Context) string {
+				got, err := fs.Factors(ctx, u.ID)
+				if err != nil || len(got) != 1 {
+					return fmt.Sprintf("Factors: %d factors, error %v; want 1, nil", len(got), err)
+				}
+				if d := diffFactor(got[0], f); d != "" {
+					return fmt.Sprintf("Factors: %s", d)
+				}
+				return ""
+			}},
+		{name: "FactorByCredential", fn: func(ctx context.Context) error {
+			_, _, err := fs.FactorByCredential(ctx, f.CredentialID)
+			return err
+		}},
+		{name: "UpdateFactor", fn: func(ctx context.Context) error {
+			g := f
+			g.Name = "changed"
+			_, err := fs.UpdateFactor(ctx, g)
+			return err
+		}},
+		{name: "UseFactorStep", fn: func(ctx context.Context) error {
+			_, err := fs.UseFactorStep(ctx, u.ID, f.ID, f.LastStep+1, n)
+			return err
+		}},
+		{name: "DeleteFactor", fn: func(ctx context.Context) error { _, err := fs.DeleteFactor(ctx, u.ID, f.ID); return err }},
+		{name: "DeleteFactors", fn: func(ctx context.Context) error { _, err := fs.DeleteFactors(ctx, u.ID); return err }},
+		{name: "SetRecoveryCodes", fn: func(ctx context.Context) error { return fs.SetRecoveryCodes(ctx, u.ID, nil) }},
+		{name: "UseRecoveryCode", fn: func(ctx context.Context) error { _, err := fs.UseRecoveryCode(ctx, u.ID, code); return err },
+			check: func(ctx context.Context) string {
+				if got, err := fs.RecoveryCodes(ctx, u.ID); err != nil || got != 1 {
+					return fmt.Sprintf("RecoveryCodes = %d, %v; want 1, nil", got, err)
+				}
+				return ""
+			}},
+		{name: "RecoveryCodes", fn: func(ctx context.Context) error { _, err := fs.RecoveryCodes(ctx, u.ID); return err }},
+		{name: "PutPending", fn: func(ctx context.Context) error {
+			return fs.PutPending(ctx, key, []byte("replaced"), n.Add(time.Hour))
+		}},
+		{name: "TakePending", fn: func(ctx context.Context) error { _, _, err := fs.TakePending(ctx, key, n); return err },
+			check: func(ctx context.Context) string {
+				got, found, err := fs.TakePending(ctx, key, n)
+				if err != nil || !found || !bytes.Equal(got, value) {
+					return fmt.Sprintf("TakePending = %x, %t, %v; want %x, true, nil", got, found, err, value)
+				}
+				return ""
+			}},
+	}
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/valetauth/valet"
 )
 
-// newSession returns a live session of userID created at created, keyed, as
-// sessions are, by the hash of a fresh secret.
+// newSession returns a live session of userID created at created by a
+// password sign-in, keyed, as sessions are, by the hash of a fresh secret.
 func newSession(userID string, created time.Time) valet.Session {
 	return valet.Session{
 		ID:            valet.HashSecret(valet.NewID()),
@@ -23,6 +23,8 @@ func newSession(userID string, created time.Time) valet.Session {
 		IdleExpiresAt: created.Add(2 * time.Hour),
 		UserAgent:     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
 		IP:            "203.0.113.7",
+		AMR:           []string{valet.AMRPassword},
+		AuthTime:      created,
 	}
 }
 
@@ -31,6 +33,13 @@ func newSession(userID string, created time.Time) valet.Session {
 const (
 	maxUserAgent = 512
 	maxIP        = 64
+)
+
+// The bounds of a session's AMR: how many methods it keeps, and how many
+// bytes a method's name may have.
+const (
+	maxAMR       = 8
+	maxAMRMethod = 16
 )
 
 // checkCleaned checks that a store kept the client text in as it must:
@@ -78,6 +87,17 @@ func testSessions(t *testing.T, newStores func(testing.TB) valet.Stores) {
 		longLived := newSession(user, n)
 		longLived.ExpiresAt = n.AddDate(1, 0, 0)
 		longLived.IdleExpiresAt = n.AddDate(0, 1, 0)
+		// A session made before sign-ins were recorded, or by a caller
+		// that records none, has no methods and no time.
+		noAuth := newSession(user, n)
+		noAuth.AMR, noAuth.AuthTime = nil, time.Time{}
+		emptyAMR := newSession(user, n)
+		emptyAMR.AMR = []string{}
+		multi := newSession(user, n)
+		multi.AMR = []string{valet.AMRPassword, valet.AMROTP, valet.AMRMulti}
+		multi.AuthTime = n.Add(-time.Second)
+		longestAMR := newSession(user, n)
+		longestAMR.AMR = []string{"a", "b", "c", "d", "e", "f", "g", strings.Repeat("z", maxAMRMethod)}
 
 		tests := []struct {
 			name string
@@ -88,6 +108,10 @@ func testSessions(t *testing.T, newStores func(testing.TB) valet.Stores) {
 			{"no idle expiry", noIdle},
 			{"unicode user agent", unicode},
 			{"long lived", longLived},
+			{"no auth recorded", noAuth},
+			{"empty amr", emptyAMR},
+			{"multi-factor", multi},
+			{"amr at its bounds", longestAMR},
 		}
 		for _, tc := range tests {
 			noErr(t, "CreateSession "+tc.name, ss.CreateSession(ctx, tc.s))
@@ -162,6 +186,171 @@ func testSessions(t *testing.T, newStores func(testing.TB) valet.Stores) {
 					t.Errorf("UserSessions has UserAgent %q, IP %q; Session has %q, %q", s.UserAgent, s.IP, got.UserAgent, got.IP)
 				}
 			}
+		}
+	})
+
+	amrTests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"upper case", []string{"PWD", valet.AMRPassword}, []string{"pwd"}},
+		{"empty method", []string{"", valet.AMROTP}, []string{"otp"}},
+		{"too long", []string{strings.Repeat("a", maxAMRMethod+1), valet.AMRPassword}, []string{"pwd"}},
+		{"comma", []string{"pwd,otp"}, nil},
+		{"space, NUL and non-ASCII", []string{"p d", "pwd\x00", "pw\xff", "pwé", "hwk"}, []string{"hwk"}},
+		{"more than the bound", []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}, []string{"a", "b", "c", "d", "e", "f", "g", "h"}},
+		{"dropped ones do not count", []string{"A", "a", "B", "b", "c", "d", "e", "f", "g", "h", "i"}, []string{"a", "b", "c", "d", "e", "f", "g", "h"}},
+	}
+	if len(amrTests[len(amrTests)-1].want) != maxAMR {
+		t.Fatalf("the AMR cases do not reach the bound of %d methods", maxAMR)
+	}
+
+	run("AMR", func(t *testing.T, ss valet.SessionStore) {
+		ctx := testContext(t)
+		n := now()
+		for _, tc := range amrTests {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newSession(valet.NewID(), n)
+				s.AMR = tc.in
+				noErr(t, "CreateSession", ss.CreateSession(ctx, s))
+				got, found, err := ss.Session(ctx, s.ID)
+				noErr(t, "Session", err)
+				if !found {
+					t.Fatalf("Session(%q) found = false, want true", s.ID)
+				}
+				want := s
+				want.AMR = tc.want
+				if d := diffSession(got, want); d != "" {
+					t.Errorf("Session after CreateSession: %s", d)
+				}
+
+				noErr(t, "SetSessionAuth", ss.SetSessionAuth(ctx, s.ID, n, []string{valet.AMRPassword}))
+				noErr(t, "SetSessionAuth", ss.SetSessionAuth(ctx, s.ID, n, tc.in))
+				got, _, err = ss.Session(ctx, s.ID)
+				noErr(t, "Session", err)
+				want.AuthTime = n
+				if d := diffSession(got, want); d != "" {
+					t.Errorf("Session after SetSessionAuth: %s", d)
+				}
+			})
+		}
+	})
+
+	run("SetAuth", func(t *testing.T, ss valet.SessionStore) {
+		ctx := testContext(t)
+		n := now()
+		s := newSession(valet.NewID(), n.Add(-time.Hour))
+		s.LastSeenAt = n.Add(-time.Minute)
+		other := newSession(s.UserID, n.Add(-time.Hour))
+		noErr(t, "CreateSession", ss.CreateSession(ctx, s))
+		noErr(t, "CreateSession", ss.CreateSession(ctx, other))
+
+		steps := []struct {
+			name     string
+			authTime time.Time
+			amr      []string
+		}{
+			{"second factor", n, []string{valet.AMRPassword, valet.AMROTP, valet.AMRMulti}},
+			{"again, with other methods", n.Add(time.Second), []string{valet.AMRSoftwareKey, valet.AMRUser}},
+			{"no methods", n.Add(2 * time.Second), nil},
+			{"no time", time.Time{}, []string{valet.AMRPassword}},
+		}
+		for _, step := range steps {
+			t.Run(step.name, func(t *testing.T) {
+				amr := slices.Clone(step.amr)
+				noErr(t, "SetSessionAuth", ss.SetSessionAuth(ctx, s.ID, step.authTime, amr))
+				// The store keeps its own copy.
+				for i := range amr {
+					amr[i] = "changed"
+				}
+				want := s
+				want.AuthTime, want.AMR = step.authTime, step.amr
+				got, found, err := ss.Session(ctx, s.ID)
+				noErr(t, "Session", err)
+				if !found {
+					t.Fatalf("Session found = false after SetSessionAuth, want true")
+				}
+				if d := diffSession(got, want); d != "" {
+					t.Errorf("Session after SetSessionAuth: %s", d)
+				}
+				if sl, ok := ss.(valet.SessionLister); ok {
+					list, err := sl.UserSessions(ctx, s.UserID)
+					noErr(t, "UserSessions", err)
+					i := slices.IndexFunc(list, func(l valet.Session) bool { return l.ID == s.ID })
+					if i < 0 {
+						t.Fatalf("UserSessions after SetSessionAuth lacks the session")
+					}
+					if d := diffSession(list[i], want); d != "" {
+						t.Errorf("UserSessions after SetSessionAuth: %s", d)
+					}
+				}
+			})
+		}
+
+		// A touch after it keeps what it set.
+		noErr(t, "SetSessionAuth", ss.SetSessionAuth(ctx, s.ID, n, []string{valet.AMRPassword, valet.AMRMulti}))
+		noErr(t, "TouchSession", ss.TouchSession(ctx, s.ID, n, n.Add(time.Hour)))
+		want := s
+		want.AuthTime, want.AMR = n, []string{valet.AMRPassword, valet.AMRMulti}
+		want.LastSeenAt, want.IdleExpiresAt = n, n.Add(time.Hour)
+		got, found, err := ss.Session(ctx, s.ID)
+		noErr(t, "Session", err)
+		if !found {
+			t.Fatalf("Session found = false after TouchSession, want true")
+		}
+		if d := diffSession(got, want); d != "" {
+			t.Errorf("Session after SetSessionAuth and TouchSession: %s", d)
+		}
+
+		got, found, err = ss.Session(ctx, other.ID)
+		noErr(t, "Session", err)
+		if !found {
+			t.Fatalf("the other session is gone after SetSessionAuth")
+		}
+		if d := diffSession(got, other); d != "" {
+			t.Errorf("the other session changed: %s", d)
+		}
+	})
+
+	run("SetAuthGone", func(t *testing.T, ss valet.SessionStore) {
+		ctx := testContext(t)
+		n := now()
+		deleted := newSession(valet.NewID(), n)
+		noErr(t, "CreateSession", ss.CreateSession(ctx, deleted))
+		if _, err := ss.DeleteSession(ctx, deleted.ID); err != nil {
+			t.Fatalf("DeleteSession: %v", err)
+		}
+		expired := newSession(valet.NewID(), n.Add(-25*time.Hour))
+		expired.ExpiresAt = n.Add(-time.Hour)
+		noErr(t, "CreateSession", ss.CreateSession(ctx, expired))
+		idle := newSession(valet.NewID(), n.Add(-time.Hour))
+		idle.IdleExpiresAt = n.Add(-time.Second)
+		noErr(t, "CreateSession", ss.CreateSession(ctx, idle))
+
+		tests := []struct {
+			name string
+			id   string
+		}{
+			{"unknown", valet.HashSecret(valet.NewID())},
+			{"deleted", deleted.ID},
+			{"expired", expired.ID},
+			{"idle expired", idle.ID},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				noErr(t, "SetSessionAuth", ss.SetSessionAuth(ctx, tc.id, n, []string{valet.AMRPassword, valet.AMROTP, valet.AMRMulti}))
+				// Recording a sign-in must not bring back a session that
+				// ended.
+				if got, found, err := ss.Session(ctx, tc.id); err != nil || found {
+					t.Errorf("Session after SetSessionAuth = %+v, %t, %v; want found false", got, found, err)
+				}
+				// Nor may a touch after it.
+				noErr(t, "TouchSession", ss.TouchSession(ctx, tc.id, n, n.Add(time.Hour)))
+				if got, found, err := ss.Session(ctx, tc.id); err != nil || found {
+					t.Errorf("Session after SetSessionAuth and TouchSession = %+v, %t, %v; want found false", got, found, err)
+				}
+			})
 		}
 	})
 

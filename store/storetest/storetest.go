@@ -36,9 +36,15 @@ import (
 // CreateSession must accept any bytes as UserAgent and IP and store them as
 // valid UTF-8 (each run of invalid bytes as one U+FFFD) without NUL bytes,
 // cut after the last whole character that fits in 512 bytes (UserAgent) or
-// 64 bytes (IP). Sweep(ctx, at) must delete exactly the member's records
-// that have expired at at and return how many, or, on a backend that expires
-// records by itself, delete none and return 0.
+// 64 bytes (IP). CreateSession and SetSessionAuth must keep, of AMR, the
+// methods of 1 to 16 bytes of a-z, 0-9, _ and -, in order, and at most 8 of
+// them, and drop the others; an AMR that is nil or empty reads back empty
+// (nil or not). Sweep(ctx, at) must delete exactly the member's records
+// that have expired at at and return how many, or, on a backend that
+// expires records by itself, delete none and return 0.
+//
+// Factors are checked when both Factors and Users are set: the suite
+// creates the users whose factors it stores.
 //
 // Times are built from the real clock (time.Now), because stores decide
 // expiry with it unless they offer a clock of their own, and are compared
@@ -58,6 +64,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) valet.Stores) {
 	t.Run("DoneContext", func(t *testing.T) { testDoneContext(t, newStores) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newStores) })
 	t.Run("Tickets", func(t *testing.T) { testTickets(t, newStores) })
+	t.Run("Factors", func(t *testing.T) { testFactors(t, newStores) })
 }
 
 // member returns a subtest runner for one member of the stores: each subtest
@@ -119,6 +126,12 @@ func (d *diff) int(field string, got, want int) {
 	}
 }
 
+func (d *diff) int64(field string, got, want int64) {
+	if got != want {
+		*d = append(*d, fmt.Sprintf("%s = %d, want %d", field, got, want))
+	}
+}
+
 func (d *diff) bool(field string, got, want bool) {
 	if got != want {
 		*d = append(*d, fmt.Sprintf("%s = %t, want %t", field, got, want))
@@ -170,6 +183,9 @@ func diffSession(got, want valet.Session) string {
 	d.time("IdleExpiresAt", got.IdleExpiresAt, want.IdleExpiresAt)
 	d.str("UserAgent", got.UserAgent, want.UserAgent)
 	d.str("IP", got.IP, want.IP)
+	// slices.Equal holds nil and empty equal: a store may read back either.
+	d.strings("AMR", got.AMR, want.AMR)
+	d.time("AuthTime", got.AuthTime, want.AuthTime)
 	return d.String()
 }
 
@@ -247,6 +263,7 @@ func members(st valet.Stores) iter.Seq2[string, any] {
 			{"Keys", st.Keys, st.Keys == nil},
 			{"Secrets", st.Secrets, st.Secrets == nil},
 			{"Revocations", st.Revocations, st.Revocations == nil},
+			{"Factors", st.Factors, st.Factors == nil},
 		}
 		for _, e := range all {
 			if e.nil {

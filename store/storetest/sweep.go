@@ -99,8 +99,8 @@ type sweepFixture struct {
 }
 
 // newSweepFixture stores, in each member of st that keeps them, sessions,
-// refresh families and revocations created at n, some live and some expired
-// at at, each expiry also met exactly at at.
+// refresh families, revocations and pending sign-in state created at n,
+// some live and some expired at at, each expiry also met exactly at at.
 func newSweepFixture(t *testing.T, st valet.Stores, n, at time.Time) *sweepFixture {
 	t.Helper()
 	ctx := testContext(t)
@@ -174,6 +174,24 @@ func newSweepFixture(t *testing.T, st valet.Stores, n, at time.Time) *sweepFixtu
 		add(k.live, "live revocation", n.Add(2*time.Hour))
 		add(k.expired, "revocation that ended before the sweep time", n.Add(30*time.Minute))
 		add(k.expired, "revocation that ends at the sweep time", at)
+		fx.kinds = append(fx.kinds, k)
+	}
+	if fs := st.Factors; fs != nil {
+		k := &sweepKind{name: "pending sign-ins", member: fs, live: map[string]func(testing.TB) bool{}, expired: map[string]func(testing.TB) bool{}}
+		add := func(to map[string]func(testing.TB) bool, name string, expires time.Time) {
+			key := valet.HashSecret(valet.NewID())
+			noErr(t, "PutPending "+name, fs.PutPending(ctx, key, randomBytes(t, 32), expires))
+			// Each record is looked at once, so taking it to see it is
+			// no harm.
+			to[name] = func(tb testing.TB) bool {
+				_, found, err := fs.TakePending(testContext(tb), key, n)
+				noErr(tb, "TakePending", err)
+				return found
+			}
+		}
+		add(k.live, "live pending sign-in", n.Add(2*time.Hour))
+		add(k.expired, "pending sign-in that expired before the sweep time", n.Add(30*time.Minute))
+		add(k.expired, "pending sign-in that expires at the sweep time", at)
 		fx.kinds = append(fx.kinds, k)
 	}
 	return fx

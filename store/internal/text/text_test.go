@@ -1,6 +1,7 @@
 package text
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -60,6 +61,53 @@ func TestSession(t *testing.T) {
 	}
 	if want := ("203.0.113.7\uFFFD" + strings.Repeat("9", 100))[:MaxIP]; got.IP != want {
 		t.Errorf("IP = %q, want %q", got.IP, want)
+	}
+}
+
+func TestAMR(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"nil", nil, nil},
+		{"empty", []string{}, nil},
+		{"the engine's methods", []string{valet.AMRPassword, valet.AMROTP, valet.AMRMulti}, []string{"pwd", "otp", "mfa"}},
+		{"every allowed byte", []string{"az09_-"}, []string{"az09_-"}},
+		{"exactly the bound", []string{strings.Repeat("a", MaxAMRMethod)}, []string{strings.Repeat("a", MaxAMRMethod)}},
+		{"too long", []string{strings.Repeat("a", MaxAMRMethod+1), "pwd"}, []string{"pwd"}},
+		{"empty method", []string{"", "pwd"}, []string{"pwd"}},
+		{"upper case", []string{"PWD", "pwd"}, []string{"pwd"}},
+		{"comma", []string{"pwd,otp"}, nil},
+		{"space, NUL and non-ASCII", []string{"p d", "pwd\x00", "pwé", "otp"}, []string{"otp"}},
+		{"more than the bound", []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}, []string{"a", "b", "c", "d", "e", "f", "g", "h"}},
+		{"dropped ones do not count", []string{"A", "a", "B", "b", "c", "d", "e", "f", "g", "h", "i"}, []string{"a", "b", "c", "d", "e", "f", "g", "h"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := slices.Clone(tc.in)
+			got := AMR(in)
+			if !slices.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+				t.Errorf("AMR(%q) = %#v, want %#v", tc.in, got, tc.want)
+			}
+			if len(got) > 0 && len(in) > 0 && &got[0] == &in[0] {
+				t.Errorf("AMR(%q) shares its caller's slice", tc.in)
+			}
+			if back := SplitAMR(JoinAMR(got)); !slices.Equal(back, got) || (back == nil) != (got == nil) {
+				t.Errorf("SplitAMR(JoinAMR(%q)) = %#v", got, back)
+			}
+		})
+	}
+}
+
+func TestSessionAMR(t *testing.T) {
+	in := valet.Session{AMR: []string{"pwd", "Bad", "otp"}}
+	got := Session(in)
+	if want := []string{"pwd", "otp"}; !slices.Equal(got.AMR, want) {
+		t.Errorf("AMR = %q, want %q", got.AMR, want)
+	}
+	if !slices.Equal(in.AMR, []string{"pwd", "Bad", "otp"}) {
+		t.Errorf("Session changed its argument's AMR to %q", in.AMR)
 	}
 }
 
