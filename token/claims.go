@@ -31,6 +31,10 @@ type Claims struct {
 	Email    string   `json:"email,omitempty"`
 	// EmailVerified says that the user proved to own Email.
 	EmailVerified bool `json:"email_verified,omitempty"`
+	// AMR names the methods the user signed in with (RFC 8176), and
+	// AuthTime is when they last did (OpenID Connect Core).
+	AMR      []string `json:"amr,omitempty"`
+	AuthTime int64    `json:"auth_time,omitempty"`
 }
 
 // Audience is the aud claim. It marshals as a string when it has one element
@@ -131,6 +135,14 @@ func appendClaims(dst []byte, c *Claims) []byte {
 		field("email_verified")
 		dst = append(dst, "true"...)
 	}
+	if len(c.AMR) > 0 {
+		field("amr")
+		dst = appendJSONStrings(dst, c.AMR)
+	}
+	if c.AuthTime != 0 {
+		field("auth_time")
+		dst = strconv.AppendInt(dst, c.AuthTime, 10)
+	}
 	return append(dst, '}')
 }
 
@@ -215,13 +227,15 @@ const (
 	claimRoles
 	claimEmail
 	claimEmailVerified
+	claimAMR
+	claimAuthTime
 )
 
 // claimNames are the names claimBit knows.
 var claimNames = [][]byte{
 	[]byte("iss"), []byte("sub"), []byte("aud"), []byte("exp"), []byte("nbf"),
 	[]byte("iat"), []byte("jti"), []byte("sid"), []byte("did"), []byte("roles"), []byte("email"),
-	[]byte("email_verified"),
+	[]byte("email_verified"), []byte("amr"), []byte("auth_time"),
 }
 
 // foldsTo reports whether name equals one of names under Unicode case
@@ -264,6 +278,10 @@ func claimBit(name []byte) int {
 		return claimEmail
 	case "email_verified":
 		return claimEmailVerified
+	case "amr":
+		return claimAMR
+	case "auth_time":
+		return claimAuthTime
 	}
 	return 0
 }
@@ -284,8 +302,8 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 		unknown memberSet
 		// aud and roles are collected on the stack and copied out with
 		// one allocation.
-		audBuf, rolesBuf [8]string
-		aud, roles       = audBuf[:0], rolesBuf[:0]
+		audBuf, rolesBuf, amrBuf [8]string
+		aud, roles, amr          = audBuf[:0], rolesBuf[:0], amrBuf[:0]
 	)
 	if !r.eat('}') {
 		for {
@@ -323,7 +341,7 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 					default:
 						return false, errPayloadJSON
 					}
-				case claimExp, claimNbf, claimIat:
+				case claimExp, claimNbf, claimIat, claimAuthTime:
 					v, inRange, ok := r.numericDate()
 					if !ok {
 						return false, errPayloadJSON
@@ -336,21 +354,29 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 						c.ExpiresAt = v
 					case claimNbf:
 						c.NotBefore = v
+					case claimAuthTime:
+						c.AuthTime = v
 					default:
 						c.IssuedAt = v
 					}
-				case claimAud, claimRoles:
+				case claimAud, claimRoles, claimAMR:
 					list := roles
-					if bit == claimAud {
+					switch bit {
+					case claimAud:
 						list = aud
+					case claimAMR:
+						list = amr
 					}
 					list, err := r.stringList(&src, list, bit == claimAud)
 					if err != nil {
 						return false, err
 					}
-					if bit == claimAud {
+					switch bit {
+					case claimAud:
 						aud = list
-					} else {
+					case claimAMR:
+						amr = list
+					default:
 						roles = list
 					}
 				default:
@@ -392,15 +418,19 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 	if !r.end() {
 		return false, errPayloadJSON
 	}
-	if seen&(claimAud|claimRoles) != 0 {
-		all := make([]string, len(aud)+len(roles))
+	if seen&(claimAud|claimRoles|claimAMR) != 0 {
+		all := make([]string, len(aud)+len(roles)+len(amr))
 		n := copy(all, aud)
-		copy(all[n:], roles)
+		m := n + copy(all[n:], roles)
+		copy(all[m:], amr)
 		if seen&claimAud != 0 {
 			c.Audience = Audience(all[:n:n])
 		}
 		if seen&claimRoles != 0 {
-			c.Roles = all[n:]
+			c.Roles = all[n:m:m]
+		}
+		if seen&claimAMR != 0 {
+			c.AMR = all[m:]
 		}
 	}
 	return seen&claimExp != 0, nil
@@ -457,6 +487,10 @@ func (c *Claims) Identity() *valet.Identity {
 		Mode:      valet.ModeToken,
 		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
 		TokenID:   c.ID,
+		AMR:       c.AMR,
+	}
+	if c.AuthTime != 0 {
+		id.AuthTime = time.Unix(c.AuthTime, 0).UTC()
 	}
 	if id.User.Roles == nil {
 		id.User.Roles = []string{}

@@ -21,7 +21,7 @@ func TestAppendClaimsMatchesEncodingJSON(t *testing.T) {
 		{"all", Claims{
 			Issuer: "https://valet.test", Subject: "u1", Audience: Audience{"a", "b"}, ExpiresAt: 3, NotBefore: 1,
 			IssuedAt: 2, ID: "j", SessionID: "s", Roles: []string{"admin", "user"}, Email: "a@example.com",
-			EmailVerified: true,
+			EmailVerified: true, AMR: []string{"pwd", "otp", "mfa"}, AuthTime: 2,
 		}},
 		{"unverified", Claims{ExpiresAt: 1, Email: "a@example.com"}},
 		{"device", Claims{Subject: "u1", ExpiresAt: 3, DeviceID: "d"}},
@@ -125,6 +125,9 @@ func FuzzClaimsJSON(f *testing.F) {
 		`{"Email_Verified":true,"exp":1}`,
 		`{"email_verified":tru,"exp":1}`,
 		`{"aud":["a","b"],"roles":[],"exp":253402300799}`,
+		`{"aud":"a","roles":["r"],"amr":["pwd","otp","mfa"],"auth_time":5,"exp":9}`,
+		`{"amr":"pwd","exp":1}`,
+		`{"amr":[],"auth_time":1.5,"exp":1}`,
 		`{"sub":"s","exp":1,"did":"d"}`,
 		`{"did":"a","DID":"b","exp":1}`,
 		` {"sub" : "\u00e9\ud83d\ude00\n\"\\\/" , "x":[{"y":null},1.5e-3,-0,true,false], "exp":0 } `,
