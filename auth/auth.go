@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/passkey"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/revoke"
 	"github.com/valetauth/valet/session"
@@ -60,6 +61,10 @@ type Throttle interface {
 	// (account empty), is checked. It is kept apart from the password
 	// checks: guessing codes spends none of an account's logins.
 	Code(ctx context.Context, account, ip string) error
+	// Factor is called before a second factor of account (a user id) is
+	// checked, and before a passkey sign-in (account empty). It is kept
+	// apart from the password checks too.
+	Factor(ctx context.Context, account, ip string) error
 }
 
 // Config configures a Service. Zero fields take the defaults named.
@@ -130,6 +135,16 @@ type Config struct {
 	// is not verified, with valet.ErrEmailUnverified, once its password
 	// has been checked. Default false.
 	RequireVerifiedEmail bool
+	// MFA says who must have a second factor. Default: no one.
+	MFA MFAPolicy
+	// ReauthWindow is how recent a sign-in must be for a sensitive change
+	// (adding or removing a factor, the password, the email, ending all
+	// sessions). Default 10 minutes.
+	ReauthWindow time.Duration
+	// Passkeys is the WebAuthn relying party. Default nil: no passkeys.
+	Passkeys *passkey.RP
+	// TOTPIssuer names the site in authenticator apps. Default "valet".
+	TOTPIssuer string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives audit events and errors. Default slog.Default().
@@ -147,8 +162,11 @@ type Service struct {
 	revoker  Revoker
 	hasher   *password.Hasher
 	seal     cipher.AEAD
-	log      *slog.Logger
-	tokens   *tokenCache // nil when Config.TokenCache is negative
+	// factorSeal seals TOTP secrets and pending sign-ins.
+	factorSeal cipher.AEAD
+	passkeys   *passkey.RP
+	log        *slog.Logger
+	tokens     *tokenCache // nil when Config.TokenCache is negative
 	// mail is nil when Config.Mail.Sender is nil.
 	mail *mailer
 	// userCache is nil without a UserWatcher or when Config.UserCache is
@@ -192,6 +210,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	factorSeal, err := sealer(master, "valet factor v1")
+	if err != nil {
+		return nil, err
+	}
 	keys := token.NewManager(cfg.Stores.Keys, aead, token.ManagerConfig{
 		Alg: cfg.Alg, TokenTTL: cfg.AccessTTL, Leeway: cfg.Leeway, Now: cfg.Now,
 	})
@@ -211,6 +233,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		hasher:  cfg.Hasher,
 		seal:    aead,
 		log:     cfg.Logger,
+
+		factorSeal: factorSeal,
+		passkeys:   cfg.Passkeys,
 	}
 	if cfg.TokenCache > 0 {
 		s.tokens = newTokenCache(cfg.TokenCache)
@@ -337,6 +362,12 @@ func setDefaults(c *Config) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.ReauthWindow <= 0 {
+		c.ReauthWindow = 10 * time.Minute
+	}
+	if c.TOTPIssuer == "" {
+		c.TOTPIssuer = "valet"
 	}
 	if c.KeyReload == 0 {
 		c.KeyReload = time.Second

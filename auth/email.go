@@ -54,6 +54,9 @@ func (s *Service) RequestEmailChange(ctx context.Context, id *valet.Identity, ne
 			s.log.WarnContext(ctx, "resetting the failed logins of an account failed", "user_id", u.ID, "err", terr)
 		}
 	}
+	if err := s.requireRecentBeyondPassword(ctx, id); err != nil {
+		return err
+	}
 	next, err := NormalizeEmail(newEmail)
 	if err != nil {
 		return err

@@ -31,7 +31,9 @@ func (s *Service) sessionIdentity(ctx context.Context, sess valet.Session) (*val
 	if u.Disabled {
 		return nil, valet.Errorf(valet.ErrUnauthenticated, "This account is disabled.")
 	}
-	return &valet.Identity{User: u, Mode: sess.Mode, SessionID: sess.ID, ExpiresAt: sess.Expiry()}, nil
+	id := &valet.Identity{User: u, Mode: sess.Mode, SessionID: sess.ID, ExpiresAt: sess.Expiry(), AMR: sess.AMR, AuthTime: sess.AuthTime}
+	id.MustEnrol = s.mustEnrol(u, sess.AMR)
+	return id, nil
 }
 
 // IdentifyBearer returns the identity behind an access token: signature and
@@ -55,6 +57,7 @@ func (s *Service) IdentifyBearer(ctx context.Context, tok string) (*valet.Identi
 		}
 	}
 	id := c.Identity()
+	id.MustEnrol = s.mustEnrol(id.User, id.AMR)
 	return id, nil
 }
 

@@ -154,7 +154,10 @@ func (s *Service) Login(ctx context.Context, email, pw string, mode valet.Mode, 
 		s.audit(ctx, "login.failure", u.ID, "", c, "reason", "email_unverified")
 		return nil, valet.Errorf(valet.ErrEmailUnverified, "Verify your email address first: open the link we sent to it, or ask for a new one.")
 	}
-	g, err := s.grant(ctx, u, mode, c)
+	if err := s.askSecondFactor(ctx, u, mode, c); err != nil {
+		return nil, err
+	}
+	g, err := s.grantSignedIn(ctx, u, mode, c, []string{valet.AMRPassword})
 	if err != nil {
 		return nil, err
 	}
@@ -254,12 +257,13 @@ func (s *Service) upgradeHash(ctx context.Context, u valet.User, pw string) vale
 	return cur
 }
 
-// grant starts the device session of a login and hands out what the mode
+// grantSignedIn starts the device session of a login and hands out what the mode
 // gives the client: a cookie, or tokens. Every mode keeps a session record,
 // so every login is listed and can be ended; the record of a token-mode
 // login is never read per request (its tokens carry no sid), only when its
 // refresh family rotates.
-func (s *Service) grant(ctx context.Context, u valet.User, mode valet.Mode, c Client) (*Grant, error) {
+// The sign-in was made now with the methods amr, which the session records.
+func (s *Service) grantSignedIn(ctx context.Context, u valet.User, mode valet.Mode, c Client, amr []string) (*Grant, error) {
 	g := &Grant{User: u, Mode: mode}
 	if mode != valet.ModeSession {
 		if s.refresh == nil {
@@ -269,7 +273,7 @@ func (s *Service) grant(ctx context.Context, u valet.User, mode valet.Mode, c Cl
 			return nil, valet.Errorf(valet.ErrInvalidRequest, "This server has no revocation set for hybrid mode.")
 		}
 	}
-	sess, cookie, err := s.sessions.Create(ctx, u.ID, mode, c.UserAgent, c.IP)
+	sess, cookie, err := s.sessions.CreateSignedIn(ctx, u.ID, mode, c.UserAgent, c.IP, amr, s.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -305,6 +309,10 @@ func (s *Service) issueAccess(g *Grant) error {
 		Roles: g.User.Roles, Email: g.User.Email, EmailVerified: g.User.EmailVerified,
 	}
 	if g.Session != nil {
+		c.AMR = g.Session.AMR
+		if !g.Session.AuthTime.IsZero() {
+			c.AuthTime = g.Session.AuthTime.Unix()
+		}
 		if g.Mode == valet.ModeHybrid {
 			c.SessionID = g.Session.ID
 		} else {

@@ -162,6 +162,9 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 			s.log.WarnContext(ctx, "resetting the failed logins of an account failed", "user_id", u.ID, "err", terr)
 		}
 	}
+	if err := s.requireRecentBeyondPassword(ctx, id); err != nil {
+		return nil, err
+	}
 	// The current password is the one just checked, so the rule that the
 	// new one differ compares with what the user typed.
 	if err := s.checkNewPassword(next, u.Email, current); err != nil {
@@ -183,7 +186,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 	if mode == "" {
 		mode = s.cfg.Mode
 	}
-	g, err := s.grant(ctx, u, mode, c)
+	g, err := s.grantSignedIn(ctx, u, mode, c, id.AMR)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -33,13 +34,16 @@ type userCache struct {
 	max   int
 	mu    sync.RWMutex
 	users map[string]valet.User
+	// kinds holds the kinds of second factor of users, for /v1/me, under
+	// the same news.
+	kinds map[string][]valet.FactorKind
 	// epoch counts the news; a read that began in an older epoch is not
 	// kept.
 	epoch atomic.Uint64
 }
 
 func newUserCache(max int) *userCache {
-	return &userCache{max: max, users: make(map[string]valet.User)}
+	return &userCache{max: max, users: make(map[string]valet.User), kinds: make(map[string][]valet.FactorKind)}
 }
 
 func (c *userCache) get(id string) (valet.User, bool) {
@@ -73,10 +77,69 @@ func (c *userCache) forget(id string) {
 	c.epoch.Add(1)
 	if id == "" {
 		clear(c.users)
+		clear(c.kinds)
 	} else {
 		delete(c.users, id)
+		delete(c.kinds, id)
 	}
 	c.mu.Unlock()
+}
+
+func (c *userCache) getKinds(id string) ([]valet.FactorKind, bool) {
+	c.mu.RLock()
+	k, ok := c.kinds[id]
+	c.mu.RUnlock()
+	return k, ok
+}
+
+// putKinds keeps the factor kinds of user id unless news arrived since
+// epoch.
+func (c *userCache) putKinds(id string, k []valet.FactorKind, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch.Load() != epoch {
+		return
+	}
+	if _, ok := c.kinds[id]; !ok && len(c.kinds) >= c.max {
+		for id := range c.kinds {
+			delete(c.kinds, id)
+			break
+		}
+	}
+	c.kinds[id] = k
+}
+
+// FactorKinds returns the kinds of the confirmed second factors of user
+// id, each once: from the cache while it is exact, else from the store.
+func (s *Service) FactorKinds(ctx context.Context, id string) ([]valet.FactorKind, error) {
+	if s.cfg.Stores.Factors == nil {
+		return []valet.FactorKind{}, nil
+	}
+	c := s.userCache
+	healthy := c != nil && s.watcher.Healthy()
+	if healthy {
+		if k, ok := c.getKinds(id); ok {
+			return k, nil
+		}
+	}
+	var epoch uint64
+	if healthy {
+		epoch = c.epoch.Load()
+	}
+	all, err := s.cfg.Stores.Factors.Factors(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	k := []valet.FactorKind{}
+	for _, f := range all {
+		if f.Confirmed && !slices.Contains(k, f.Kind) {
+			k = append(k, f.Kind)
+		}
+	}
+	if healthy {
+		c.putKinds(id, k, epoch)
+	}
+	return k, nil
 }
 
 // sessionUser returns the user of a session request: from the cache while

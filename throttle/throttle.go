@@ -158,6 +158,13 @@ type Policy struct {
 	// ticket dies after five wrong codes besides.
 	CodeAccount []Limit
 	CodeIP      []Limit
+	// FactorAccount limits the second factors tried for one account
+	// (TOTP codes, recovery codes, passkeys), and FactorIP those tried from
+	// one client address, passkey sign-ins included. They are kept apart
+	// from the password's limits: a wrong code spends no password try, and
+	// a locked password does not lock out a passkey.
+	FactorAccount []Limit
+	FactorIP      []Limit
 }
 
 // DefaultPolicy returns the limits valet serves with unless told otherwise:
@@ -166,17 +173,21 @@ type Policy struct {
 // address per 15 minutes, 20 signups per address per hour, 300 refreshes
 // per address per minute, 3 mails per account per 15 minutes and 10 per
 // day, 20 mails per address per hour, 10 codes per account per 15 minutes
-// and 30 per day, and 50 codes or link tokens per address per 15 minutes.
+// and 30 per day, 50 codes or link tokens per address per 15 minutes, 10
+// second factors per account per 15 minutes and 30 per day, and 100 second
+// factors or passkey sign-ins per address per 15 minutes.
 func DefaultPolicy() Policy {
 	return Policy{
-		LoginAccount: []Limit{{5, 15 * time.Minute}, {20, 24 * time.Hour}},
-		LoginIP:      []Limit{{50, 15 * time.Minute}},
-		Signup:       []Limit{{20, time.Hour}},
-		Refresh:      []Limit{{300, time.Minute}},
-		MailAccount:  []Limit{{3, 15 * time.Minute}, {10, 24 * time.Hour}},
-		MailIP:       []Limit{{20, time.Hour}},
-		CodeAccount:  []Limit{{10, 15 * time.Minute}, {30, 24 * time.Hour}},
-		CodeIP:       []Limit{{50, 15 * time.Minute}},
+		LoginAccount:  []Limit{{5, 15 * time.Minute}, {20, 24 * time.Hour}},
+		LoginIP:       []Limit{{50, 15 * time.Minute}},
+		Signup:        []Limit{{20, time.Hour}},
+		Refresh:       []Limit{{300, time.Minute}},
+		MailAccount:   []Limit{{3, 15 * time.Minute}, {10, 24 * time.Hour}},
+		MailIP:        []Limit{{20, time.Hour}},
+		CodeAccount:   []Limit{{10, 15 * time.Minute}, {30, 24 * time.Hour}},
+		CodeIP:        []Limit{{50, 15 * time.Minute}},
+		FactorAccount: []Limit{{10, 15 * time.Minute}, {30, 24 * time.Hour}},
+		FactorIP:      []Limit{{100, 15 * time.Minute}},
 	}
 }
 
@@ -192,7 +203,7 @@ func New(store Store, p Policy) *Guard {
 	if store == nil {
 		panic("throttle: New needs a Store")
 	}
-	for _, ls := range [][]Limit{p.LoginAccount, p.LoginIP, p.Signup, p.Refresh, p.MailAccount, p.MailIP, p.CodeAccount, p.CodeIP} {
+	for _, ls := range [][]Limit{p.LoginAccount, p.LoginIP, p.Signup, p.Refresh, p.MailAccount, p.MailIP, p.CodeAccount, p.CodeIP, p.FactorAccount, p.FactorIP} {
 		for _, l := range ls {
 			if !l.valid() {
 				panic("throttle: invalid limit " + l.String())
@@ -275,6 +286,14 @@ func (g *Guard) Mail(ctx context.Context, account, ip string) error {
 // valet.ErrUnavailable when the counters cannot be reached.
 func (g *Guard) Code(ctx context.Context, account, ip string) error {
 	return g.both(ctx, "code", account, ip, g.p.CodeAccount, g.p.CodeIP)
+}
+
+// Factor counts a second factor tried for account (a user id; empty for a
+// passkey sign-in, which names its account only once it has been checked)
+// from ip, or refuses it with an *Error. It returns an error wrapping
+// valet.ErrUnavailable when the counters cannot be reached.
+func (g *Guard) Factor(ctx context.Context, account, ip string) error {
+	return g.both(ctx, "factor", account, ip, g.p.FactorAccount, g.p.FactorIP)
 }
 
 // both counts an attempt of action against the client address and, when
