@@ -134,7 +134,7 @@ func TestMeCases(t *testing.T) {
 			body := rec.Body.String()
 			// The answer keeps the key order it had when it was built from
 			// maps (sorted), so clients that compare bytes see no change.
-			for _, want := range []string{`{"auth":{"expires_at":"`, `","mode":"` + string(c.mode) + `"`, `},"user":{"id":"`, `"roles":["bench"]`} {
+			for _, want := range []string{`{"auth":{"amr":["pwd"],"auth_time":"`, `","expires_at":"`, `","mode":"` + string(c.mode) + `"`, `},"user":{"id":"`, `"roles":["bench"]`, `"mfa":[]}`} {
 				if !strings.Contains(body, want) {
 					t.Errorf("GET /v1/me body %s does not contain %s", body, want)
 				}

@@ -136,6 +136,17 @@ func (a *API) decide(w http.ResponseWriter, r *http.Request, read func(*http.Req
 		http.Redirect(w, r, login, http.StatusFound)
 		return
 	}
+	if id.MustEnrol {
+		// The policy wants a second factor first: a browser is sent to add
+		// one, and comes back.
+		if wantsHTML(r) && !hasBearer(r) {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, a.accountURL(orig.url), http.StatusFound)
+			return
+		}
+		writeError(w, r, a.log, errMustEnrol())
+		return
+	}
 	if len(a.cfg.AccessRules) > 0 {
 		host, path, ok := forwardedTarget(orig.url)
 		if !ok || orig.url == "" {
@@ -154,8 +165,27 @@ func (a *API) decide(w http.ResponseWriter, r *http.Request, read func(*http.Req
 	h.Set("Remote-Groups", strings.Join(id.User.Roles, ","))
 	// valet keeps no display name: the email address is the name.
 	h.Set("Remote-Name", id.User.Email)
+	// How the user signed in (RFC 8176 values) and when, so that an app
+	// can ask for more for what matters to it.
+	h.Set("Remote-Amr", strings.Join(id.AMR, ","))
+	if !id.AuthTime.IsZero() {
+		h.Set("Remote-Auth-Time", strconv.FormatInt(id.AuthTime.Unix(), 10))
+	}
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// accountURL returns the absolute address of the account page, where a
+// second factor is added, with orig in rd.
+func (a *API) accountURL(orig string) string {
+	base := "/account"
+	if a.cfg.ForwardAuth.PublicURL != "" {
+		base = strings.TrimSuffix(a.cfg.ForwardAuth.PublicURL, "/") + base
+	}
+	if orig == "" {
+		return base
+	}
+	return base + "?rd=" + url.QueryEscape(orig)
 }
 
 // loginURL returns the absolute address of the sign-in page, with orig in

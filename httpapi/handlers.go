@@ -73,19 +73,10 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	g, err := a.svc.Login(r.Context(), in.Email, in.Password, valet.Mode(in.Mode), a.client(r))
 	a.metrics.login(in.Mode, g, err)
 	if err != nil {
-		writeError(w, r, a.log, err)
+		a.writeLoginError(w, r, err)
 		return
 	}
-	if g.Mode == valet.ModeSession {
-		// The old session in this browser, if any, ends: one login, one ticket.
-		if v, ok := a.cfg.Cookie.SessionValue(r); ok {
-			if id, err := a.svc.IdentifyCookie(r.Context(), v); err == nil {
-				_ = a.svc.Logout(r.Context(), id, a.client(r))
-			}
-		}
-		a.setSessionCookie(w, r, g.Cookie, g.Session.ExpiresAt)
-	}
-	writeGrant(w, g)
+	a.finishLogin(w, r, g)
 }
 
 // writeGrant answers a login or a refresh. The answer is never compressed:
@@ -173,18 +164,37 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 // map gave, so the bytes on the wire are unchanged.
 type meJSON struct {
 	Auth struct {
-		ExpiresAt string `json:"expires_at"`
-		Mode      string `json:"mode"`
-		SessionID string `json:"session_id,omitempty"`
+		AMR       []string `json:"amr"`
+		AuthTime  *string  `json:"auth_time,omitempty"`
+		ExpiresAt string   `json:"expires_at"`
+		Mode      string   `json:"mode"`
+		// MFAEnrolment says that the server's policy wants a second
+		// factor that this sign-in did not use: add one before anything
+		// else.
+		MFAEnrolment bool   `json:"mfa_enrollment_required,omitempty"`
+		SessionID    string `json:"session_id,omitempty"`
 	} `json:"auth"`
-	User userJSON `json:"user"`
+	User struct {
+		userJSON
+		MFA []valet.FactorKind `json:"mfa"`
+	} `json:"user"`
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request) {
 	id := valet.IdentityFrom(r.Context())
+	kinds, err := a.svc.FactorKinds(r.Context(), id.User.ID)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
 	var out meJSON
 	out.Auth.ExpiresAt, out.Auth.Mode, out.Auth.SessionID = rfc3339(id.ExpiresAt), string(id.Mode), id.SessionID
-	out.User = toUserJSON(id.User)
+	out.Auth.AMR, out.Auth.MFAEnrolment = nonNil(id.AMR), id.MustEnrol
+	if !id.AuthTime.IsZero() {
+		t := rfc3339(id.AuthTime)
+		out.Auth.AuthTime = &t
+	}
+	out.User.userJSON, out.User.MFA = toUserJSON(id.User), kinds
 	writeJSON(w, http.StatusOK, &out)
 }
 

@@ -73,6 +73,7 @@ type Service interface {
 	RevokeUserSessions(ctx context.Context, userID, keep string, c auth.Client) (auth.Withdrawal, error)
 	ChangePassword(ctx context.Context, id *valet.Identity, current, next string, c auth.Client) (*auth.Grant, error)
 	Mail
+	MFA
 	JWKS() []byte
 	Introspect(ctx context.Context, tok string) (token.Claims, error)
 	Admin
@@ -150,12 +151,23 @@ func (a *API) routes() {
 	m := a.mux
 	m.HandleFunc("POST /v1/signup", a.signup)
 	m.HandleFunc("POST /v1/login", a.login)
+	m.HandleFunc("POST /v1/login/mfa", a.loginMFA)
+	m.Handle("POST /v1/reauth", a.enrolling(a.reauth))
+	m.Handle("GET /v1/mfa", a.enrolling(a.listFactors))
+	m.Handle("POST /v1/mfa/totp", a.enrolling(a.beginTOTP))
+	m.Handle("POST /v1/mfa/totp/confirm", a.enrolling(a.confirmTOTP))
+	m.Handle("POST /v1/mfa/recovery-codes", a.authed(a.newRecoveryCodes))
+	m.Handle("DELETE /v1/mfa/{id}", a.authed(a.deleteFactor))
+	m.HandleFunc("POST /v1/webauthn/login/begin", a.passkeyLoginBegin)
+	m.HandleFunc("POST /v1/webauthn/login/finish", a.passkeyLoginFinish)
+	m.Handle("POST /v1/webauthn/register/begin", a.enrolling(a.passkeyRegisterBegin))
+	m.Handle("POST /v1/webauthn/register/finish", a.enrolling(a.passkeyRegisterFinish))
 	m.HandleFunc("POST /v1/token/refresh", a.refresh)
 	m.HandleFunc("POST /v1/logout", a.logout)
-	m.Handle("GET /v1/me", a.authed(a.me))
-	m.Handle("GET /v1/sessions", a.authed(a.listSessions))
-	m.Handle("DELETE /v1/sessions/{id}", a.authed(a.deleteSession))
-	m.Handle("DELETE /v1/sessions", a.authed(a.deleteSessions))
+	m.Handle("GET /v1/me", a.enrolling(a.me))
+	m.Handle("GET /v1/sessions", a.enrolling(a.listSessions))
+	m.Handle("DELETE /v1/sessions/{id}", a.enrolling(a.deleteSession))
+	m.Handle("DELETE /v1/sessions", a.enrolling(a.needsRecent(a.deleteSessions)))
 	m.Handle("POST /v1/password", a.authed(a.changePassword))
 	m.Handle("POST /v1/verification", a.authed(a.requestVerification))
 	m.HandleFunc("POST /v1/verification/complete", a.completeVerification)
@@ -172,6 +184,7 @@ func (a *API) routes() {
 	m.Handle("PATCH /v1/admin/users/{id}", a.role(a.adminPatchUser, "admin"))
 	m.Handle("DELETE /v1/admin/users/{id}", a.role(a.adminDeleteUser, "admin"))
 	m.Handle("DELETE /v1/admin/users/{id}/sessions", a.role(a.adminEndSessions, "admin"))
+	m.Handle("DELETE /v1/admin/users/{id}/mfa", a.role(a.adminResetFactors, "admin"))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -290,6 +303,24 @@ func (a *API) Identify(r *http.Request) (*valet.Identity, error) {
 
 // authed runs h for an identified caller, with the identity in the context.
 func (a *API) authed(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := a.Identify(r)
+		if err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+		if id.MustEnrol {
+			writeError(w, r, a.log, errMustEnrol())
+			return
+		}
+		h(w, r.WithContext(valet.WithIdentity(r.Context(), id)))
+	})
+}
+
+// enrolling is authed that also lets in a caller whom the server's policy
+// sends to add a second factor first: what it runs is how one is added,
+// or what a caller must always be able to see and end.
+func (a *API) enrolling(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := a.Identify(r)
 		if err != nil {

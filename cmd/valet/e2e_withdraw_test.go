@@ -24,7 +24,7 @@ type device struct {
 
 const withdrawPW = "correct horse battery"
 
-func loginDevice(t *testing.T, node *server, email, mode string) *device {
+func loginDevice(t testing.TB, node *server, email, mode string) *device {
 	t.Helper()
 	r := do(t, node.URL, req{Method: "POST", Path: "/v1/login", Header: map[string]string{"User-Agent": mode + " device"},
 		Body: map[string]string{"email": email, "password": withdrawPW, "mode": mode}})

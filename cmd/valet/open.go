@@ -19,6 +19,7 @@ import (
 	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/mail"
+	"github.com/valetauth/valet/passkey"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/revoke"
 	"github.com/valetauth/valet/revoke/pgnotify"
@@ -212,6 +213,10 @@ type serviceFlags struct {
 	// mail and requireVerified are set by serve; elsewhere no mail is sent.
 	mail            auth.MailConfig
 	requireVerified bool
+	// mfa, reauthWindow and passkeys are set by serve.
+	mfa          auth.MFAPolicy
+	reauthWindow time.Duration
+	passkeys     *passkey.RP
 }
 
 func (o *serviceFlags) register(fs *flag.FlagSet) {
@@ -295,6 +300,7 @@ func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger
 		Mail:            o.mail,
 	}
 	cfg.RequireVerifiedEmail = o.requireVerified
+	cfg.MFA, cfg.ReauthWindow, cfg.Passkeys = o.mfa, o.reauthWindow, o.passkeys
 	if node != nil {
 		cfg.Revoker = node
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/mail"
 	"github.com/valetauth/valet/mail/mailmetrics"
+	"github.com/valetauth/valet/passkey"
 	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/storemetrics"
 	"github.com/valetauth/valet/throttle"
@@ -53,6 +54,8 @@ type serveSettings struct {
 	verifyTTL      time.Duration
 	recoveryTTL    time.Duration
 	requireVerify  bool
+	mfa            string
+	reauthWindow   time.Duration
 }
 
 // newServeFlagSet returns the flags of valet serve, bound to the settings
@@ -77,6 +80,8 @@ func newServeFlagSet() (*flag.FlagSet, *serveSettings) {
 	fs.DurationVar(&c.verifyTTL, "verify-ttl", 24*time.Hour, "how long the link and code of an email verification (and of an email change) stay valid")
 	fs.DurationVar(&c.recoveryTTL, "recovery-ttl", 15*time.Minute, "how long the link and code of an account recovery stay valid")
 	fs.BoolVar(&c.requireVerify, "require-verified-email", false, "refuse the sign-in of accounts whose email address is not verified (403 email_unverified; the sign-in page offers a new link)")
+	fs.StringVar(&c.mfa, "mfa", "optional", "who must have a second factor: optional, required, or required-for-role=ROLE (they are sent to add one before anything else)")
+	fs.DurationVar(&c.reauthWindow, "reauth-window", 10*time.Minute, "how recent a sign-in must be to add or remove a second factor, change the password or email, or end all sessions (else 403 reauth_required)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this address only, e.g. 127.0.0.1:9090 (default: on --addr)")
 	fs.Usage = func() {
@@ -101,6 +106,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := c.mf.validate(); err != nil {
 		return err
+	}
+	mfa, err := auth.ParseMFAPolicy(c.mfa)
+	if err != nil {
+		return usageError{"--mfa: " + err.Error()}
+	}
+	c.vf.mfa = mfa
+	if c.reauthWindow < time.Second {
+		return usageError{"--reauth-window must be at least 1s"}
 	}
 	if c.verifyTTL < time.Minute || c.recoveryTTL < time.Second {
 		return usageError{"--verify-ttl must be at least 1m and --recovery-ttl at least 1s"}
@@ -172,6 +185,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		vf.mail.Sender = mail.LogSender{Logger: log}
 	}
 	vf.requireVerified = c.requireVerify
+	vf.reauthWindow = c.reauthWindow
+	if vf.passkeys, err = passkeyParty(publicURL, cookie.Domain); err != nil {
+		log.Warn("passkeys are off: "+valet.Message(err), "public_url", publicURL)
+	}
 	// Detached from ctx, so that the revocation node keeps listening while
 	// HTTP drains after a signal; stopService ends it afterwards.
 	svc, stopService, err := vf.service(context.WithoutCancel(ctx), b, log)
@@ -359,6 +376,7 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 type throttleFlags struct {
 	loginAccount, loginIP, signup, refresh   limitsFlag
 	mailAccount, mailIP, codeAccount, codeIP limitsFlag
+	factorAccount, factorIP                  limitsFlag
 }
 
 func (t *throttleFlags) register(fs *flag.FlagSet) {
@@ -373,13 +391,17 @@ func (t *throttleFlags) register(fs *flag.FlagSet) {
 	fs.Var(&t.mailIP, "throttle-mail-ip", "mail that requests ask for per client address: N/DURATION tiers, or off")
 	fs.Var(&t.codeAccount, "throttle-code-account", "one-time codes tried per address (a ticket dies after 5 wrong ones besides): N/DURATION tiers, or off")
 	fs.Var(&t.codeIP, "throttle-code-ip", "one-time codes and link tokens tried per client address: N/DURATION tiers, or off")
+	t.factorAccount, t.factorIP = limitsFlag(p.FactorAccount), limitsFlag(p.FactorIP)
+	fs.Var(&t.factorAccount, "throttle-factor-account", "second factors (TOTP, recovery codes, passkeys) tried per account, kept apart from the password's: N/DURATION tiers, or off")
+	fs.Var(&t.factorIP, "throttle-factor-ip", "second factors and passkey sign-ins tried per client address: N/DURATION tiers, or off")
 }
 
 // guard returns the throttle: counters in Redis when sessions live there,
 // so every node shares them, and in this process otherwise.
 func (t *throttleFlags) guard(sessions string, timeout time.Duration) (*throttle.Guard, func()) {
 	p := throttle.Policy{LoginAccount: t.loginAccount, LoginIP: t.loginIP, Signup: t.signup, Refresh: t.refresh,
-		MailAccount: t.mailAccount, MailIP: t.mailIP, CodeAccount: t.codeAccount, CodeIP: t.codeIP}
+		MailAccount: t.mailAccount, MailIP: t.mailIP, CodeAccount: t.codeAccount, CodeIP: t.codeIP,
+		FactorAccount: t.factorAccount, FactorIP: t.factorIP}
 	if strings.HasPrefix(sessions, "redis://") || strings.HasPrefix(sessions, "rediss://") {
 		// The session store opened this URL already, so it parses.
 		if opt, err := goredis.ParseURL(sessions); err == nil {
@@ -403,6 +425,27 @@ func (l *limitsFlag) Set(v string) error {
 	}
 	*l = ls
 	return nil
+}
+
+// passkeyParty returns the WebAuthn relying party of a server at
+// publicURL: its id is the cookie domain when there is one (so that a
+// passkey serves every host under it), else the public host; the one
+// origin allowed is the public URL's. An address that is an IP cannot be
+// a relying party: browsers refuse it.
+func passkeyParty(publicURL, cookieDomain string) (*passkey.RP, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("--public-url %q has no host", publicURL)
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) != nil {
+		return nil, valet.Errorf(valet.ErrInvalidRequest, "passkeys need --public-url with a host name (localhost works), not an IP address")
+	}
+	rpID := host
+	if cookieDomain != "" {
+		rpID = cookieDomain
+	}
+	return passkey.New(passkey.Config{RPID: rpID, RPName: "valet", Origins: []string{u.Scheme + "://" + u.Host}})
 }
 
 // forwardAuthSettings checks --cookie-domain and --public-url: the cookie

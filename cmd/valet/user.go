@@ -16,9 +16,16 @@ import (
 
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"valet user: want create, list, role, disable, import or export"}
+		return usageError{"valet user: want create, list, role, disable, mfa, import or export"}
 	}
 	sub := args[0]
+	if sub == "mfa" {
+		// valet user mfa reset --email E
+		if len(args) < 2 || args[1] != "reset" {
+			return usageError{"valet user mfa: want reset"}
+		}
+		sub, args = "mfa reset", args[1:]
+	}
 	if sub == "import" || sub == "export" {
 		return userTransferCmd(ctx, sub, args[1:], stdin, stdout, stderr)
 	}
@@ -35,7 +42,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	sf.register(fs)
 	vf.register(fs)
 	switch sub {
-	case "create", "role", "disable":
+	case "create", "role", "disable", "mfa reset":
 		fs.StringVar(&email, "email", "", "the user's email")
 	case "list":
 		fs.StringVar(&search, "q", "", "only emails containing this")
@@ -89,6 +96,24 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		_ = tw.Flush()
 		if total > len(users) {
 			fmt.Fprintf(stdout, "(%d of %d shown)\n", len(users), total)
+		}
+	case "mfa reset":
+		e, err := auth.NormalizeEmail(email)
+		if err != nil {
+			return usageError{valet.Message(err)}
+		}
+		u, err := svc.UserByEmail(ctx, e)
+		if err != nil {
+			return fmt.Errorf("no user with email %s", e)
+		}
+		wd, err := svc.ResetFactors(ctx, u.ID, auth.Client{UserAgent: "valet-cli"})
+		if err != nil {
+			return fmt.Errorf("cannot reset the second factors: %s", valet.Message(err))
+		}
+		fmt.Fprintf(stdout, "removed the second factors and recovery codes of %s (%s); the user signs in with the password alone and can add new ones\n", u.ID, u.Email)
+		fmt.Fprintf(stdout, "ended %d device sessions; running servers refuse them within a second or two\n", wd.Sessions)
+		if !wd.TokensUntil.IsZero() {
+			fmt.Fprintf(stdout, "token-mode access tokens already issued keep working until %s at the latest; they cannot be renewed\n", wd.TokensUntil.UTC().Format(time.RFC3339))
 		}
 	case "role", "disable":
 		e, err := auth.NormalizeEmail(email)
