@@ -245,7 +245,7 @@ func TestMFAInputAttacks(t *testing.T) {
 func TestFactorThrottleIsItsOwn(t *testing.T) {
 	ctx := context.Background()
 	g := throttle.New(throttle.NewMemory(throttle.MemoryConfig{}), throttle.Policy{
-		LoginAccount:  []throttle.Limit{{Burst: 50, Period: time.Hour}},
+		LoginAccount: []throttle.Limit{{Burst: 50, Period: time.Hour}},
 		// One goes to the confirmation of the factor.
 		FactorAccount: []throttle.Limit{{Burst: 4, Period: time.Hour}},
 	})
