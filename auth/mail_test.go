@@ -326,11 +326,11 @@ func TestRecovery(t *testing.T) {
 		t.Fatalf("recovery mail of kind %q with link %s and code %q", m.Kind, path, code)
 	}
 	// A weak password is refused and leaves the ticket.
-	_, err = e.s.CompleteRecovery(ctx, tok, "", "", "password", c)
+	_, _, err = e.s.CompleteRecovery(ctx, tok, "", "", "password", c)
 	wantKind(t, err, valet.ErrWeakPassword)
 
 	const next = "a brand new passphrase"
-	got, err := e.s.CompleteRecovery(ctx, "", "ada@example.com", code, next, c)
+	got, _, err := e.s.CompleteRecovery(ctx, "", "ada@example.com", code, next, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestRecovery(t *testing.T) {
 	if n := e.in.next(t); n.Kind != mail.KindNotice || n.To != u.Email || !strings.Contains(n.Text, "set anew") {
 		t.Errorf("after recovery: mail of kind %q to %q:\n%s", n.Kind, n.To, n.Text)
 	}
-	_, err = e.s.CompleteRecovery(ctx, tok, "", "", "another new passphrase", c)
+	_, _, err = e.s.CompleteRecovery(ctx, tok, "", "", "another new passphrase", c)
 	wantKind(t, err, valet.ErrInvalidCode)
 
 	// Expiry: 15 minutes by default.
@@ -360,7 +360,7 @@ func TestRecovery(t *testing.T) {
 	}
 	_, tok, _ = secrets(t, e.in.next(t))
 	e.advance(15*time.Minute + time.Second)
-	_, err = e.s.CompleteRecovery(ctx, tok, "", "", "another new passphrase", c)
+	_, _, err = e.s.CompleteRecovery(ctx, tok, "", "", "another new passphrase", c)
 	wantKind(t, err, valet.ErrInvalidCode)
 
 	// A disabled account gets no mail.
@@ -424,7 +424,7 @@ func TestEmailChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	const next = "my account again, thanks"
-	got, err = e.s.CompleteRecovery(ctx, report, "", "", next, c)
+	got, _, err = e.s.CompleteRecovery(ctx, report, "", "", next, c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,20 +39,21 @@ func (s *Service) RequestRecovery(ctx context.Context, email string, c Client) e
 // address back besides. It returns the user as it is now, or an error
 // wrapping valet.ErrWeakPassword (the ticket stays usable),
 // valet.ErrInvalidCode for a token or code that is wrong, used, expired or
-// not a recovery's, or valet.ErrRateLimited after too many tries.
-func (s *Service) CompleteRecovery(ctx context.Context, tok, email, code, pw string, c Client) (valet.User, error) {
+// not a recovery's, or valet.ErrRateLimited after too many tries. The
+// Withdrawal says what of the old access is left.
+func (s *Service) CompleteRecovery(ctx context.Context, tok, email, code, pw string, c Client) (valet.User, Withdrawal, error) {
 	t, err := s.findTicket(ctx, tok, email, code, recoveryPurposes, c)
 	if err != nil {
-		return valet.User{}, err
+		return valet.User{}, Withdrawal{}, err
 	}
 	// Checked before the ticket is used, so that a refused password
 	// leaves the person their link.
 	if err := s.checkNewPassword(pw, t.Email, ""); err != nil {
-		return valet.User{}, err
+		return valet.User{}, Withdrawal{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return valet.User{}, err
+		return valet.User{}, Withdrawal{}, err
 	}
 	drop := []valet.TicketPurpose{valet.TicketRecovery, valet.TicketEmailChange, valet.TicketVerify}
 	r := valet.Redemption{IfEmail: t.Email, PasswordHash: hash, Drop: drop}
@@ -63,14 +64,15 @@ func (s *Service) CompleteRecovery(ctx context.Context, tok, email, code, pw str
 	}
 	om, err := s.mail.message(mail.KindNotice, t.Email, mail.Data{Notice: notice})
 	if err != nil {
-		return valet.User{}, err
+		return valet.User{}, Withdrawal{}, err
 	}
 	u, err := s.redeem(ctx, t, r, om)
 	if err != nil {
-		return valet.User{}, err
+		return valet.User{}, Withdrawal{}, err
 	}
-	if err := s.endEverything(ctx, u.ID, c); err != nil {
-		return valet.User{}, err
+	w, err := s.endEverythingTold(ctx, u.ID, c)
+	if err != nil {
+		return valet.User{}, Withdrawal{}, err
 	}
 	if s.cfg.Throttle != nil {
 		// The owner of the address is back in: the failed logins that may
@@ -80,5 +82,5 @@ func (s *Service) CompleteRecovery(ctx context.Context, tok, email, code, pw str
 		}
 	}
 	s.audit(ctx, "recovery.complete", u.ID, "", c, "purpose", string(t.Purpose))
-	return u, nil
+	return u, w, nil
 }

@@ -74,11 +74,13 @@ func (a *API) completeRecovery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	if _, err := a.svc.CompleteRecovery(r.Context(), in.Token, in.Email, in.Code, in.NewPassword, a.client(r)); err != nil {
+	_, wd, err := a.svc.CompleteRecovery(r.Context(), in.Token, in.Email, in.Code, in.NewPassword, a.client(r))
+	if err != nil {
 		a.metrics.throttle("code", err)
 		writeError(w, r, a.log, err)
 		return
 	}
+	tokensUntil(w, wd)
 	// Every device session of the user has ended, this browser's too if it
 	// had one.
 	a.cfg.Cookie.ClearAll(w, r)

@@ -86,7 +86,7 @@ type Mail interface {
 	ResendVerification(ctx context.Context, email string, c auth.Client) error
 	CompleteVerification(ctx context.Context, tok, email, code string, c auth.Client) (valet.User, error)
 	RequestRecovery(ctx context.Context, email string, c auth.Client) error
-	CompleteRecovery(ctx context.Context, tok, email, code, pw string, c auth.Client) (valet.User, error)
+	CompleteRecovery(ctx context.Context, tok, email, code, pw string, c auth.Client) (valet.User, auth.Withdrawal, error)
 	RequestEmailChange(ctx context.Context, id *valet.Identity, newEmail, currentPassword string, c auth.Client) error
 }
 

@@ -133,8 +133,8 @@ func (f *flakyUsers) UserByEmail(ctx context.Context, email string) (valet.User,
 	return f.UserStore.UserByEmail(ctx, email)
 }
 
-// fakeThrottle refuses every login, signup, mail and code when refuse is
-// set.
+// fakeThrottle refuses every login, signup, mail, code and second factor
+// when refuse is set.
 type fakeThrottle struct {
 	refuse error
 }
@@ -146,6 +146,7 @@ func (t fakeThrottle) Signup(context.Context, string) error                 { re
 func (t fakeThrottle) Refresh(context.Context, string) error                { return nil }
 func (t fakeThrottle) Mail(context.Context, string, string) error           { return t.refuse }
 func (t fakeThrottle) Code(context.Context, string, string) error           { return t.refuse }
+func (t fakeThrottle) Factor(context.Context, string, string) error         { return t.refuse }
 
 // waitError is a refusal that says how long to wait, as throttle's does.
 type waitError struct{ wait time.Duration }

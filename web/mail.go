@@ -88,7 +88,7 @@ func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if next != f.Get("confirm_password") {
 		err = errMismatch
 	} else {
-		u, err = h.svc.CompleteRecovery(ctx, tok, email, code, next, c)
+		u, _, err = h.svc.CompleteRecovery(ctx, tok, email, code, next, c)
 	}
 	if err != nil {
 		d := h.recoveryData(r)

@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valetauth/valet/mail/smtptest"
 )
 
 // The devices of one user in a withdrawal test: one login in each mode, each
@@ -127,26 +130,46 @@ func eventually(t *testing.T, what string, limit time.Duration, check func() boo
 	}
 }
 
-// withdrawCombos are the store combinations a withdrawal is tried on.
-func withdrawCombos(t *testing.T) map[string]func(t *testing.T) (nodes []*server, store []string) {
-	return map[string]func(t *testing.T) ([]*server, []string){
-		"sqlite": func(t *testing.T) ([]*server, []string) {
+// withdrawCombos are the store combinations a withdrawal is tried on. The
+// nodes send mail through an SMTP server of the test (args), for recovery.
+func withdrawCombos(t *testing.T) map[string]func(t *testing.T, args []string) (nodes []*server, store []string) {
+	return map[string]func(t *testing.T, args []string) ([]*server, []string){
+		"sqlite": func(t *testing.T, args []string) ([]*server, []string) {
 			store := []string{"--data-dir", t.TempDir()}
-			return []*server{startServer(t, nil, store...)}, store
+			return []*server{startServer(t, nil, append(store, args...)...)}, store
 		},
-		"postgres+redis": func(t *testing.T) ([]*server, []string) {
+		"postgres+redis": func(t *testing.T, args []string) ([]*server, []string) {
 			store := []string{"--db", pgSchema(t), "--sessions", startPrivateRedis(t).URL()}
-			return []*server{startServer(t, nil, store...)}, store
+			return []*server{startServer(t, nil, append(store, args...)...)}, store
 		},
-		"three nodes": func(t *testing.T) ([]*server, []string) {
+		"three nodes": func(t *testing.T, args []string) ([]*server, []string) {
 			store := []string{"--db", pgSchema(t), "--sessions", startPrivateRedis(t).URL()}
-			nodes := []*server{startServer(t, nil, store...)}
+			nodes := []*server{startServer(t, nil, append(store, args...)...)}
 			for range 2 {
-				nodes = append(nodes, startServer(t, nil, store...))
+				nodes = append(nodes, startServer(t, nil, append(store, args...)...))
 			}
 			return nodes, store
 		},
 	}
+}
+
+// recoveryMail returns the recovery token of the newest recovery mail to
+// addr that smtp has received, waiting up to 30 s.
+func recoveryMail(t *testing.T, smtp *smtptest.Server, addr string) string {
+	t.Helper()
+	var tok string
+	eventually(t, "a recovery mail to "+addr, 30*time.Second, func() bool {
+		for _, m := range slices.Backward(smtp.Messages()) {
+			if len(m.To) == 1 && m.To[0] == addr {
+				if l := tokenRE.FindStringSubmatch(m.Text); l != nil && l[1] == "/recovery" {
+					tok = l[2]
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return tok
 }
 
 // TestWithdrawals is the table of every way a user's access is withdrawn ×
@@ -251,6 +274,26 @@ func TestWithdrawals(t *testing.T) {
 			page(t, e.admin.node, e.admin.cookie, "/admin/users/"+e.userID+"/sessions/revoke", url.Values{})
 			return nil
 		}, ended, false},
+		{"account recovery by mail", func(t *testing.T, e *withdrawEnv) http.Header {
+			expect(t, "ask for recovery", do(t, e.nodes[0].URL, req{Method: "POST", Path: "/v1/recovery", Body: map[string]string{"email": e.email}}), 202)
+			tok := recoveryMail(t, e.smtp, e.email)
+			r := do(t, e.nodes[len(e.nodes)-1].URL, req{Method: "POST", Path: "/v1/recovery/complete",
+				Body: map[string]string{"token": tok, "new_password": "a brand new passphrase"}})
+			expect(t, "complete recovery", r, 204)
+			return r.Header
+		}, ended, false},
+		{"second factors reset by an administrator (API)", func(t *testing.T, e *withdrawEnv) http.Header {
+			r := do(t, e.admin.node.URL, req{Method: "DELETE", Path: "/v1/admin/users/" + e.userID + "/mfa", Cookie: e.admin.cookie})
+			expect(t, "reset factors", r, 204)
+			return r.Header
+		}, ended, false},
+		{"second factors reset (CLI)", func(t *testing.T, e *withdrawEnv) http.Header {
+			out := valetCLI(t, e.store, "", "user", "mfa", "reset", "--email", e.email)
+			if !strings.Contains(out, "keep working until") {
+				t.Fatalf("valet user mfa reset does not say what the token device keeps:\n%s", out)
+			}
+			return nil
+		}, ended, false},
 		{"role removal (API)", func(t *testing.T, e *withdrawEnv) http.Header {
 			r := do(t, e.admin.node.URL, req{Method: "PATCH", Path: "/v1/admin/users/" + e.userID, Cookie: e.admin.cookie, Body: map[string]any{"roles": []string{}}})
 			expect(t, "roles", r, 200)
@@ -266,12 +309,13 @@ func TestWithdrawals(t *testing.T) {
 	}
 	for combo, start := range withdrawCombos(t) {
 		t.Run(combo, func(t *testing.T) {
-			nodes, store := start(t)
+			smtp, mailFlags := plainMail(t)
+			nodes, store := start(t, append(mailFlags, noMailThrottle...))
 			valetCLI(t, store, withdrawPW+"\n", "user", "create", "--email", "admin@example.com", "--role", "admin")
 			admin := loginDevice(t, nodes[0], "admin@example.com", "session")
 			for i, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
-					e := &withdrawEnv{nodes: nodes, store: store, admin: admin, email: fmt.Sprintf("user%d@example.com", i)}
+					e := &withdrawEnv{nodes: nodes, store: store, admin: admin, smtp: smtp, email: fmt.Sprintf("user%d@example.com", i)}
 					r := do(t, nodes[0].URL, req{Method: "POST", Path: "/v1/admin/users", Cookie: admin.cookie,
 						Body: map[string]any{"email": e.email, "password": withdrawPW, "roles": []string{"editor"}}})
 					expect(t, "create the user", r, 201)
@@ -301,6 +345,7 @@ func TestWithdrawals(t *testing.T) {
 }
 
 type withdrawEnv struct {
+	smtp    *smtptest.Server
 	nodes   []*server
 	store   []string
 	admin   *device
