@@ -145,9 +145,9 @@ type RevocationStore interface {
 // never return expired records, so sweeping only frees space; a store whose
 // backend expires records by itself (Redis) sweeps nothing and returns 0.
 type Sweeper interface {
-	// Sweep deletes the sessions, refresh families, revocations and pending
-	// sign-in state that have expired at now and returns how many records
-	// it deleted.
+	// Sweep deletes the sessions, refresh families, revocations, pending
+	// sign-in state, authorization codes and client grants that have
+	// expired at now and returns how many records it deleted.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 }
 
@@ -167,4 +167,6 @@ type Stores struct {
 	Revocations RevocationStore
 	// Factors comes from the backend of Users.
 	Factors FactorStore
+	// Clients comes from the backend of Users.
+	Clients ClientStore
 }

@@ -7,9 +7,8 @@
 //	valet_store_errors_total{store,op}           calls that failed
 //
 // store is the member of valet.Stores ("users", "sessions", "refresh",
-// "keys", "secrets", "revocations", "factors") and op the method
-// ("UserByEmail"). A
-// failure is an error other than valet.ErrNotFound and valet.ErrConflict,
+// "keys", "secrets", "revocations", "factors", "clients") and op the
+// method ("UserByEmail"). A failure is an error other than valet.ErrNotFound and valet.ErrConflict,
 // which are answers, not failures (see the contract in valet's store.go).
 //
 // It links no database driver: it wraps the interfaces, whatever backend
@@ -98,6 +97,9 @@ func Wrap(s valet.Stores, reg prometheus.Registerer) (valet.Stores, error) {
 	}
 	if s.Factors != nil {
 		out.Factors = wrapFactors(s.Factors, m)
+	}
+	if s.Clients != nil {
+		out.Clients = wrapClients(s.Clients, m)
 	}
 	return out, nil
 }
@@ -472,4 +474,114 @@ func (w *factors) TakePending(ctx context.Context, key string, now time.Time) ([
 	v, found, err := w.inner.TakePending(ctx, key, now)
 	w.takePending.done(start, err)
 	return v, found, err
+}
+
+// clients
+
+type clients struct {
+	inner                                     valet.ClientStore
+	create, byID, list, delete                *op
+	createCode, takeCode                      *op
+	setConsent, consent, consents, delConsent *op
+	addGrant, grants, delGrants               *op
+}
+
+func wrapClients(in valet.ClientStore, m *meter) valet.ClientStore {
+	const s = "clients"
+	return &clients{inner: in, create: m.op(s, "CreateClient"), byID: m.op(s, "ClientByID"), list: m.op(s, "Clients"),
+		delete: m.op(s, "DeleteClient"), createCode: m.op(s, "CreateAuthCode"), takeCode: m.op(s, "TakeAuthCode"),
+		setConsent: m.op(s, "SetConsent"), consent: m.op(s, "Consent"), consents: m.op(s, "Consents"),
+		delConsent: m.op(s, "DeleteConsent"), addGrant: m.op(s, "AddClientGrant"), grants: m.op(s, "ClientGrants"),
+		delGrants: m.op(s, "DeleteClientGrants")}
+}
+
+func (w *clients) CreateClient(ctx context.Context, c valet.Client) error {
+	start := time.Now()
+	err := w.inner.CreateClient(ctx, c)
+	w.create.done(start, err)
+	return err
+}
+
+func (w *clients) ClientByID(ctx context.Context, id string) (valet.Client, error) {
+	start := time.Now()
+	c, err := w.inner.ClientByID(ctx, id)
+	w.byID.done(start, err)
+	return c, err
+}
+
+func (w *clients) Clients(ctx context.Context) ([]valet.Client, error) {
+	start := time.Now()
+	cs, err := w.inner.Clients(ctx)
+	w.list.done(start, err)
+	return cs, err
+}
+
+func (w *clients) DeleteClient(ctx context.Context, id string) error {
+	start := time.Now()
+	err := w.inner.DeleteClient(ctx, id)
+	w.delete.done(start, err)
+	return err
+}
+
+func (w *clients) CreateAuthCode(ctx context.Context, code valet.AuthCode) error {
+	start := time.Now()
+	err := w.inner.CreateAuthCode(ctx, code)
+	w.createCode.done(start, err)
+	return err
+}
+
+func (w *clients) TakeAuthCode(ctx context.Context, hash string, now time.Time) (valet.AuthCode, bool, bool, error) {
+	start := time.Now()
+	c, found, used, err := w.inner.TakeAuthCode(ctx, hash, now)
+	w.takeCode.done(start, err)
+	return c, found, used, err
+}
+
+func (w *clients) SetConsent(ctx context.Context, c valet.Consent) error {
+	start := time.Now()
+	err := w.inner.SetConsent(ctx, c)
+	w.setConsent.done(start, err)
+	return err
+}
+
+func (w *clients) Consent(ctx context.Context, userID, clientID string) (valet.Consent, bool, error) {
+	start := time.Now()
+	c, found, err := w.inner.Consent(ctx, userID, clientID)
+	w.consent.done(start, err)
+	return c, found, err
+}
+
+func (w *clients) Consents(ctx context.Context, userID string) ([]valet.Consent, error) {
+	start := time.Now()
+	cs, err := w.inner.Consents(ctx, userID)
+	w.consents.done(start, err)
+	return cs, err
+}
+
+func (w *clients) DeleteConsent(ctx context.Context, userID, clientID string) (bool, error) {
+	start := time.Now()
+	ok, err := w.inner.DeleteConsent(ctx, userID, clientID)
+	w.delConsent.done(start, err)
+	return ok, err
+}
+
+func (w *clients) AddClientGrant(ctx context.Context, g valet.ClientGrant) error {
+	start := time.Now()
+	err := w.inner.AddClientGrant(ctx, g)
+	w.addGrant.done(start, err)
+	return err
+}
+
+func (w *clients) ClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant, error) {
+	start := time.Now()
+	gs, err := w.inner.ClientGrants(ctx, sid)
+	w.grants.done(start, err)
+	return gs, err
+}
+
+func (w *clients) DeleteClientGrants(ctx context.Context, sid string) error {
+	start := time.Now()
+	err := w.inner.DeleteClientGrants(ctx, sid)
+	w.delGrants.done(start, err)
+	return err
 }

@@ -170,8 +170,8 @@ func BenchmarkSession(b *testing.B) {
 	}
 }
 
-// TestNewSeries: the calls added with second factors are timed under their
-// store and method too.
+// TestNewSeries: the calls added with second factors and with clients are
+// timed under their store and method too.
 func TestNewSeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	w, err := storemetrics.Wrap(memory.New().Stores(), reg)
@@ -182,6 +182,8 @@ func TestNewSeries(t *testing.T) {
 	_ = w.Sessions.SetSessionAuth(ctx, "no-such-session", time.Now(), []string{valet.AMRPassword})
 	_, _ = w.Factors.Factors(ctx, "no-such-user")
 	_, _, _ = w.Factors.TakePending(ctx, "no-such-key", time.Now())
+	_, _ = w.Clients.ClientByID(ctx, "no-such-client")
+	_, _, _, _ = w.Clients.TakeAuthCode(ctx, "no-such-code", time.Now())
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +203,8 @@ func TestNewSeries(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"op=SetSessionAuth,store=sessions", "op=Factors,store=factors", "op=TakePending,store=factors"} {
+	for _, want := range []string{"op=SetSessionAuth,store=sessions", "op=Factors,store=factors", "op=TakePending,store=factors",
+		"op=ClientByID,store=clients", "op=TakeAuthCode,store=clients"} {
 		if !got[want] {
 			t.Errorf("no calls timed with %s; timed: %v", want, slices.Sorted(maps.Keys(got)))
 		}

@@ -27,6 +27,7 @@ var (
 	_ valet.SecretStore     = (*Store)(nil)
 	_ valet.RevocationStore = (*Store)(nil)
 	_ valet.FactorStore     = (*Store)(nil)
+	_ valet.ClientStore     = (*Store)(nil)
 	_ valet.Sweeper         = (*Store)(nil)
 	_ valet.Pinger          = (*Store)(nil)
 )
@@ -40,6 +41,7 @@ const sweepEvery = 1024
 // Store is an in-memory store. It is safe for concurrent use. Expired
 // sessions, refresh families, revocations and pending sign-in state are
 // dropped when they are next looked up, in passing as new ones are written,
+// and by Sweep; expired authorization codes and client grants in passing
 // and by Sweep.
 //
 // Each kind of entry has its own lock, so that writes of one kind never delay
@@ -86,6 +88,10 @@ type Store struct {
 	factors     *factors
 	pendingOnce sync.Once
 	pending     *pending
+	// clients are the OpenID Connect clients with their authorization
+	// codes, consents and grants (clients.go), made at their first use.
+	clientsOnce sync.Once
+	clients     *clients
 }
 
 type family struct {
@@ -134,7 +140,7 @@ func New(opts ...Option) *Store {
 
 // Stores returns a valet.Stores whose every member is s.
 func (s *Store) Stores() valet.Stores {
-	return valet.Stores{Users: s, Sessions: s, Refresh: s, Keys: s, Secrets: s, Revocations: s, Factors: s}
+	return valet.Stores{Users: s, Sessions: s, Refresh: s, Keys: s, Secrets: s, Revocations: s, Factors: s, Clients: s}
 }
 
 // Ping reports whether the store can serve: always, unless ctx is done, when
@@ -151,8 +157,9 @@ func ctxErr(ctx context.Context) error {
 }
 
 // Sweep drops every session, refresh family (with its token hashes),
-// revocation and pending sign-in state that has expired at now, and returns
-// how many entries it dropped. It returns 0 and an error wrapping valet.ErrUnavailable, having
+// revocation, pending sign-in state, authorization code (taken or not) and
+// client grant that has expired at now, and returns how many entries it
+// dropped. It returns 0 and an error wrapping valet.ErrUnavailable, having
 // dropped nothing, when ctx is done.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := ctxErr(ctx); err != nil {
@@ -171,6 +178,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	p.mu.Lock()
 	n += p.sweepLocked(now)
 	p.mu.Unlock()
+	cb := s.clientbox()
+	cb.mu.Lock()
+	n += cb.sweepLocked(now)
+	cb.mu.Unlock()
 	return n, nil
 }
 
@@ -274,10 +285,11 @@ func (s *Store) UpdateUser(ctx context.Context, u valet.User) error {
 	return nil
 }
 
-// DeleteUser removes the user with id, with its second factors and
-// recovery codes, or returns an error wrapping valet.ErrNotFound. The
-// user's sessions and refresh families stay until the caller ends them, so
-// that it learns which sessions it ended.
+// DeleteUser removes the user with id, with its second factors, recovery
+// codes, authorization codes, consents and client grants, or returns an
+// error wrapping valet.ErrNotFound. The user's sessions and refresh
+// families stay until the caller ends them, so that it learns which
+// sessions it ended.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
@@ -294,6 +306,10 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	fb.mu.Lock()
 	fb.deleteUserLocked(id)
 	fb.mu.Unlock()
+	cb := s.clientbox()
+	cb.mu.Lock()
+	cb.deleteUserLocked(id)
+	cb.mu.Unlock()
 	return nil
 }
 

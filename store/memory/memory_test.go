@@ -229,6 +229,26 @@ func TestSweepOnWrite(t *testing.T) {
 	if err := s.PutPending(ctx, "old", []byte("state"), t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	user := valet.User{ID: valet.NewID(), Email: "ada@example.test", CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateUser(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	client := valet.Client{ID: valet.NewID(), CreatedAt: t0}
+	if err := s.CreateClient(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	code := func(expires time.Time) valet.AuthCode {
+		return valet.AuthCode{Hash: valet.HashSecret(valet.NewID()), ClientID: client.ID, UserID: user.ID, CreatedAt: t0, ExpiresAt: expires}
+	}
+	grant := func(sid string, expires time.Time) valet.ClientGrant {
+		return valet.ClientGrant{SessionID: sid, ClientID: client.ID, UserID: user.ID, ExpiresAt: expires}
+	}
+	if err := s.CreateAuthCode(ctx, code(t0.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddClientGrant(ctx, grant("old", t0.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
 
 	clk.Set(t0.Add(time.Hour))
 	// Enough writes of each kind that the store must have swept in passing.
@@ -243,6 +263,12 @@ func TestSweepOnWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := s.PutPending(ctx, fmt.Sprint(i), []byte("state"), t0.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAuthCode(ctx, code(t0.Add(2*time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddClientGrant(ctx, grant(fmt.Sprint(i), t0.Add(2*time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,6 +1,6 @@
 // Package postgres stores valet's users, sessions, refresh-token families,
-// signing keys, secrets, revocations and second factors in PostgreSQL,
-// through a pgx connection pool.
+// signing keys, secrets, revocations, second factors and OpenID Connect
+// clients in PostgreSQL, through a pgx connection pool.
 //
 // Open connects and, unless told not to, migrates the schema. Tables are
 // created in the first schema of the connection's search_path, which can be
@@ -34,6 +34,7 @@ var (
 	_ valet.SecretStore     = (*DB)(nil)
 	_ valet.RevocationStore = (*DB)(nil)
 	_ valet.FactorStore     = (*DB)(nil)
+	_ valet.ClientStore     = (*DB)(nil)
 	_ valet.Sweeper         = (*DB)(nil)
 	_ valet.Pinger          = (*DB)(nil)
 )
@@ -55,8 +56,8 @@ type Config struct {
 
 // DB is a PostgreSQL-backed store. It implements valet.UserStore,
 // SessionStore, SessionLister, RefreshStore, KeyStore, SecretStore,
-// RevocationStore, FactorStore, Sweeper and Pinger, and is safe for
-// concurrent use.
+// RevocationStore, FactorStore, ClientStore, Sweeper and Pinger, and is
+// safe for concurrent use.
 type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
@@ -132,6 +133,7 @@ func (db *DB) Stores() valet.Stores {
 		Secrets:     db,
 		Revocations: db,
 		Factors:     db,
+		Clients:     db,
 	}
 }
 

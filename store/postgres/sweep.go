@@ -28,15 +28,21 @@ var sweeps = [...]struct{ table, sql string }{
 	{"pending", `DELETE FROM pending WHERE key IN (
 		SELECT key FROM pending WHERE expires_at <= $1
 		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+	{"authorization codes", `DELETE FROM oauth_codes WHERE hash IN (
+		SELECT hash FROM oauth_codes WHERE expires_at <= $1
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+	{"client grants", `DELETE FROM oauth_client_grants WHERE (session_id, client_id) IN (
+		SELECT session_id, client_id FROM oauth_client_grants WHERE expires_at <= $1
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
 }
 
 // Sweep deletes the sessions, refresh families (with their token hashes),
-// revocations and pending sign-in state that have expired at now, and
-// returns how many sessions, families, revocations and pending rows it
-// deleted. Lookups never return expired records,
-// so Sweep only reclaims space; run it now and then. It deletes in batches
-// of at most 1000 rows, each its own transaction bounded by Config.Timeout,
-// so that it never holds many locks for long. It returns an error wrapping
+// revocations, pending sign-in state, authorization codes (taken or not)
+// and client grants that have expired at now, and returns how many rows of
+// them it deleted. Lookups never return expired records, so Sweep only
+// reclaims space; run it now and then. It deletes in batches of at most
+// 1000 rows, each its own transaction bounded by Config.Timeout, so that
+// it never holds many locks for long. It returns an error wrapping
 // valet.ErrUnavailable when the database fails, with the number of rows
 // that the batches before the failure deleted.
 func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {

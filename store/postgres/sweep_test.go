@@ -19,6 +19,8 @@ func TestSweepBatches(t *testing.T) {
 		expiredFamilies    = sweepBatch + 5
 		expiredRevocations = sweepBatch
 		expiredPending     = sweepBatch + 3
+		expiredCodes       = sweepBatch + 7
+		expiredGrants      = sweepBatch + 1
 	)
 	for _, q := range []struct {
 		sql  string
@@ -50,13 +52,28 @@ func TestSweepBatches(t *testing.T) {
 			SELECT 'gone-' || i, '\x00'::bytea, CASE i % 2 WHEN 0 THEN $1::timestamptz ELSE $2::timestamptz END FROM generate_series(1, $3::int) AS i`,
 			[]any{before, at, expiredPending}},
 		{`INSERT INTO pending (key, value, expires_at) VALUES ('live', '\x00'::bytea, $1::timestamptz)`, []any{after}},
+		// Codes and grants name a user and a client; half the expired
+		// codes were taken, which keeps none of them.
+		{`INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ('u', 'u@example.test', 'x', $1::timestamptz, $1::timestamptz)`, []any{before}},
+		{`INSERT INTO oauth_clients (id, created_at) VALUES ('c', $1::timestamptz)`, []any{before}},
+		{`INSERT INTO oauth_codes (hash, client_id, user_id, created_at, expires_at, used_at)
+			SELECT 'gone-' || i, 'c', 'u', $1::timestamptz, CASE i % 2 WHEN 0 THEN $1::timestamptz ELSE $2::timestamptz END,
+				CASE i % 4 WHEN 0 THEN $1::timestamptz WHEN 1 THEN $1::timestamptz ELSE NULL END
+			FROM generate_series(1, $3::int) AS i`, []any{before, at, expiredCodes}},
+		{`INSERT INTO oauth_codes (hash, client_id, user_id, created_at, expires_at, used_at)
+			VALUES ('live-1', 'c', 'u', $1::timestamptz, $2::timestamptz, NULL), ('live-2', 'c', 'u', $1::timestamptz, $2::timestamptz, $1::timestamptz)`,
+			[]any{before, after}},
+		{`INSERT INTO oauth_client_grants (session_id, client_id, user_id, expires_at)
+			SELECT 'gone-' || i, 'c', 'u', CASE i % 2 WHEN 0 THEN $1::timestamptz ELSE $2::timestamptz END FROM generate_series(1, $3::int) AS i`,
+			[]any{before, at, expiredGrants}},
+		{`INSERT INTO oauth_client_grants (session_id, client_id, user_id, expires_at) VALUES ('live', 'c', 'u', $1::timestamptz)`, []any{after}},
 	} {
 		if _, err := db.pool.Exec(ctx, q.sql, q.args...); err != nil {
 			t.Fatalf("%s: %v", strings.Fields(q.sql)[2], err)
 		}
 	}
 
-	want := expiredSessions + expiredFamilies + expiredRevocations + expiredPending
+	want := expiredSessions + expiredFamilies + expiredRevocations + expiredPending + expiredCodes + expiredGrants
 	if got, err := db.Sweep(ctx, at); err != nil || got != want {
 		t.Fatalf("Sweep = %d, %v; want %d, nil", got, err, want)
 	}
@@ -72,8 +89,13 @@ func TestSweepBatches(t *testing.T) {
 		{"refresh_tokens", []string{"live-0", "live-1"}},
 		{"revocations", []string{"live"}},
 		{"pending", []string{"live"}},
+		{"oauth_codes", []string{"live-1", "live-2"}},
+		{"oauth_client_grants", []string{"live"}},
 	} {
-		key := map[string]string{"refresh_tokens": "hash", "revocations": "session_id", "pending": "key"}[tc.table]
+		key := map[string]string{
+			"refresh_tokens": "hash", "revocations": "session_id", "pending": "key",
+			"oauth_codes": "hash", "oauth_client_grants": "session_id",
+		}[tc.table]
 		if key == "" {
 			key = "id"
 		}

@@ -77,9 +77,9 @@ func (db *DB) UpdateUser(ctx context.Context, u valet.User) error {
 
 // DeleteUser removes the user with id. It returns an error wrapping
 // valet.ErrNotFound when there is none and valet.ErrUnavailable when the
-// database fails. Its second factors and recovery codes go with it; its
-// sessions and refresh families are left to the caller, which may keep them
-// in another backend.
+// database fails. Its second factors, recovery codes, authorization codes,
+// consents and client grants go with it; its sessions and refresh families
+// are left to the caller, which may keep them in another backend.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()

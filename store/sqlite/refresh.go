@@ -131,8 +131,9 @@ func (db *DB) RevokeRefreshFamilies(ctx context.Context, userID, sessionID strin
 }
 
 // Sweep deletes the sessions, refresh families (with their token hashes),
-// revocations and pending sign-in state that have expired at now, and
-// returns how many it deleted.
+// revocations, pending sign-in state, authorization codes (taken or not)
+// and client grants that have expired at now, and returns how many it
+// deleted.
 // Lookups never return expired entries, so Sweep only reclaims space; run it
 // now and then. It returns an error wrapping valet.ErrUnavailable on
 // failure, having deleted nothing.
@@ -145,6 +146,8 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 			`DELETE FROM refresh_families AS f WHERE NOT coalesce((` + familyLive + `), 0)`,
 			`DELETE FROM revocations WHERE coalesce(until <= ?1, 1)`,
 			`DELETE FROM pending WHERE expires_at <= ?1`,
+			`DELETE FROM oauth_codes WHERE expires_at <= ?1`,
+			`DELETE FROM oauth_client_grants WHERE expires_at <= ?1`,
 		} {
 			res, err := tx.ExecContext(ctx, q, now.UnixMicro())
 			if err != nil {

@@ -34,6 +34,7 @@ var (
 	_ valet.SecretStore     = (*DB)(nil)
 	_ valet.RevocationStore = (*DB)(nil)
 	_ valet.FactorStore     = (*DB)(nil)
+	_ valet.ClientStore     = (*DB)(nil)
 	_ valet.Sweeper         = (*DB)(nil)
 	_ valet.Pinger          = (*DB)(nil)
 )
@@ -197,7 +198,7 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Stores returns a valet.Stores whose every member is db.
 func (db *DB) Stores() valet.Stores {
-	return valet.Stores{Users: db, Sessions: db, Refresh: db, Keys: db, Secrets: db, Revocations: db, Factors: db}
+	return valet.Stores{Users: db, Sessions: db, Refresh: db, Keys: db, Secrets: db, Revocations: db, Factors: db, Clients: db}
 }
 
 // SQL returns the pool of the connection that writes, for tools that need

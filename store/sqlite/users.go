@@ -134,9 +134,9 @@ func (db *DB) oneRow(ctx context.Context, op string, res sql.Result) error {
 
 // DeleteUser removes the user with id. It returns an error wrapping
 // valet.ErrNotFound when there is none and valet.ErrUnavailable on failure.
-// Its second factors and recovery codes go with it; its sessions and
-// refresh families stay until the caller ends them, so that it learns which
-// sessions it ended.
+// Its second factors, recovery codes, authorization codes, consents and
+// client grants go with it; its sessions and refresh families stay until
+// the caller ends them, so that it learns which sessions it ended.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	res, err := db.rw.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 	if err != nil {

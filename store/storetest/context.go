@@ -218,6 +218,9 @@ func seedAndCall(t *testing.T, live context.Context, st valet.Stores, n time.Tim
 	if fs, us := st.Factors, st.Users; fs != nil && us != nil {
 		calls = append(calls, factorCalls(t, live, fs, us, n)...)
 	}
+	if cs, us := st.Clients, st.Users; cs != nil && us != nil {
+		calls = append(calls, clientCalls(t, live, cs, us, n)...)
+	}
 	for name, m := range members(st) {
 		if p, ok := m.(valet.Pinger); ok {
 			calls = append(calls, doneCall{name: name + ".Ping", fn: p.Ping})
@@ -295,5 +298,89 @@ func factorCalls(t *testing.T, live context.Context, fs valet.FactorStore, us va
 				}
 				return ""
 			}},
+	}
+}
+
+// clientCalls stores a user and a client with a code, a consent and a
+// grant, with the live context, and returns a call of every method of cs.
+func clientCalls(t *testing.T, live context.Context, cs valet.ClientStore, us valet.UserStore, n time.Time) []doneCall {
+	t.Helper()
+	u := newUser(t, "clients@example.test", n)
+	noErr(t, "CreateUser", us.CreateUser(live, u))
+	c := newClient(t, n)
+	noErr(t, "CreateClient", cs.CreateClient(live, c))
+	code := newAuthCode(c.ID, u.ID, n)
+	noErr(t, "CreateAuthCode", cs.CreateAuthCode(live, code))
+	consent := valet.Consent{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "email"}, CreatedAt: n}
+	noErr(t, "SetConsent", cs.SetConsent(live, consent))
+	grant := valet.ClientGrant{SessionID: valet.HashSecret(valet.NewID()), ClientID: c.ID, UserID: u.ID, ExpiresAt: n.Add(time.Hour)}
+	noErr(t, "AddClientGrant", cs.AddClientGrant(live, grant))
+	return []doneCall{
+		{name: "CreateClient", fn: func(ctx context.Context) error { return cs.CreateClient(ctx, newClient(t, n)) }},
+		{name: "ClientByID", fn: func(ctx context.Context) error { _, err := cs.ClientByID(ctx, c.ID); return err },
+			check: func(ctx context.Context) string {
+				got, err := cs.ClientByID(ctx, c.ID)
+				if err != nil {
+					return fmt.Sprintf("ClientByID: %v", err)
+				}
+				if d := diffClient(got, c); d != "" {
+					return fmt.Sprintf("ClientByID: %s", d)
+				}
+				return ""
+			}},
+		{name: "ClientByID of an unknown id", fn: func(ctx context.Context) error { _, err := cs.ClientByID(ctx, valet.NewID()); return err }},
+		{name: "Clients", fn: func(ctx context.Context) error { _, err := cs.Clients(ctx); return err },
+			check: func(ctx context.Context) string {
+				if got, err := cs.Clients(ctx); err != nil || len(got) != 1 {
+					return fmt.Sprintf("Clients: %d clients, error %v; want 1, nil", len(got), err)
+				}
+				return ""
+			}},
+		{name: "DeleteClient", fn: func(ctx context.Context) error { return cs.DeleteClient(ctx, c.ID) }},
+		{name: "CreateAuthCode", fn: func(ctx context.Context) error { return cs.CreateAuthCode(ctx, newAuthCode(c.ID, u.ID, n)) }},
+		{name: "TakeAuthCode", fn: func(ctx context.Context) error { _, _, _, err := cs.TakeAuthCode(ctx, code.Hash, n); return err },
+			check: func(ctx context.Context) string {
+				got, found, used, err := cs.TakeAuthCode(ctx, code.Hash, n)
+				if err != nil || !found || used {
+					return fmt.Sprintf("TakeAuthCode = found %t, used %t, error %v; want true, false, nil", found, used, err)
+				}
+				if d := diffCode(got, code); d != "" {
+					return fmt.Sprintf("TakeAuthCode: %s", d)
+				}
+				return ""
+			}},
+		{name: "SetConsent", fn: func(ctx context.Context) error {
+			return cs.SetConsent(ctx, valet.Consent{UserID: u.ID, ClientID: c.ID, CreatedAt: n.Add(time.Minute)})
+		}},
+		{name: "Consent", fn: func(ctx context.Context) error { _, _, err := cs.Consent(ctx, u.ID, c.ID); return err },
+			check: func(ctx context.Context) string {
+				got, found, err := cs.Consent(ctx, u.ID, c.ID)
+				if err != nil || !found {
+					return fmt.Sprintf("Consent = found %t, error %v; want true, nil", found, err)
+				}
+				if d := diffConsent(got, consent); d != "" {
+					return fmt.Sprintf("Consent: %s", d)
+				}
+				return ""
+			}},
+		{name: "Consents", fn: func(ctx context.Context) error { _, err := cs.Consents(ctx, u.ID); return err }},
+		{name: "DeleteConsent", fn: func(ctx context.Context) error { _, err := cs.DeleteConsent(ctx, u.ID, c.ID); return err }},
+		{name: "AddClientGrant", fn: func(ctx context.Context) error {
+			g := grant
+			g.ExpiresAt = n.Add(2 * time.Hour)
+			return cs.AddClientGrant(ctx, g)
+		}},
+		{name: "ClientGrants", fn: func(ctx context.Context) error { _, err := cs.ClientGrants(ctx, grant.SessionID); return err },
+			check: func(ctx context.Context) string {
+				got, err := cs.ClientGrants(ctx, grant.SessionID)
+				if err != nil || len(got) != 1 {
+					return fmt.Sprintf("ClientGrants: %d grants, error %v; want 1, nil", len(got), err)
+				}
+				if d := diffGrant(got[0], grant); d != "" {
+					return fmt.Sprintf("ClientGrants: %s", d)
+				}
+				return ""
+			}},
+		{name: "DeleteClientGrants", fn: func(ctx context.Context) error { return cs.DeleteClientGrants(ctx, grant.SessionID) }},
 	}
 }

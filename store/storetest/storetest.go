@@ -44,7 +44,11 @@ import (
 // expires records by itself, delete none and return 0.
 //
 // Factors are checked when both Factors and Users are set: the suite
-// creates the users whose factors it stores.
+// creates the users whose factors it stores. Clients are checked likewise
+// when both Clients and Users are set; AddClientGrant and SetConsent, like
+// CreateAuthCode, must return ErrNotFound for a user or client that is not
+// there, and ClientGrants must leave out the grants that have expired by
+// the store's clock.
 //
 // Times are built from the real clock (time.Now), because stores decide
 // expiry with it unless they offer a clock of their own, and are compared
@@ -65,6 +69,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) valet.Stores) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newStores) })
 	t.Run("Tickets", func(t *testing.T) { testTickets(t, newStores) })
 	t.Run("Factors", func(t *testing.T) { testFactors(t, newStores) })
+	t.Run("Clients", func(t *testing.T) { testClients(t, newStores) })
 }
 
 // member returns a subtest runner for one member of the stores: each subtest
@@ -264,6 +269,7 @@ func members(st valet.Stores) iter.Seq2[string, any] {
 			{"Secrets", st.Secrets, st.Secrets == nil},
 			{"Revocations", st.Revocations, st.Revocations == nil},
 			{"Factors", st.Factors, st.Factors == nil},
+			{"Clients", st.Clients, st.Clients == nil},
 		}
 		for _, e := range all {
 			if e.nil {

@@ -99,8 +99,9 @@ type sweepFixture struct {
 }
 
 // newSweepFixture stores, in each member of st that keeps them, sessions,
-// refresh families, revocations and pending sign-in state created at n,
-// some live and some expired at at, each expiry also met exactly at at.
+// refresh families, revocations, pending sign-in state, authorization
+// codes and client grants created at n, some live and some expired at at,
+// each expiry also met exactly at at.
 func newSweepFixture(t *testing.T, st valet.Stores, n, at time.Time) *sweepFixture {
 	t.Helper()
 	ctx := testContext(t)
@@ -193,6 +194,55 @@ func newSweepFixture(t *testing.T, st valet.Stores, n, at time.Time) *sweepFixtu
 		add(k.expired, "pending sign-in that expired before the sweep time", n.Add(30*time.Minute))
 		add(k.expired, "pending sign-in that expires at the sweep time", at)
 		fx.kinds = append(fx.kinds, k)
+	}
+	if cs, us := st.Clients, st.Users; cs != nil && us != nil {
+		u := newUser(t, "sweep@example.test", n)
+		noErr(t, "CreateUser", us.CreateUser(ctx, u))
+		c := newClient(t, n)
+		noErr(t, "CreateClient", cs.CreateClient(ctx, c))
+
+		codes := &sweepKind{name: "authorization codes", member: cs, live: map[string]func(testing.TB) bool{}, expired: map[string]func(testing.TB) bool{}}
+		addCode := func(to map[string]func(testing.TB) bool, name string, expires time.Time, taken bool) {
+			code := newAuthCode(c.ID, u.ID, n)
+			code.ExpiresAt = expires
+			noErr(t, "CreateAuthCode "+name, cs.CreateAuthCode(ctx, code))
+			if taken {
+				_, found, _, err := cs.TakeAuthCode(ctx, code.Hash, n)
+				noErr(t, "TakeAuthCode "+name, err)
+				if !found {
+					t.Fatalf("TakeAuthCode %s found none", name)
+				}
+			}
+			// A stored code is found if untaken and reported used if
+			// taken; taking it to see it is no harm, as it is looked at
+			// once.
+			to[name] = func(tb testing.TB) bool {
+				_, found, used, err := cs.TakeAuthCode(testContext(tb), code.Hash, n)
+				noErr(tb, "TakeAuthCode", err)
+				return found || used
+			}
+		}
+		addCode(codes.live, "live code", n.Add(2*time.Hour), false)
+		addCode(codes.live, "live code that was taken", n.Add(2*time.Hour), true)
+		addCode(codes.expired, "code that expired before the sweep time", n.Add(30*time.Minute), false)
+		addCode(codes.expired, "taken code that expired before the sweep time", n.Add(30*time.Minute), true)
+		addCode(codes.expired, "code that expires at the sweep time", at, false)
+		fx.kinds = append(fx.kinds, codes)
+
+		grants := &sweepKind{name: "client grants", member: cs, live: map[string]func(testing.TB) bool{}, expired: map[string]func(testing.TB) bool{}}
+		addGrant := func(to map[string]func(testing.TB) bool, name string, expires time.Time) {
+			g := valet.ClientGrant{SessionID: valet.HashSecret(valet.NewID()), ClientID: c.ID, UserID: u.ID, ExpiresAt: expires}
+			noErr(t, "AddClientGrant "+name, cs.AddClientGrant(ctx, g))
+			to[name] = func(tb testing.TB) bool {
+				gs, err := cs.ClientGrants(testContext(tb), g.SessionID)
+				noErr(tb, "ClientGrants", err)
+				return len(gs) > 0
+			}
+		}
+		addGrant(grants.live, "live grant", n.Add(2*time.Hour))
+		addGrant(grants.expired, "grant that expired before the sweep time", n.Add(30*time.Minute))
+		addGrant(grants.expired, "grant that expires at the sweep time", at)
+		fx.kinds = append(fx.kinds, grants)
 	}
 	return fx
 }
