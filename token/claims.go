@@ -35,6 +35,65 @@ type Claims struct {
 	// AuthTime is when they last did (OpenID Connect Core).
 	AMR      []string `json:"amr,omitempty"`
 	AuthTime int64    `json:"auth_time,omitempty"`
+	// Nonce is the nonce of the authentication request an ID token
+	// answers; AuthorizedParty (azp) is the client the token was issued
+	// to; Scope is the space-separated list of scopes an access token
+	// grants (RFC 9068). All three are OpenID Connect's.
+	Nonce           string `json:"nonce,omitempty"`
+	AuthorizedParty string `json:"azp,omitempty"`
+	Scope           string `json:"scope,omitempty"`
+	// Events is the events claim of a security event token, such as a
+	// back-channel logout token (RFC 8417).
+	Events Events `json:"events,omitempty"`
+}
+
+// Events is the events claim: a JSON object whose members name event types,
+// each with an object as its value. Only the names are kept, in order; the
+// value of each is written as {} and its contents are ignored on parsing.
+type Events []string
+
+// MarshalJSON returns e as {"name":{},...}. It never fails.
+func (e Events) MarshalJSON() ([]byte, error) {
+	return appendEvents(nil, e), nil
+}
+
+// UnmarshalJSON sets e to the member names of a JSON object whose members
+// are all objects; null leaves e unchanged. It returns an error for any
+// other JSON value.
+func (e *Events) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return because(ErrMalformed, "events is not an object")
+	}
+	names := Events{}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return because(ErrMalformed, "events is not an object")
+		}
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil || len(v) == 0 || v[0] != '{' {
+			return because(ErrMalformed, "an event is not an object")
+		}
+		names = append(names, t.(string))
+	}
+	*e = names
+	return nil
+}
+
+func appendEvents(dst []byte, e Events) []byte {
+	dst = append(dst, '{')
+	for i, name := range e {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, name)
+		dst = append(dst, ':', '{', '}')
+	}
+	return append(dst, '}')
 }
 
 // Audience is the aud claim. It marshals as a string when it has one element
@@ -143,6 +202,22 @@ func appendClaims(dst []byte, c *Claims) []byte {
 		field("auth_time")
 		dst = strconv.AppendInt(dst, c.AuthTime, 10)
 	}
+	if c.Nonce != "" {
+		field("nonce")
+		dst = appendJSONString(dst, c.Nonce)
+	}
+	if c.AuthorizedParty != "" {
+		field("azp")
+		dst = appendJSONString(dst, c.AuthorizedParty)
+	}
+	if c.Scope != "" {
+		field("scope")
+		dst = appendJSONString(dst, c.Scope)
+	}
+	if len(c.Events) > 0 {
+		field("events")
+		dst = appendEvents(dst, c.Events)
+	}
 	return append(dst, '}')
 }
 
@@ -229,13 +304,18 @@ const (
 	claimEmailVerified
 	claimAMR
 	claimAuthTime
+	claimNonce
+	claimAzp
+	claimScope
+	claimEvents
 )
 
 // claimNames are the names claimBit knows.
 var claimNames = [][]byte{
 	[]byte("iss"), []byte("sub"), []byte("aud"), []byte("exp"), []byte("nbf"),
 	[]byte("iat"), []byte("jti"), []byte("sid"), []byte("did"), []byte("roles"), []byte("email"),
-	[]byte("email_verified"), []byte("amr"), []byte("auth_time"),
+	[]byte("email_verified"), []byte("amr"), []byte("auth_time"), []byte("nonce"), []byte("azp"),
+	[]byte("scope"), []byte("events"),
 }
 
 // foldsTo reports whether name equals one of names under Unicode case
@@ -282,6 +362,14 @@ func claimBit(name []byte) int {
 		return claimAMR
 	case "auth_time":
 		return claimAuthTime
+	case "nonce":
+		return claimNonce
+	case "azp":
+		return claimAzp
+	case "scope":
+		return claimScope
+	case "events":
+		return claimEvents
 	}
 	return 0
 }
@@ -359,6 +447,12 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 					default:
 						c.IssuedAt = v
 					}
+				case claimEvents:
+					events, err := r.events()
+					if err != nil {
+						return false, err
+					}
+					c.Events = events
 				case claimAud, claimRoles, claimAMR:
 					list := roles
 					switch bit {
@@ -401,6 +495,12 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 						c.SessionID = s
 					case claimDid:
 						c.DeviceID = s
+					case claimNonce:
+						c.Nonce = s
+					case claimAzp:
+						c.AuthorizedParty = s
+					case claimScope:
+						c.Scope = s
 					default:
 						c.Email = s
 					}
@@ -434,6 +534,55 @@ func parseClaims(b []byte, c *Claims) (hasExp bool, err error) {
 		}
 	}
 	return seen&claimExp != 0, nil
+}
+
+// events reads the events claim: an object whose members are objects, of
+// which only the names are kept.
+func (r *jsonReader) events() (Events, error) {
+	if r.peek() != '{' {
+		if !r.skip() {
+			return nil, errPayloadJSON
+		}
+		return nil, errClaimType
+	}
+	r.i++
+	r.depth++
+	names := Events{}
+	var seen memberSet
+	if r.eat('}') {
+		r.depth--
+		return names, nil
+	}
+	for {
+		name, ok := r.key()
+		if !ok {
+			return nil, errPayloadJSON
+		}
+		if seen.add(name) {
+			return nil, errDuplicate
+		}
+		if r.peek() != '{' {
+			if !r.skip() {
+				return nil, errPayloadJSON
+			}
+			return nil, errClaimType
+		}
+		if !r.skipObject() {
+			if r.dup {
+				return nil, errDuplicate
+			}
+			return nil, errPayloadJSON
+		}
+		names = append(names, string(name))
+		if r.eat(',') {
+			continue
+		}
+		if !r.eat('}') {
+			return nil, errPayloadJSON
+		}
+		r.depth--
+		return names, nil
+	}
 }
 
 // stringList reads an array of strings, or a lone string when one is

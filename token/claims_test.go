@@ -21,8 +21,10 @@ func TestAppendClaimsMatchesEncodingJSON(t *testing.T) {
 		{"all", Claims{
 			Issuer: "https://valet.test", Subject: "u1", Audience: Audience{"a", "b"}, ExpiresAt: 3, NotBefore: 1,
 			IssuedAt: 2, ID: "j", SessionID: "s", Roles: []string{"admin", "user"}, Email: "a@example.com",
-			EmailVerified: true, AMR: []string{"pwd", "otp", "mfa"}, AuthTime: 2,
+			EmailVerified: true, AMR: []string{"pwd", "otp", "mfa"}, AuthTime: 2, Nonce: "n", AuthorizedParty: "c",
+			Scope: "openid email", Events: Events{"http://schemas.openid.net/event/backchannel-logout", "e2"},
 		}},
+		{"empty events", Claims{ExpiresAt: 1, Events: Events{}}},
 		{"unverified", Claims{ExpiresAt: 1, Email: "a@example.com"}},
 		{"device", Claims{Subject: "u1", ExpiresAt: 3, DeviceID: "d"}},
 		{"one audience", Claims{Audience: Audience{"valet"}, ExpiresAt: 1}},
@@ -100,10 +102,12 @@ func TestAudienceJSON(t *testing.T) {
 
 // sameClaims compares claims, taking a nil and an empty list as equal.
 func sameClaims(a, b Claims) bool {
-	if !slices.Equal(a.Audience, b.Audience) || !slices.Equal(a.Roles, b.Roles) {
+	if !slices.Equal(a.Audience, b.Audience) || !slices.Equal(a.Roles, b.Roles) ||
+		!slices.Equal(a.AMR, b.AMR) || !slices.Equal(a.Events, b.Events) {
 		return false
 	}
 	a.Audience, b.Audience, a.Roles, b.Roles = nil, nil, nil, nil
+	a.AMR, b.AMR, a.Events, b.Events = nil, nil, nil, nil
 	return reflect.DeepEqual(a, b)
 }
 
@@ -128,6 +132,18 @@ func FuzzClaimsJSON(f *testing.F) {
 		`{"aud":"a","roles":["r"],"amr":["pwd","otp","mfa"],"auth_time":5,"exp":9}`,
 		`{"amr":"pwd","exp":1}`,
 		`{"amr":[],"auth_time":1.5,"exp":1}`,
+		`{"nonce":"n","azp":"c","scope":"openid email","exp":1}`,
+		`{"nonce":1,"exp":1}`,
+		`{"Nonce":"n","AZP":"c","exp":1}`,
+		`{"events":{"http://schemas.openid.net/event/backchannel-logout":{}},"sid":"s","exp":1}`,
+		`{"events":{"a":{"x":[1,{"y":null}]},"b":{}},"exp":1}`,
+		`{"events":{},"exp":1}`,
+		`{"events":{"a":{},"a":{}},"exp":1}`,
+		`{"events":{"a":{"x":1,"x":2}},"exp":1}`,
+		`{"events":{"a":1},"exp":1}`,
+		`{"events":["a"],"exp":1}`,
+		`{"events":null,"exp":1}`,
+		`{"events":{"\u0061":{}},"exp":1}`,
 		`{"sub":"s","exp":1,"did":"d"}`,
 		`{"did":"a","DID":"b","exp":1}`,
 		` {"sub" : "\u00e9\ud83d\ude00\n\"\\\/" , "x":[{"y":null},1.5e-3,-0,true,false], "exp":0 } `,

@@ -190,7 +190,8 @@ func fuzzCorpus(tb testing.TB) []corpusEntry {
 	full := Claims{
 		Issuer: "https://valet.test", Subject: "user-1", Audience: Audience{"valet", "api"}, ExpiresAt: exp,
 		NotBefore: now, IssuedAt: now, ID: "jti-1", SessionID: "sid-1", Roles: []string{"admin"}, Email: "a@example.com",
-		EmailVerified: true, AMR: []string{"pwd", "hwk", "mfa"}, AuthTime: now,
+		EmailVerified: true, AMR: []string{"pwd", "hwk", "mfa"}, AuthTime: now, Nonce: "n-1", AuthorizedParty: "client-1",
+		Scope: "openid email", Events: Events{"http://schemas.openid.net/event/backchannel-logout"},
 	}
 	var out []corpusEntry
 	for _, alg := range testAlgs {
