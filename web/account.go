@@ -81,12 +81,29 @@ type accountData struct {
 	EmailChange formState
 	Mail        bool
 	VerifyTTL   time.Duration
+	// MFA is the section of second factors and passkeys; nil when the
+	// server keeps none.
+	MFA *mfaSection
+	// Reauth, when set, asks for a proof of who the user is before a
+	// sensitive change.
+	Reauth *reauthView
+	// MustEnrol says that the server's policy wants a second factor first:
+	// the page shows only how to add one. ReturnTo is where to go after.
+	MustEnrol bool
+	ReturnTo  string
 }
 
 // accountForms are the forms of the account page shown again after a
 // failed post.
 type accountForms struct {
 	Password, Verify, Email formState
+	// TOTP and Passkey are the forms that add a factor; MFA is an error of
+	// the section as a whole.
+	TOTP, Passkey formState
+	MFA           string
+	// Reauth asks for a proof of who the user is, with what a failed one
+	// said.
+	Reauth *formState
 }
 
 // bounce sends a visitor who is not (or no longer) signed in to sign in,
@@ -104,8 +121,20 @@ func (h *Handler) bounce(w http.ResponseWriter, r *http.Request, ended bool) {
 }
 
 // signedIn returns the viewer of r, or answers the request itself (a
-// redirect to sign in, or an error page) and returns nil.
+// redirect to sign in, or an error page) and returns nil. A viewer whom
+// the server's policy sends to add a second factor first is sent there.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) *viewer {
+	v := h.enrolling(w, r)
+	if v != nil && v.id.MustEnrol {
+		h.toEnrol(w, r)
+		return nil
+	}
+	return v
+}
+
+// enrolling is signedIn for the account page and what adds a second
+// factor, which a viewer held by the policy may use.
+func (h *Handler) enrolling(w http.ResponseWriter, r *http.Request) *viewer {
 	v, ended, err := h.whoIs(w, r)
 	if err != nil {
 		h.fail(w, r, err)
@@ -118,12 +147,25 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) *viewer {
 	return v
 }
 
+// accountPage shows the account. With ?reauth=1 (where a script is sent
+// when a change needs a recent sign-in) it asks for a proof of who the
+// user is first, unless the sign-in is recent.
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
-	v := h.signedIn(w, r)
+	v := h.enrolling(w, r)
 	if v == nil {
 		return
 	}
-	h.renderAccount(w, r, v, http.StatusOK, accountForms{}, h.takeFlash(w, r))
+	var forms accountForms
+	if r.URL.Query().Get("reauth") != "" {
+		switch err := h.svc.RequireRecent(r.Context(), v.id); {
+		case errors.Is(err, valet.ErrReauthRequired):
+			forms.Reauth = &formState{}
+		case err != nil && !errors.Is(err, valet.ErrUnauthenticated):
+			h.fail(w, r, err)
+			return
+		}
+	}
+	h.renderAccount(w, r, v, http.StatusOK, forms, h.takeFlash(w, r))
 }
 
 func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewer, status int, forms accountForms, fl *flash) {
@@ -149,6 +191,24 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewe
 		Verify:   forms.Verify, EmailChange: forms.Email,
 		Mail:      h.svc.Settings().Mail,
 		VerifyTTL: h.svc.Settings().VerifyTTL,
+		MustEnrol: v.id.MustEnrol,
+		ReturnTo:  h.vetReturn(returnParam(r.URL.Query()), r),
+	}
+	if r.Method == http.MethodPost {
+		d.ReturnTo = h.vetReturn(returnParam(r.PostForm), r)
+	}
+	h.allowFormRedirect(w, d.ReturnTo)
+	var err error
+	if d.MFA, err = h.mfaSection(r, v, forms); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if forms.Reauth != nil {
+		if d.Reauth, err = h.reauthView(r, v, *forms.Reauth); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		d.Reauth.ReturnTo = d.ReturnTo
 	}
 	now := h.now()
 	list, err := h.svc.UserSessions(ctx, u.ID)
@@ -194,7 +254,9 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewe
 
 func (h *Handler) layoutFor(v *viewer, title, nav string, fl *flash) layout {
 	u := v.id.User
-	return layout{Title: title, Nav: nav, Viewer: &u, IsAdmin: u.HasRole("admin"), Flash: fl}
+	// Held until a second factor is added, an administrator has no admin
+	// page to go to yet.
+	return layout{Title: title, Nav: nav, Viewer: &u, IsAdmin: u.HasRole("admin") && !v.id.MustEnrol, Flash: fl}
 }
 
 func (h *Handler) sessionView(s valet.Session, now time.Time) sessionView {
@@ -343,6 +405,12 @@ func (h *Handler) revokeOthers(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		return
 	}
+	// As DELETE /v1/sessions: a stolen sign-in must not lock the owner's
+	// other devices out.
+	if err := h.svc.RequireRecent(r.Context(), v.id); err != nil {
+		h.needRecent(w, r, v, err)
+		return
+	}
 	wd, err := h.svc.RevokeUserSessions(r.Context(), v.id.User.ID, v.id.SessionID, h.client(r))
 	if err != nil {
 		h.fail(w, r, err)
@@ -366,6 +434,10 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		err = errMismatch
 	} else {
 		g, err = h.svc.ChangePassword(ctx, v.id, current, next, c)
+	}
+	if errors.Is(err, valet.ErrReauthRequired) {
+		h.needRecent(w, r, v, err)
+		return
 	}
 	if err != nil {
 		fe := formErr{status: http.StatusBadRequest, field: "confirm_password", message: "The two new passwords are not the same."}

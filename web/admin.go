@@ -25,6 +25,9 @@ type userRow struct {
 	Self bool
 	// Error is a failed change to this user, shown on its row.
 	Error string
+	// Factors says which kinds of second factor the user has, in words;
+	// "" for none.
+	Factors string
 }
 
 type adminData struct {
@@ -131,6 +134,12 @@ func (h *Handler) renderAdmin(w http.ResponseWriter, r *http.Request, v *viewer,
 		if u.ID == errUser && !placed {
 			row.Error, placed = errMsg, true
 		}
+		kinds, err := h.svc.FactorKinds(r.Context(), u.ID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		row.Factors = kindsText(kinds)
 		d.Users = append(d.Users, row)
 	}
 	if !placed {
@@ -223,4 +232,41 @@ func (h *Handler) adminFailed(w http.ResponseWriter, r *http.Request, v *viewer,
 		h.fail(w, r, err)
 	}
 	return true
+}
+
+// kindsText says kinds of second factor in words: "authenticator app and
+// passkey".
+func kindsText(kinds []valet.FactorKind) string {
+	var w []string
+	for _, k := range kinds {
+		switch k {
+		case valet.FactorTOTP:
+			w = append(w, "authenticator app")
+		case valet.FactorWebAuthn:
+			w = append(w, "passkey")
+		}
+	}
+	return wordList(w)
+}
+
+// adminResetFactors removes a user's second factors and recovery codes,
+// for someone who lost theirs, which ends all of the user's sessions.
+func (h *Handler) adminResetFactors(w http.ResponseWriter, r *http.Request) {
+	v := h.adminViewer(w, r)
+	if v == nil || !h.parseForm(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	q, page := listParams(r.PostForm)
+	wd, err := h.svc.ResetFactors(r.Context(), id, h.client(r))
+	if h.adminFailed(w, r, v, q, page, id, err) {
+		return
+	}
+	if id == v.id.User.ID {
+		// That ended this browser's sign-in too.
+		h.cookies.ClearAll(w, r)
+		h.redirect(w, r, "/", "signed-out")
+		return
+	}
+	h.redirect(w, r, adminURL(q, page), flashKey("mfa-reset", wd))
 }

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -20,6 +22,18 @@ type viewer struct {
 	token string
 	// refresh reports that the browser holds a refresh token.
 	refresh bool
+	// refreshToken is that refresh token as it stands after this request:
+	// the one the browser sent, or the one whoIs got it in its place.
+	refreshToken string
+}
+
+// seenKey is the context key of what enrolFirst found out about a request,
+// so that the page it lets through does not identify the browser again.
+type seenKey struct{}
+
+type seen struct {
+	v     *viewer
+	ended bool
 }
 
 // whoIs returns the viewer of r, or nil for a visitor who is not signed in,
@@ -32,11 +46,18 @@ type viewer struct {
 // store, never a bad credential.
 func (h *Handler) whoIs(w http.ResponseWriter, r *http.Request) (v *viewer, ended bool, err error) {
 	ctx := r.Context()
+	if s, ok := ctx.Value(seenKey{}).(seen); ok {
+		return s.v, s.ended, nil
+	}
 	rt := session.Value(r, session.RefreshName)
 	res := h.id.Identify(r)
 	switch {
 	case res.Identity != nil:
-		return &viewer{id: res.Identity, token: res.Token, refresh: res.Source == identify.TokenCookie && rt != ""}, false, nil
+		v := &viewer{id: res.Identity, token: res.Token, refresh: res.Source == identify.TokenCookie && rt != ""}
+		if v.refresh {
+			v.refreshToken = rt
+		}
+		return v, false, nil
 	case identify.SystemFailure(res.Err):
 		return nil, false, res.Err
 	case res.Source != identify.None:
@@ -50,7 +71,7 @@ func (h *Handler) whoIs(w http.ResponseWriter, r *http.Request) (v *viewer, ende
 			var id *valet.Identity
 			if id, err = h.svc.IdentifyBearer(ctx, g.AccessToken); err == nil {
 				h.setGrantCookies(w, r, g)
-				return &viewer{id: id, token: g.AccessToken, refresh: true}, false, nil
+				return &viewer{id: id, token: g.AccessToken, refresh: true, refreshToken: g.RefreshToken}, false, nil
 			}
 		}
 		if identify.SystemFailure(err) {
@@ -62,6 +83,66 @@ func (h *Handler) whoIs(w http.ResponseWriter, r *http.Request) (v *viewer, ende
 		h.cookies.ClearAll(w, r)
 	}
 	return nil, ended, nil
+}
+
+// renew gets a token sign-in a new access token after the record of its
+// device session changed (a factor added, a proof of who the user is
+// given): a token carries the methods and time of its sign-in, which the
+// policy and the account page read. A failure is logged: the token says
+// what it said until it expires, and the refresh then brings the change.
+func (h *Handler) renew(w http.ResponseWriter, r *http.Request, v *viewer) {
+	if v.token == "" || v.refreshToken == "" {
+		return
+	}
+	g, err := h.svc.Refresh(r.Context(), v.refreshToken, h.client(r))
+	if err != nil {
+		h.log.WarnContext(r.Context(), "renewing the access token after a change failed", "user_id", v.id.User.ID, "err", err)
+		return
+	}
+	v.token, v.refreshToken = g.AccessToken, g.RefreshToken
+	h.setGrantCookies(w, r, g)
+}
+
+// enrolFirst holds a browser whose sign-in the server's policy keeps until
+// it adds a second factor (Identity.MustEnrol): every page but the account
+// page, where one is added, and sign-out sends it there. Form posts are
+// held by signedIn. The viewer found is kept on the request for the page.
+func (h *Handler) enrolFirst(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if r.Method != http.MethodGet && r.Method != http.MethodHead || p == "/account" || p == "/signout" || strings.HasPrefix(p, "/assets/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		v, ended, err := h.whoIs(w, r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if v != nil && v.id.MustEnrol {
+			h.toEnrol(w, r)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), seenKey{}, seen{v: v, ended: ended})))
+	})
+}
+
+// toEnrol sends a browser to the account page to add a second factor,
+// with the page it asked for in rd, where the account page leads once a
+// factor is added.
+func (h *Handler) toEnrol(w http.ResponseWriter, r *http.Request) {
+	rd := ""
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		rd = r.URL.RequestURI()
+		if r.URL.Path == "/" {
+			rd = h.vetReturn(returnParam(r.URL.Query()), r)
+		}
+	}
+	target := "/account"
+	if rd != "" && rd != "/account" {
+		target += "?rd=" + url.QueryEscape(rd)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // setGrantCookies hands the browser what a sign-in or refresh gave it, and
@@ -144,6 +225,14 @@ var flashes = map[string]flash{
 	"verify-sent":           {"ok", "A new link and code are on their way to your address. Open the link, or enter the code below."},
 	"verify-resent":         {"ok", "If an account with this address is waiting to be verified, a new link and code are on their way to it."},
 	"email-change-sent":     {"ok", "A link and a code are on their way to your new address: the change takes effect once you use one of them. Your current address was told."},
+	"mfa-expired":           {"info", "That sign-in was finished, took too long, or had too many wrong codes. Sign in again."},
+	"password-reset-mfa":    {"ok", "Your password is set. Your second factor is still needed to sign in; a recovery code works if you lost it."},
+	"reauth-done":           {"ok", "Thank you: it is you. Make the change again now."},
+	"factor-removed":        {"ok", "The second factor is removed. We sent a mail about it to your address."},
+	"factor-gone":           {"info", "That second factor had already been removed."},
+	"totp-gone":             {"info", "That authenticator app was no longer waiting for its first code. Add it again."},
+	"passkey-added":         {"ok", "Your passkey is added: sign in with it alone, or use it after your password."},
+	"mfa-reset":             {"ok", "The user's second factors and recovery codes are removed, and all of their sessions are ended. They sign in with their password alone until they add a factor again."},
 }
 
 func (h *Handler) setFlash(w http.ResponseWriter, key string) {

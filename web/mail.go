@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
 )
 
 // recoveryData is the page of /recovery: the form that asks for a link and
@@ -115,9 +116,20 @@ func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 	// Every session of the user ended, this browser's too.
 	h.cookies.ClearAll(w, r)
 	g, err := h.svc.Login(ctx, u.Email, next, "", c)
+	var need *auth.MFARequiredError
+	if errors.As(err, &need) {
+		// A new password is not a second factor: the sign-in goes on to
+		// ask for one.
+		h.askSecondFactor(w, r, need, "", "", flashes["password-reset-mfa"].Text)
+		return
+	}
 	if err != nil {
 		h.log.WarnContext(ctx, "sign-in after a recovery failed", "err", err)
-		h.redirect(w, r, "/?email="+url.QueryEscape(u.Email), "password-reset-signin")
+		key := "password-reset-signin"
+		if kinds, kerr := h.svc.FactorKinds(ctx, u.ID); kerr == nil && len(kinds) > 0 {
+			key = "password-reset-mfa"
+		}
+		h.redirect(w, r, "/?email="+url.QueryEscape(u.Email), key)
 		return
 	}
 	h.setGrantCookies(w, r, g)
@@ -249,6 +261,10 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	next := strings.TrimSpace(r.PostForm.Get("new_email"))
 	err := h.svc.RequestEmailChange(r.Context(), v.id, next, r.PostForm.Get("current_password"), h.client(r))
+	if errors.Is(err, valet.ErrReauthRequired) {
+		h.needRecent(w, r, v, err)
+		return
+	}
 	if err != nil {
 		fe := h.describe(r, err, "email")
 		if fe.status >= 500 && fe.status != http.StatusServiceUnavailable {

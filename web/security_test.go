@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEveryPageIsLockedDown fetches every page in each of its states and
@@ -25,6 +26,11 @@ func TestEveryPageIsLockedDown(t *testing.T) {
 	hybridUser := e.browser("curl/8.5.0")
 	hybridUser.signIn("user@example.com", "hybrid")
 	anon := e.browser("curl/8.5.0")
+	mfaUser := e.browser("curl/8.5.0")
+	mfaUser.signUp("mfa@example.com")
+	mfaUser.enrolTOTP(t)
+	stepper := e.browser("curl/8.5.0")
+	var mfaToken string
 
 	pages := []struct {
 		name   string
@@ -47,6 +53,17 @@ func TestEveryPageIsLockedDown(t *testing.T) {
 		{"password change failed", func() page {
 			return user.post("/account/password", url.Values{"current_password": {"nope nope nope"}, "new_password": {"a new good passphrase"}, "confirm_password": {"a new good passphrase"}})
 		}, 401, true},
+		{"second-factor step", func() page {
+			p := stepper.post("/signin", url.Values{"email": {"mfa@example.com"}, "password": {testPassword}})
+			mfaToken = hidden(t, p, "mfa_token")
+			return p
+		}, 200, true},
+		{"second-factor step, wrong code", func() page {
+			return stepper.post("/signin/mfa", url.Values{"mfa_token": {mfaToken}, "method": {"totp"}, "code": {"000000"}})
+		}, 400, true},
+		{"authenticator app", func() page { return user.post("/account/mfa/totp", nil) }, 200, true},
+		{"recovery codes", func() page { return mfaUser.post("/account/recovery-codes", nil) }, 200, true},
+		{"account with a factor", func() page { return mfaUser.get("/account") }, 200, true},
 		{"admin", func() page { return admin.get("/admin") }, 200, true},
 		{"admin page 2 with search", func() page { return admin.get("/admin?q=example&page=2") }, 200, true},
 		{"admin refused", func() page { return user.get("/admin") }, 403, true},
@@ -54,12 +71,17 @@ func TestEveryPageIsLockedDown(t *testing.T) {
 			return admin.post("/admin/users/nobody", url.Values{"op": {"disable"}})
 		}, 404, true},
 		{"not found", func() page { return anon.get("/no/such/page") }, 404, true},
+		{"confirm it is you", func() page {
+			e.clk.Advance(11 * time.Minute)
+			return user.post("/account/mfa/totp", nil)
+		}, 403, true},
 		{"cross-site post", func() page {
 			return anon.do(http.MethodPost, "/signin", url.Values{"email": {"x@example.com"}}, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
 		}, 403, true},
 		{"account, signed out", func() page { return anon.get("/account") }, 303, false},
 		{"stylesheet", func() page { return anon.get(assetURL("style.css")) }, 200, false},
 		{"script", func() page { return anon.get(assetURL("app.js")) }, 200, false},
+		{"passkey script", func() page { return anon.get(assetURL("webauthn.js")) }, 200, false},
 		{"unknown asset", func() page { return anon.get("/assets/secret.txt") }, 404, false},
 	}
 	for _, tc := range pages {

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
 )
 
 // formState is what a form shows again after a failed post: what was typed
@@ -48,6 +49,10 @@ type signinData struct {
 	// ModeChosen says that the mode asked for is not the default: the
 	// advanced choice is shown open.
 	ModeChosen bool
+	// Passkeys says whether the server takes passkeys, and so offers to
+	// sign in with one. PasskeyFailed says that a passkey was just refused:
+	// the email field's autofill does not offer it again at once.
+	Passkeys, PasskeyFailed bool
 }
 
 func (h *Handler) modes(chosen valet.Mode) []modeOption {
@@ -78,7 +83,10 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.safeReturn(returnTo, r), http.StatusSeeOther)
 		return
 	}
-	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: h.vetReturn(returnTo, r), Modes: h.modes(""), Mail: h.svc.Settings().Mail}
+	// A sign-in that has to start again comes back with its mode.
+	mode := valet.Mode(chosenMode(r.URL.Query().Get("mode")))
+	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: h.vetReturn(returnTo, r), Modes: h.modes(mode), Mail: h.svc.Settings().Mail,
+		ModeChosen: mode != "" && mode != h.svc.Settings().Mode, Passkeys: h.passkeys}
 	h.allowFormRedirect(w, d.ReturnTo)
 	d.Flash = h.takeFlash(w, r)
 	if ended && d.Flash == nil {
@@ -115,6 +123,11 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		grant, lerr := h.svc.Login(r.Context(), email, pw, mode, h.client(r))
+		var need *auth.MFARequiredError
+		if errors.As(lerr, &need) {
+			h.askSecondFactor(w, r, need, returnTo, chosenMode(r.PostForm.Get("mode")), "")
+			return
+		}
 		if lerr == nil {
 			// One browser, one sign-in: whatever it held before ends. A
 			// failure here leaves an orphan that expires on its own.
@@ -127,7 +140,8 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	fe := h.describe(r, err, "signin")
 	d := signinData{layout: layout{Title: "Sign in"}, ReturnTo: returnTo, Modes: h.modes(mode), Mail: h.svc.Settings().Mail,
-		Unverified: errors.Is(err, valet.ErrEmailUnverified), ModeChosen: mode != "" && mode != h.svc.Settings().Mode}
+		Unverified: errors.Is(err, valet.ErrEmailUnverified), ModeChosen: mode != "" && mode != h.svc.Settings().Mode,
+		Passkeys: h.passkeys}
 	h.allowFormRedirect(w, returnTo)
 	d.SignIn = formState{Email: email, Error: fe.message, Fields: map[string]string{}}
 	if errors.Is(err, valet.ErrInvalidCredentials) && strings.TrimSpace(email) != "" {
@@ -275,7 +289,8 @@ type formErr struct {
 }
 
 // describe turns an error of the engine into what the form shows. op is
-// "signin", "signup", "password", "recovery", "verify" or "email", which
+// "signin", "signup", "password", "recovery", "verify", "email", or for
+// second factors "mfa", "passkey", "reauth", "factor" or "totp", which
 // decides the field a message belongs to. Errors it does not know are
 // logged and shown as one sentence.
 func (h *Handler) describe(r *http.Request, err error, op string) formErr {
@@ -298,10 +313,16 @@ func (h *Handler) describe(r *http.Request, err error, op string) formErr {
 		return formErr{status: http.StatusUnauthorized, message: "Wrong email or password."}
 	case errors.Is(err, valet.ErrUserDisabled):
 		return formErr{status: http.StatusForbidden, message: "This account is disabled. Ask an administrator to enable it."}
+	case errors.Is(err, valet.ErrReauthRequired):
+		return formErr{status: http.StatusForbidden, message: valet.Message(err)}
+	case errors.Is(err, valet.ErrNotFound):
+		return formErr{status: http.StatusNotFound, message: valet.Message(err)}
 	case errors.Is(err, valet.ErrWeakPassword):
 		return formErr{status: http.StatusBadRequest, field: pwField, message: valet.Message(err)}
 	case errors.Is(err, valet.ErrInvalidEmail):
 		return formErr{status: http.StatusBadRequest, field: emailField, message: "Enter an email address like name@example.com."}
+	case errors.Is(err, valet.ErrConflict) && op == "factor":
+		return formErr{status: http.StatusConflict, message: valet.Message(err)}
 	case errors.Is(err, valet.ErrConflict) && op != "signup":
 		return formErr{status: http.StatusConflict, field: emailField, message: "Another account has this email address."}
 	case errors.Is(err, valet.ErrConflict):

@@ -145,6 +145,10 @@ func TestDescribe(t *testing.T) {
 		{"unavailable", fmt.Errorf("store: %w", valet.ErrUnavailable), "signin", 503, "", "The service is busy or cannot reach its store. Try again in a moment.", 1},
 		{"deadline", context.DeadlineExceeded, "signin", 503, "", "The service is busy or cannot reach its store. Try again in a moment.", 1},
 		{"bad mode", valet.Errorf(valet.ErrInvalidRequest, "Mode must be session, token or hybrid."), "signin", 400, "", "Mode must be session, token or hybrid.", 0},
+		{"old sign-in", valet.Errorf(valet.ErrReauthRequired, "Confirm it is you: sign in again within 10 minutes to make this change."), "factor", 403, "",
+			"Confirm it is you: sign in again within 10 minutes to make this change.", 0},
+		{"passkey registered", valet.Errorf(valet.ErrConflict, "This passkey is registered already."), "factor", 409, "", "This passkey is registered already.", 0},
+		{"no such factor", valet.Errorf(valet.ErrNotFound, "No such second factor."), "factor", 404, "", "No such second factor.", 0},
 		{"unknown", errors.New("pq: relation users does not exist"), "signin", 500, "", "Something went wrong on our side. Try again.", 0},
 	}
 	for _, tc := range tests {

@@ -16,7 +16,7 @@ import (
 )
 
 // pageNames are the templates in templates/, each rendered inside layout.html.
-var pageNames = []string{"signin", "signout", "account", "admin", "error", "recovery", "verify", "signup"}
+var pageNames = []string{"signin", "signout", "account", "admin", "error", "recovery", "verify", "signup", "mfa", "totp", "codes"}
 
 func parseTemplates() map[string]*template.Template {
 	out := make(map[string]*template.Template, len(pageNames))
@@ -35,11 +35,12 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 	},
-	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"join":  strings.Join,
-	"field": newField,
-	"dur":   humanDuration,
-	"add":   func(a, b int) int { return a + b },
+	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"join":     strings.Join,
+	"field":    newField,
+	"optional": optionalField,
+	"dur":      humanDuration,
+	"add":      func(a, b int) int { return a + b },
 }
 
 // asset is one embedded file, served under a name that changes with its
@@ -110,6 +111,8 @@ type fieldData struct {
 	// Focus puts the cursor here when the page loads, as after a wrong
 	// password.
 	Focus bool
+	// Optional leaves the field out of the browser's required check.
+	Optional bool
 }
 
 // newField describes the input name of form f. A password field never gets
@@ -124,6 +127,13 @@ func newField(f formState, id, name, label, typ, autocomplete, hint string) fiel
 	if autocomplete == "new-password" {
 		d.MinLength = password.MinLength
 	}
+	return d
+}
+
+// optionalField is newField for a field that may be left empty.
+func optionalField(f formState, id, name, label, typ, autocomplete, hint string) fieldData {
+	d := newField(f, id, name, label, typ, autocomplete, hint)
+	d.Optional = true
 	return d
 }
 

@@ -1,10 +1,13 @@
-// Package web serves valet's pages: sign in at /, sign up at /signup, the account
-// page with the sessions of each device and the email address at /account,
-// recovery of a forgotten password at /recovery, verification of an
-// address at /verify, and the administration of users at /admin. The pages are rendered on the server with html/template
-// from files embedded in the binary; every form works without JavaScript,
-// and every response carries a strict Content-Security-Policy that allows no
-// inline script or style.
+// Package web serves valet's pages: sign in at / (with a password and,
+// when the account has one, a second factor, or with a passkey alone), sign
+// up at /signup, the account page with the sessions of each device, the
+// email address, the second factors and passkeys at /account, recovery of a
+// forgotten password at /recovery, verification of an address at /verify,
+// and the administration of users at /admin. The pages are rendered on the
+// server with html/template from files embedded in the binary; every form
+// works without JavaScript except those of passkeys, which WebAuthn runs in
+// the browser, and every response carries a strict Content-Security-Policy
+// that allows no inline script or style.
 //
 // The pages use the same auth.Service as the JSON API, and the API's cookie
 // and origin settings: a browser signed in on the pages is signed in to the
@@ -58,6 +61,9 @@ type Service interface {
 	Settings() auth.Settings
 	User(ctx context.Context, id string) (valet.User, error)
 	Session(ctx context.Context, userID, sid string) (valet.Session, bool, error)
+	// ReauthWindow is how long a proof of who one is lets sensitive
+	// changes through.
+	ReauthWindow() time.Duration
 }
 
 var _ Service = (*auth.Service)(nil)
@@ -75,6 +81,9 @@ type Handler struct {
 	csrf    *http.CrossOriginProtection
 	next    http.Handler
 	pages   map[string]*template.Template
+	// passkeys reports that the service takes passkeys, so that the pages
+	// offer them.
+	passkeys bool
 }
 
 // New returns the pages over svc, with the cookie name and attributes,
@@ -99,6 +108,7 @@ func New(svc Service, api *httpapi.API, cfg Config) *Handler {
 		csrf:    http.NewCrossOriginProtection(),
 		pages:   parseTemplates(),
 	}
+	h.passkeys = takesPasskeys(svc)
 	h.log = h.api.Logger
 	if h.log == nil {
 		h.log = slog.Default()
@@ -118,8 +128,18 @@ func New(svc Service, api *httpapi.API, cfg Config) *Handler {
 	h.routes()
 	// Pages and assets are compressed by the API's rule (httpapi.Compress):
 	// never a response that sets a cookie. No page carries a token.
-	h.next = httpapi.Compress(h.csrf.Handler(h.mux))
+	h.next = httpapi.Compress(h.csrf.Handler(h.enrolFirst(h.mux)))
 	return h
+}
+
+// takesPasskeys reports whether svc takes passkeys. The engine tells only
+// by its answers, so this asks for a passkey sign-in with an mfa_token that
+// cannot be one: a service with passkeys refuses the token
+// (valet.ErrInvalidGrant), one without refuses passkeys
+// (valet.ErrInvalidRequest). Neither answer reads or writes a store.
+func takesPasskeys(svc Service) bool {
+	_, err := svc.BeginPasskeyLogin(context.Background(), "not a token")
+	return errors.Is(err, valet.ErrInvalidGrant)
 }
 
 func (h *Handler) routes() {
@@ -128,6 +148,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /signin", redirectHome)
 	m.HandleFunc("GET /signup", h.signupPage)
 	m.HandleFunc("POST /signin", h.signin)
+	m.HandleFunc("POST /signin/mfa", h.signinMFA)
+	m.HandleFunc("POST /signin/passkey", h.signinPasskey)
 	m.HandleFunc("POST /signup", h.signup)
 	m.HandleFunc("GET /signout", h.signoutPage)
 	m.HandleFunc("POST /signout", h.signout)
@@ -137,6 +159,12 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /account/password", h.changePassword)
 	m.HandleFunc("POST /account/verification", h.requestVerification)
 	m.HandleFunc("POST /account/email", h.changeEmail)
+	m.HandleFunc("POST /account/reauth", h.reauth)
+	m.HandleFunc("POST /account/mfa/totp", h.beginTOTP)
+	m.HandleFunc("POST /account/mfa/totp/confirm", h.confirmTOTP)
+	m.HandleFunc("POST /account/mfa/{id}/delete", h.deleteFactor)
+	m.HandleFunc("POST /account/recovery-codes", h.newRecoveryCodes)
+	m.HandleFunc("POST /account/passkeys", h.addPasskey)
 	m.HandleFunc("GET /recovery", h.recoveryPage)
 	m.HandleFunc("POST /recovery", h.requestRecovery)
 	m.HandleFunc("POST /recovery/reset", h.resetPassword)
@@ -146,6 +174,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin", h.adminPage)
 	m.HandleFunc("POST /admin/users/{id}", h.adminUpdateUser)
 	m.HandleFunc("POST /admin/users/{id}/sessions/revoke", h.adminRevokeSessions)
+	m.HandleFunc("POST /admin/users/{id}/mfa/reset", h.adminResetFactors)
 	m.HandleFunc("GET /assets/{name}", serveAsset)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")

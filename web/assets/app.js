@@ -1,6 +1,6 @@
 // Progressive enhancement for valet's pages. Every form and link works
-// without this file; it only makes times local, passwords revealable, and
-// says when Caps Lock is on in a password field.
+// without this file; it only makes times local, passwords revealable,
+// says when Caps Lock is on in a password field, and copies recovery codes.
 (function () {
   "use strict";
 
@@ -65,6 +65,34 @@
     input.addEventListener("keyup", capsCheck);
     input.addEventListener("blur", function () {
       caps.hidden = true;
+    });
+  });
+
+  // A button that copies a list (the recovery codes) to the clipboard,
+  // one item a line; shown only where the clipboard can be written.
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    var list = document.getElementById(button.getAttribute("data-copy"));
+    if (!list || !navigator.clipboard || !navigator.clipboard.writeText) {
+      return;
+    }
+    var status = document.getElementById(button.id + "-status");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var lines = Array.prototype.map.call(list.querySelectorAll("li"), function (li) {
+        return li.textContent.trim();
+      });
+      navigator.clipboard.writeText(lines.join("\n") + "\n").then(
+        function () {
+          if (status) {
+            status.textContent = "Copied.";
+          }
+        },
+        function () {
+          if (status) {
+            status.textContent = "This browser did not allow copying: select the codes instead.";
+          }
+        }
+      );
     });
   });
 
