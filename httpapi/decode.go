@@ -53,6 +53,15 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeReader(body, v)
 }
 
+// decodeOptionalJSON is decodeJSON for a body that may be left out: an
+// empty body leaves v as it is.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return decodeJSON(w, r, v)
+}
+
 // decodeReader reads one JSON object from body into v, a pointer to a
 // struct. It fails closed where encoding/json is lenient, since a member that
 // one parser reads and another skips is how requests get smuggled past

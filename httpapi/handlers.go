@@ -130,11 +130,9 @@ type logoutIn struct {
 // the cookie and answers 204 unless a store fails.
 func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 	var in logoutIn
-	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, &in); err != nil {
-			writeError(w, r, a.log, err)
-			return
-		}
+	if err := decodeOptionalJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
 	}
 	ctx, c := r.Context(), a.client(r)
 	if in.RefreshToken != "" {

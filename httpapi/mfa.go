@@ -123,11 +123,9 @@ func (a *API) beginTOTP(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, &in); err != nil {
-			writeError(w, r, a.log, err)
-			return
-		}
+	if err := decodeOptionalJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
 	}
 	e, err := a.svc.BeginTOTP(r.Context(), valet.IdentityFrom(r.Context()), in.Name, a.client(r))
 	if err != nil {
@@ -218,11 +216,9 @@ func (a *API) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 		// signed-in caller is.
 		Purpose string `json:"purpose"`
 	}
-	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, &in); err != nil {
-			writeError(w, r, a.log, err)
-			return
-		}
+	if err := decodeOptionalJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
 	}
 	var (
 		opts []byte
@@ -270,11 +266,9 @@ func (a *API) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, &in); err != nil {
-			writeError(w, r, a.log, err)
-			return
-		}
+	if err := decodeOptionalJSON(w, r, &in); err != nil {
+		writeError(w, r, a.log, err)
+		return
 	}
 	opts, err := a.svc.BeginPasskeyRegistration(r.Context(), valet.IdentityFrom(r.Context()), in.Name)
 	if err != nil {
