@@ -98,13 +98,9 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			fmt.Fprintf(stdout, "(%d of %d shown)\n", len(users), total)
 		}
 	case "mfa reset":
-		e, err := auth.NormalizeEmail(email)
+		u, err := userByEmail(ctx, svc, email)
 		if err != nil {
-			return usageError{valet.Message(err)}
-		}
-		u, err := svc.UserByEmail(ctx, e)
-		if err != nil {
-			return fmt.Errorf("no user with email %s", e)
+			return err
 		}
 		wd, err := svc.ResetFactors(ctx, u.ID, auth.Client{UserAgent: "valet-cli"})
 		if err != nil {
@@ -116,13 +112,9 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			fmt.Fprintf(stdout, "token-mode access tokens already issued keep working until %s at the latest; they cannot be renewed\n", wd.TokensUntil.UTC().Format(time.RFC3339))
 		}
 	case "role", "disable":
-		e, err := auth.NormalizeEmail(email)
+		u, err := userByEmail(ctx, svc, email)
 		if err != nil {
-			return usageError{valet.Message(err)}
-		}
-		u, err := svc.UserByEmail(ctx, e)
-		if err != nil {
-			return fmt.Errorf("no user with email %s", e)
+			return err
 		}
 		var p auth.UserPatch
 		if sub == "role" {
@@ -150,6 +142,19 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 	}
 	return nil
+}
+
+// userByEmail finds the user a command names by --email.
+func userByEmail(ctx context.Context, svc *auth.Service, email string) (valet.User, error) {
+	e, err := auth.NormalizeEmail(email)
+	if err != nil {
+		return valet.User{}, usageError{valet.Message(err)}
+	}
+	u, err := svc.UserByEmail(ctx, e)
+	if err != nil {
+		return valet.User{}, fmt.Errorf("no user with email %s", e)
+	}
+	return u, nil
 }
 
 // readPassword reads one line from stdin: the password, never a flag, so it
