@@ -62,7 +62,8 @@ func TestProxyForwardAuth(t *testing.T) {
 					{"a method the rule is not about", "GET", "/orders/7", [][2]string{plain}, u.plainID, ""},
 					{"admin on the admin path", "GET", "/admin/users", [][2]string{cookieHeader("__Secure-valet_session", u.adminCookie)}, "", "admin"},
 					{"forged Remote-* are replaced", "GET", "/hello", [][2]string{plain, {"Remote-User", "someone-else"},
-						{"Remote-Email", "boss@example.com"}, {"Remote-Groups", "admin"}, {"Remote-Name", "Boss"}}, u.plainID, ""},
+						{"Remote-Email", "boss@example.com"}, {"Remote-Groups", "admin"}, {"Remote-Name", "Boss"},
+						{"Remote-Email-Verified", "true"}, {"Remote-Amr", "pwd,otp,mfa"}, {"Remote-Auth-Time", "1"}}, u.plainID, ""},
 				} {
 					t.Run(tc.name, func(t *testing.T) {
 						e := echo(t, st.raw(t, tc.method, tc.target, app, tc.header))
@@ -77,6 +78,11 @@ func TestProxyForwardAuth(t *testing.T) {
 						}
 						if tc.user == u.plainID && e.RemoteEmail != "plain@example.com" {
 							t.Errorf("Remote-Email = %q", e.RemoteEmail)
+						}
+						// A password sign-in, unverified: whatever the
+						// client claimed under these names is replaced.
+						if e.RemoteEmailVerified != "false" || e.RemoteAMR != "pwd" || e.RemoteAuthTime == "" || e.RemoteAuthTime == "1" {
+							t.Errorf("Remote-Email-Verified, -Amr, -Auth-Time = %q, %q, %q", e.RemoteEmailVerified, e.RemoteAMR, e.RemoteAuthTime)
 						}
 					})
 				}

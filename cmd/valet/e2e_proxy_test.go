@@ -75,6 +75,10 @@ type echoed struct {
 	RemoteEmail  string `json:"remote_email"`
 	RemoteGroups string `json:"remote_groups"`
 	RemoteName   string `json:"remote_name"`
+	// How the user signed in, as valet says.
+	RemoteEmailVerified string `json:"remote_email_verified"`
+	RemoteAMR           string `json:"remote_amr"`
+	RemoteAuthTime      string `json:"remote_auth_time"`
 }
 
 // upstream is the application behind the proxy: it answers every request
@@ -91,7 +95,9 @@ func startUpstream(tb testing.TB) *upstream {
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := echoed{Method: r.Method, URI: r.RequestURI, Host: r.Host,
 			RemoteUser: r.Header.Get("Remote-User"), RemoteEmail: r.Header.Get("Remote-Email"),
-			RemoteGroups: r.Header.Get("Remote-Groups"), RemoteName: r.Header.Get("Remote-Name")}
+			RemoteGroups: r.Header.Get("Remote-Groups"), RemoteName: r.Header.Get("Remote-Name"),
+			RemoteEmailVerified: r.Header.Get("Remote-Email-Verified"), RemoteAMR: r.Header.Get("Remote-Amr"),
+			RemoteAuthTime: r.Header.Get("Remote-Auth-Time")}
 		u.mu.Lock()
 		u.got = append(u.got, e)
 		u.mu.Unlock()
