@@ -147,6 +147,15 @@ type Config struct {
 	TOTPIssuer string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// SessionEnded, when not nil, is called once for every device session
+	// that ends by a sign-out, a revocation, a withdrawal of the account
+	// (disable, delete, password change, recovery, second-factor reset) or
+	// a refresh token's reuse, after the session is deleted from the store.
+	// It runs in the request that ended the session, so it must not wait on
+	// the network: oidc.Provider.SessionEnded sends its back-channel logout
+	// tokens in the background. Sessions that expire are not told. Default
+	// nil.
+	SessionEnded func(ctx context.Context, userID, sid string)
 	// Logger receives audit events and errors. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -79,10 +79,32 @@ func (s *Service) Logout(ctx context.Context, id *valet.Identity, c Client) erro
 // the refresh families bound to it, and puts it in the revocation set so
 // its hybrid tokens die at once.
 func (s *Service) endSession(ctx context.Context, userID, sid string, mode valet.Mode) error {
-	if _, err := s.sessions.Destroy(ctx, sid); err != nil {
+	existed, err := s.sessions.Destroy(ctx, sid)
+	if err != nil {
 		return err
 	}
-	return s.afterSessionsEnded(ctx, userID, []string{sid}, func(string) valet.Mode { return mode })
+	if err := s.afterSessionsEnded(ctx, userID, []string{sid}, func(string) valet.Mode { return mode }); err != nil {
+		return err
+	}
+	// Only the caller that deleted the session tells of its end: a second
+	// sign-out of the same session, or a race with another, tells nothing.
+	if existed {
+		s.tellEnded(ctx, userID, []string{sid})
+	}
+	return nil
+}
+
+// tellEnded calls Config.SessionEnded for each of sids, which this
+// service has just deleted. It is one of the two places a device session
+// ends (endSession and RevokeUserSessions), which every way of ending one
+// goes through.
+func (s *Service) tellEnded(ctx context.Context, userID string, sids []string) {
+	if s.cfg.SessionEnded == nil {
+		return
+	}
+	for _, sid := range sids {
+		s.cfg.SessionEnded(ctx, userID, sid)
+	}
 }
 
 // afterSessionsEnded revokes the refresh families of the sessions sids,

@@ -101,6 +101,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, userID, keep string, c
 	if err := s.afterSessionsEnded(ctx, userID, ids, func(sid string) valet.Mode { return known[sid].Mode }); err != nil {
 		return Withdrawal{}, err
 	}
+	s.tellEnded(ctx, userID, ids)
 	now := s.cfg.Now()
 	w := Withdrawal{Sessions: len(ids)}
 	for _, id := range ids {
