@@ -79,7 +79,7 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	returnTo := returnParam(r.URL.Query())
-	if v != nil {
+	if v != nil && !asksSignInAgain(returnTo) {
 		http.Redirect(w, r, h.safeReturn(returnTo, r), http.StatusSeeOther)
 		return
 	}
@@ -209,7 +209,7 @@ func (h *Handler) signupPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	returnTo := returnParam(r.URL.Query())
-	if v != nil {
+	if v != nil && !asksSignInAgain(returnTo) {
 		http.Redirect(w, r, h.safeReturn(returnTo, r), http.StatusSeeOther)
 		return
 	}
@@ -424,6 +424,16 @@ func (h *Handler) vetReturn(target string, r *http.Request) string {
 	return u.Scheme + "://" + strings.ToLower(u.Host) + p + query
 }
 
+// asksSignInAgain reports whether target is an app's sign-in request
+// (OpenID Connect) that wants a sign-in newer than the one the browser has
+// (prompt=login, max_age): the provider marks it with login_after, and the
+// form is shown even to a signed-in browser, else the two would send it
+// back and forth.
+func asksSignInAgain(target string) bool {
+	u, err := url.Parse(target)
+	return err == nil && u.Path == "/oauth2/authorize" && u.Query().Get("login_after") != ""
+}
+
 // isAbsolute reports whether a target vetReturn gave names a host.
 func isAbsolute(target string) bool {
 	return strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://")
@@ -465,15 +475,29 @@ func validHost(h string) bool {
 // this the way back to the application would be blocked. target has been
 // through vetReturn, which leaves nothing in it a policy could misread.
 func (h *Handler) allowFormRedirect(w http.ResponseWriter, target string) {
-	if !isAbsolute(target) {
+	u, err := url.Parse(target)
+	if err != nil {
 		return
 	}
-	u, err := url.Parse(target)
-	if err != nil || !validHost(u.Host) {
+	var origins []string
+	if isAbsolute(target) && validHost(u.Host) {
+		origins = append(origins, u.Scheme+"://"+u.Host)
+	}
+	// A sign-in on the way to an app (OpenID Connect) ends, through
+	// /oauth2/authorize, at the app's redirect_uri, and browsers hold the
+	// whole chain of redirects after a form to form-action. The provider
+	// redirects only to the client's registered URIs; this widens what the
+	// page's forms may lead to, never where they go.
+	if u.Path == "/oauth2/authorize" && (!isAbsolute(target) || len(origins) > 0) {
+		if ru, err := url.Parse(u.Query().Get("redirect_uri")); err == nil && (ru.Scheme == "https" || ru.Scheme == "http") && validHost(ru.Host) {
+			origins = append(origins, ru.Scheme+"://"+ru.Host)
+		}
+	}
+	if len(origins) == 0 {
 		return
 	}
 	w.Header().Set("Content-Security-Policy",
-		strings.Replace(ContentSecurityPolicy, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1))
+		strings.Replace(ContentSecurityPolicy, "form-action 'self'", "form-action 'self' "+strings.Join(origins, " "), 1))
 }
 
 // waitWords says a wait of secs seconds as a person would: "a few seconds",
