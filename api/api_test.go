@@ -235,6 +235,16 @@ func errorCodes(s *openapi3.SchemaRef) []string {
 	for _, part := range s.Value.AllOf {
 		narrow(errorCodes(part))
 	}
+	// One of several shapes carries the codes of any of them.
+	var union []string
+	for _, part := range s.Value.OneOf {
+		for _, c := range errorCodes(part) {
+			if !slices.Contains(union, c) {
+				union = append(union, c)
+			}
+		}
+	}
+	narrow(union)
 	return out
 }
 

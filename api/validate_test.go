@@ -123,12 +123,12 @@ func TestCheck(t *testing.T) {
 		{
 			name: "me", method: "GET", target: "/v1/me", reqHeader: http.Header{"Cookie": {"__Host-valet_session=a.b"}},
 			status: 200, respHeader: jsonHeader(),
-			respBody: `{"auth":{"expires_at":"2026-01-03T15:04:05Z","mode":"session","session_id":"s1"},"user":` + userJSON + `}`,
+			respBody: `{"auth":{"amr":["pwd"],"expires_at":"2026-01-03T15:04:05Z","mode":"session","session_id":"s1"},"user":` + strings.TrimSuffix(userJSON, "}") + `,"mfa":[]}}`,
 		},
 		{
 			name: "me without user", method: "GET", target: "/v1/me", reqHeader: http.Header{"Cookie": {"__Host-valet_session=a.b"}},
 			status: 200, respHeader: jsonHeader(),
-			respBody: `{"auth":{"expires_at":"2026-01-03T15:04:05Z","mode":"session","session_id":"s1"}}`,
+			respBody: `{"auth":{"amr":["pwd"],"expires_at":"2026-01-03T15:04:05Z","mode":"session","session_id":"s1"}}`,
 			wantErr:  `property "user" is missing`,
 		},
 		{
@@ -183,13 +183,13 @@ func TestCheck(t *testing.T) {
 			reqHeader: http.Header{"Cookie": {"__Host-valet_session=a.b"}, "X-Forwarded-Method": {"GET"}, "X-Forwarded-Proto": {"https"},
 				"X-Forwarded-Host": {"app.example.com"}, "X-Forwarded-Uri": {"/"}},
 			status: 200, respHeader: http.Header{"Remote-User": {"u1"}, "Remote-Email": {"ada@example.com"}, "Remote-Email-Verified": {"true"},
-				"Remote-Groups": {""}, "Remote-Name": {"ada@example.com"}, "Cache-Control": {"no-store"}},
+				"Remote-Groups": {""}, "Remote-Name": {"ada@example.com"}, "Remote-Amr": {"pwd"}, "Cache-Control": {"no-store"}},
 		},
 		{
 			name: "forward auth without Remote-User", method: "GET", target: "/v1/authz",
 			reqHeader: http.Header{"Cookie": {"__Host-valet_session=a.b"}},
 			status:    200, respHeader: http.Header{"Remote-Email": {"ada@example.com"}, "Remote-Email-Verified": {"false"},
-				"Remote-Groups": {""}, "Remote-Name": {"ada@example.com"}},
+				"Remote-Groups": {""}, "Remote-Name": {"ada@example.com"}, "Remote-Amr": {"pwd"}},
 			wantErr: `"Remote-User" missing`,
 		},
 		{
@@ -321,7 +321,7 @@ func TestTransport(t *testing.T) {
 			io.WriteString(w, `{"user":`+userJSON+`}`)
 		case "/v1/me":
 			h.Set("Content-Type", "application/json")
-			io.WriteString(w, `{"auth":{"mode":"session","expires_at":"2026-01-03T15:04:05Z"}}`)
+			io.WriteString(w, `{"auth":{"amr":["pwd"],"mode":"session","expires_at":"2026-01-03T15:04:05Z"}}`)
 		default:
 			h.Set("Content-Type", "text/html")
 			io.WriteString(w, "<p>a page</p>")

@@ -56,6 +56,9 @@ type Config struct {
 	ClientIP func(r *http.Request) string
 	// Logger receives errors. Default slog.Default().
 	Logger *slog.Logger
+	// Clients keeps the OpenID Connect clients that /v1/admin/clients
+	// manages. Default nil: those routes answer not_found.
+	Clients valet.ClientStore
 }
 
 // Service is the engine the API runs on. *auth.Service implements it. Every
@@ -199,6 +202,7 @@ func (a *API) routes() {
 		m.Handle("GET /metrics", a.cfg.Metrics)
 	}
 	a.adminImportRoutes(m)
+	a.adminClientRoutes(m)
 	// A request that no pattern with its method serves, under /v1/ or any
 	// other path that reaches the API (/.well-known/, or a prefix it is
 	// mounted at), answers in the error shape.

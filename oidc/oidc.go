@@ -442,7 +442,7 @@ func (p *Provider) sweepLocked() {
 
 // clientByID returns the client id, or found false.
 func (p *Provider) clientByID(ctx context.Context, id string) (valet.Client, bool, error) {
-	if id == "" || len(id) > maxIDLen {
+	if id == "" || len(id) > maxIDLen || id == ReservedClientID {
 		return valet.Client{}, false, nil
 	}
 	c, err := p.cfg.Clients.ClientByID(ctx, id)

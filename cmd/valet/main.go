@@ -20,6 +20,8 @@ Usage:
   valet user    create --email E [--role R ...]  (password read from stdin)
   valet user    list | role --email E --role R ... | disable --email E [--enable]
   valet user    import FILE|- | export   (JSON Lines)
+  valet client  create --name N --redirect-uri URI ... [--public] [--skip-consent] | list | delete --id ID
+                OpenID Connect clients (docs/oidc.md)
   valet keys    rotate | list
   valet migrate           run the database migrations and exit
   valet mail    test --to ADDR [--smtp-url URL]   send a test message and show the SMTP answer
@@ -45,7 +47,7 @@ valet user SUBCOMMAND -h lists them.
 `
 
 // commands are the subcommands, for suggestions.
-var commands = []string{"serve", "user", "keys", "migrate", "mail", "bench", "version", "help"}
+var commands = []string{"serve", "user", "client", "keys", "migrate", "mail", "bench", "version", "help"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,6 +91,11 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return helpRequest{userUsage}
 		}
 		return userCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "client":
+		if len(args) > 1 && isHelpArg(args[1]) {
+			return helpRequest{clientUsage}
+		}
+		return clientCmd(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keysCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":

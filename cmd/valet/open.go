@@ -213,6 +213,9 @@ type serviceFlags struct {
 	// mail and requireVerified are set by serve; elsewhere no mail is sent.
 	mail            auth.MailConfig
 	requireVerified bool
+	// sessionEnded is set by serve (the OpenID Connect provider's
+	// back-channel logout); nil elsewhere.
+	sessionEnded func(ctx context.Context, userID, sid string)
 	// mfa, reauthWindow and passkeys are set by serve.
 	mfa          auth.MFAPolicy
 	reauthWindow time.Duration
@@ -300,6 +303,7 @@ func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger
 		Mail:            o.mail,
 	}
 	cfg.RequireVerifiedEmail = o.requireVerified
+	cfg.SessionEnded = o.sessionEnded
 	cfg.MFA, cfg.ReauthWindow, cfg.Passkeys = o.mfa, o.reauthWindow, o.passkeys
 	if node != nil {
 		cfg.Revoker = node

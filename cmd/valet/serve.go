@@ -189,6 +189,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if vf.passkeys, err = passkeyParty(publicURL, cookie.Domain); err != nil {
 		log.Warn("passkeys are off: "+valet.Message(err), "public_url", publicURL)
 	}
+	// The provider needs the engine, and the engine tells the provider of
+	// ended sessions: the hook is given now and pointed at the provider
+	// once there is one.
+	hook := &providerHook{log: log}
+	vf.sessionEnded = hook.sessionEnded
 	// Detached from ctx, so that the revocation node keeps listening while
 	// HTTP drains after a signal; stopService ends it afterwards.
 	svc, stopService, err := vf.service(context.WithoutCancel(ctx), b, log)
@@ -230,7 +235,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Registerer: reg,
 		ClientIP:   httpapi.ForwardedClientIP(proxies),
 		Logger:     log,
+		Clients:    b.stores.Clients,
 	})
+	// The OpenID Connect provider, on the clients of the database. Closed
+	// after HTTP and before the engine: the back-channel logouts under way
+	// are sent or given up.
+	var provider http.Handler
+	if b.stores.Clients != nil {
+		p := newProvider(svc, api.Config().Cookie, api.Config().ClientIP, publicURL, b.stores.Clients, log)
+		hook.p.Store(p)
+		defer p.Close()
+		provider = api.Instrument(p.Handler())
+	}
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	background.Go(func() { sweepExpired(bgCtx, b, log) })
@@ -245,7 +261,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := &http.Server{
 		// Outermost, so that pages, redirects and the router's own answers
 		// carry the headers too (a page replaces the policy with its own).
-		Handler: httpapi.SecurityHeaders(httpapi.Deadline(routes(api, api.Instrument(web.New(svc, api, web.Config{}))),
+		Handler: httpapi.SecurityHeaders(httpapi.Deadline(routes(api, provider, api.Instrument(web.New(svc, api, web.Config{}))),
 			sf.storeTimeout, httpapi.PasswordPaths...)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -323,12 +339,18 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// routes serves the JSON API at its own paths and the web pages at every
-// other path, so that a browser opening the server's address gets a page.
-func routes(api, pages http.Handler) http.Handler {
+// routes serves the JSON API at its own paths, the OpenID Connect
+// provider (when not nil) at discovery and /oauth2/, and the web pages at
+// every other path, so that a browser opening the server's address gets a
+// page. The provider's keys are those of the API's /.well-known/jwks.json.
+func routes(api, provider, pages http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	for _, p := range []string{"/v1/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/openapi.json"} {
 		mux.Handle(p, api)
+	}
+	if provider != nil {
+		mux.Handle("/.well-known/openid-configuration", provider)
+		mux.Handle("/oauth2/", provider)
 	}
 	mux.Handle("/", pages)
 	return mux

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/identify"
+	"github.com/valetauth/valet/oidc"
+	"github.com/valetauth/valet/session"
+)
+
+// providerHook lets the engine tell the OpenID Connect provider of ended
+// sessions although the provider is built after the engine (it needs the
+// engine's keys and users): the engine gets hook.sessionEnded, serve sets
+// the provider once it has one.
+type providerHook struct {
+	p   atomic.Pointer[oidc.Provider]
+	log *slog.Logger
+}
+
+// sessionEnded is auth.Config.SessionEnded. The provider looks up the
+// session's clients in the database and sends the logout tokens in the
+// background; a failure is logged, never the request's.
+func (h *providerHook) sessionEnded(ctx context.Context, userID, sid string) {
+	p := h.p.Load()
+	if p == nil {
+		return
+	}
+	if err := p.SessionEnded(context.WithoutCancel(ctx), userID, sid); err != nil {
+		h.log.Warn("oidc: back-channel logout not sent", "err", err)
+	}
+}
+
+// newProvider returns valet's OpenID Connect provider at publicURL: its
+// browser is the one of the pages (the session and token cookies of
+// cookie), its users, keys and clients those of svc and clients.
+func newProvider(svc *auth.Service, cookie session.Cookie, clientIP func(*http.Request) string, publicURL string, clients valet.ClientStore, log *slog.Logger) *oidc.Provider {
+	id := identify.New(svc, cookie, identify.FromCookies)
+	return oidc.New(oidc.Config{
+		Issuer:  publicURL,
+		Clients: clients,
+		Identify: func(r *http.Request) (*valet.Identity, error) {
+			res := id.Identify(r)
+			return res.Identity, res.Err
+		},
+		Users: svc,
+		Sign:  svc.SignClaims,
+		JWKS:  svc.JWKS,
+		EndSession: func(ctx context.Context, r *http.Request, w http.ResponseWriter) error {
+			if err := endBrowserLogin(ctx, svc, cookie, r, auth.Client{UserAgent: r.UserAgent(), IP: clientIP(r)}); err != nil {
+				return err
+			}
+			cookie.ClearAll(w, r)
+			return nil
+		},
+		LoginURL:   "/",
+		ConsentURL: "/oauth2/consent",
+		Logger:     log,
+	})
+}
+
+// endBrowserLogin ends on the server whatever sign-in r's cookies stand
+// for, as the sign-out of the pages does: the session, the refresh family,
+// and a hybrid token's session. Cookies that are no longer good are
+// skipped; only a store failure is an error.
+func endBrowserLogin(ctx context.Context, svc *auth.Service, cookie session.Cookie, r *http.Request, c auth.Client) error {
+	if v, ok := cookie.SessionValue(r); ok {
+		id, err := svc.IdentifyCookie(ctx, v)
+		if err == nil {
+			err = svc.Logout(ctx, id, c)
+		}
+		if identify.SystemFailure(err) {
+			return err
+		}
+	}
+	if rt := session.Value(r, session.RefreshName); rt != "" {
+		if err := svc.RevokeRefresh(ctx, rt, c); identify.SystemFailure(err) {
+			return err
+		}
+	}
+	if tok := session.Value(r, session.TokenName); tok != "" {
+		id, err := svc.IdentifyBearer(ctx, tok)
+		if err == nil {
+			err = svc.Logout(ctx, id, c)
+		}
+		if identify.SystemFailure(err) {
+			return err
+		}
+	}
+	return nil
+}
