@@ -31,28 +31,8 @@ func (s *Service) RequestEmailChange(ctx context.Context, id *valet.Identity, ne
 	if err != nil {
 		return err
 	}
-	if s.cfg.Throttle != nil {
-		if err := s.cfg.Throttle.Login(ctx, u.Email, c.IP); err != nil {
-			return s.throttled(ctx, err, "email.change", u.ID, c)
-		}
-	}
-	ok, _, err := s.verifyStored(ctx, currentPassword, u.PasswordHash)
-	if err != nil {
+	if err := s.checkCurrentPassword(ctx, u, id.SessionID, currentPassword, "email.change", c); err != nil {
 		return err
-	}
-	if !ok {
-		if s.cfg.Throttle != nil {
-			if terr := s.cfg.Throttle.LoginFailed(ctx, u.Email, c.IP); terr != nil {
-				s.log.WarnContext(ctx, "counting a failed password check failed", "user_id", u.ID, "err", terr)
-			}
-		}
-		s.audit(ctx, "email.change.failure", u.ID, id.SessionID, c)
-		return valet.Errorf(valet.ErrInvalidCredentials, "The current password is wrong.")
-	}
-	if s.cfg.Throttle != nil {
-		if terr := s.cfg.Throttle.LoginSucceeded(ctx, u.Email, c.IP); terr != nil {
-			s.log.WarnContext(ctx, "resetting the failed logins of an account failed", "user_id", u.ID, "err", terr)
-		}
 	}
 	if err := s.requireRecentBeyondPassword(ctx, id); err != nil {
 		return err

@@ -752,28 +752,8 @@ func (s *Service) Reauthenticate(ctx context.Context, id *valet.Identity, method
 	}
 	var amr []string
 	if method == MethodPassword {
-		if s.cfg.Throttle != nil {
-			if err := s.cfg.Throttle.Login(ctx, u.Email, c.IP); err != nil {
-				return s.throttled(ctx, err, "reauth", u.ID, c)
-			}
-		}
-		ok, _, err := s.verifyStored(ctx, secret, u.PasswordHash)
-		if err != nil {
+		if err := s.checkCurrentPassword(ctx, u, id.SessionID, secret, "reauth", c); err != nil {
 			return err
-		}
-		if !ok {
-			if s.cfg.Throttle != nil {
-				if terr := s.cfg.Throttle.LoginFailed(ctx, u.Email, c.IP); terr != nil {
-					s.log.WarnContext(ctx, "counting a failed password check failed", "user_id", u.ID, "err", terr)
-				}
-			}
-			s.audit(ctx, "reauth.failure", u.ID, id.SessionID, c, "method", method)
-			return valet.Errorf(valet.ErrInvalidCredentials, "The password is wrong.")
-		}
-		if s.cfg.Throttle != nil {
-			if terr := s.cfg.Throttle.LoginSucceeded(ctx, u.Email, c.IP); terr != nil {
-				s.log.WarnContext(ctx, "resetting the failed logins of an account failed", "user_id", u.ID, "err", terr)
-			}
 		}
 		amr = []string{valet.AMRPassword}
 	} else {

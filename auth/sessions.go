@@ -140,28 +140,8 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 	}
 	// The current password is a password check like a login's: a stolen
 	// session must not become a way to guess it without limit.
-	if s.cfg.Throttle != nil {
-		if err := s.cfg.Throttle.Login(ctx, u.Email, c.IP); err != nil {
-			return nil, s.throttled(ctx, err, "password.change", u.ID, c)
-		}
-	}
-	ok, _, err := s.verifyStored(ctx, current, u.PasswordHash)
-	if err != nil {
+	if err := s.checkCurrentPassword(ctx, u, id.SessionID, current, "password.change", c); err != nil {
 		return nil, err
-	}
-	if !ok {
-		if s.cfg.Throttle != nil {
-			if terr := s.cfg.Throttle.LoginFailed(ctx, u.Email, c.IP); terr != nil {
-				s.log.WarnContext(ctx, "counting a failed password check failed", "user_id", u.ID, "err", terr)
-			}
-		}
-		s.audit(ctx, "password.change.failure", u.ID, id.SessionID, c)
-		return nil, valet.Errorf(valet.ErrInvalidCredentials, "The current password is wrong.")
-	}
-	if s.cfg.Throttle != nil {
-		if terr := s.cfg.Throttle.LoginSucceeded(ctx, u.Email, c.IP); terr != nil {
-			s.log.WarnContext(ctx, "resetting the failed logins of an account failed", "user_id", u.ID, "err", terr)
-		}
 	}
 	if err := s.requireRecentBeyondPassword(ctx, id); err != nil {
 		return nil, err
@@ -193,4 +173,35 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 	}
 	s.audit(ctx, "password.change", u.ID, g.Session.ID, c, "ended_session_id", id.SessionID)
 	return g, nil
+}
+
+// checkCurrentPassword checks pw, typed by the signed-in user u of session
+// sid to confirm an action, as a login checks a password: throttled, its
+// failures counted against the account and the address, and audited as
+// "<action>.failure". A wrong password is valet.ErrInvalidCredentials.
+func (s *Service) checkCurrentPassword(ctx context.Context, u valet.User, sid, pw, action string, c Client) error {
+	if s.cfg.Throttle != nil {
+		if err := s.cfg.Throttle.Login(ctx, u.Email, c.IP); err != nil {
+			return s.throttled(ctx, err, action, u.ID, c)
+		}
+	}
+	ok, _, err := s.verifyStored(ctx, pw, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if s.cfg.Throttle != nil {
+			if terr := s.cfg.Throttle.LoginFailed(ctx, u.Email, c.IP); terr != nil {
+				s.log.WarnContext(ctx, "counting a failed password check failed", "user_id", u.ID, "err", terr)
+			}
+		}
+		s.audit(ctx, action+".failure", u.ID, sid, c)
+		return valet.Errorf(valet.ErrInvalidCredentials, "The current password is wrong.")
+	}
+	if s.cfg.Throttle != nil {
+		if terr := s.cfg.Throttle.LoginSucceeded(ctx, u.Email, c.IP); terr != nil {
+			s.log.WarnContext(ctx, "resetting the failed logins of an account failed", "user_id", u.ID, "err", terr)
+		}
+	}
+	return nil
 }
