@@ -123,7 +123,11 @@ func (h *Handler) enrolFirst(next http.Handler) http.Handler {
 			h.toEnrol(w, r)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), seenKey{}, seen{v: v, ended: ended})))
+		inner := r.WithContext(context.WithValue(r.Context(), seenKey{}, seen{v: v, ended: ended}))
+		next.ServeHTTP(w, inner)
+		// The router set the route's pattern on the request it was given;
+		// the metrics read it from this one.
+		r.Pattern = inner.Pattern
 	})
 }
 
