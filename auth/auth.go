@@ -414,6 +414,8 @@ type Settings struct {
 	VerifyTTL, RecoveryTTL time.Duration
 	// RequireVerifiedEmail is Config's.
 	RequireVerifiedEmail bool
+	// Passkeys reports whether the service takes passkeys (Config.Passkeys).
+	Passkeys bool
 }
 
 // Settings returns the service's settings with defaults filled in.
@@ -422,6 +424,7 @@ func (s *Service) Settings() Settings {
 		Mode: s.cfg.Mode, AccessTTL: s.cfg.AccessTTL, Now: s.cfg.Now, Mail: s.mail != nil,
 		VerifyTTL: s.cfg.Mail.VerifyTTL, RecoveryTTL: s.cfg.Mail.RecoveryTTL,
 		RequireVerifiedEmail: s.cfg.RequireVerifiedEmail,
+		Passkeys:             s.passkeys != nil,
 	}
 }
 

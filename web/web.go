@@ -108,7 +108,7 @@ func New(svc Service, api *httpapi.API, cfg Config) *Handler {
 		csrf:    http.NewCrossOriginProtection(),
 		pages:   parseTemplates(),
 	}
-	h.passkeys = takesPasskeys(svc)
+	h.passkeys = svc.Settings().Passkeys
 	h.log = h.api.Logger
 	if h.log == nil {
 		h.log = slog.Default()
@@ -130,16 +130,6 @@ func New(svc Service, api *httpapi.API, cfg Config) *Handler {
 	// never a response that sets a cookie. No page carries a token.
 	h.next = httpapi.Compress(h.csrf.Handler(h.enrolFirst(h.mux)))
 	return h
-}
-
-// takesPasskeys reports whether svc takes passkeys. The engine tells only
-// by its answers, so this asks for a passkey sign-in with an mfa_token that
-// cannot be one: a service with passkeys refuses the token
-// (valet.ErrInvalidGrant), one without refuses passkeys
-// (valet.ErrInvalidRequest). Neither answer reads or writes a store.
-func takesPasskeys(svc Service) bool {
-	_, err := svc.BeginPasskeyLogin(context.Background(), "not a token")
-	return errors.Is(err, valet.ErrInvalidGrant)
 }
 
 func (h *Handler) routes() {
