@@ -267,6 +267,23 @@ func (s *Service) askSecondFactor(ctx context.Context, u valet.User, mode valet.
 	return &MFARequiredError{Token: tok, Methods: methods}
 }
 
+// takeLogin takes the login that mfaToken names: its key and state, or
+// errMFAToken when it names none that is waiting.
+func (s *Service) takeLogin(ctx context.Context, mfaToken string) (string, pending, error) {
+	if !plausibleID(mfaToken) {
+		return "", pending{}, errMFAToken()
+	}
+	key := valet.HashSecret(mfaToken)
+	p, found, err := s.takePending(ctx, key, "mfa")
+	if err != nil {
+		return "", pending{}, err
+	}
+	if !found {
+		return "", pending{}, errMFAToken()
+	}
+	return key, p, nil
+}
+
 func errMFAToken() error {
 	return valet.Errorf(valet.ErrInvalidGrant, "This sign-in has expired or is finished. Sign in again.")
 }
@@ -281,16 +298,9 @@ func errWrongFactor() error {
 // leaves the attempt open for another try, up to five; the right one ends
 // it. The grant records how the user signed in (Session.AMR).
 func (s *Service) LoginMFA(ctx context.Context, mfaToken, method, code string, credential []byte, c Client) (*Grant, error) {
-	if !plausibleID(mfaToken) {
-		return nil, errMFAToken()
-	}
-	key := valet.HashSecret(mfaToken)
-	p, found, err := s.takePending(ctx, key, "mfa")
+	key, p, err := s.takeLogin(ctx, mfaToken)
 	if err != nil {
 		return nil, err
-	}
-	if !found {
-		return nil, errMFAToken()
 	}
 	u, err := s.userByID(ctx, p.UserID)
 	if err != nil {

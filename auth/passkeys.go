@@ -89,17 +89,10 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, mfaToken string) ([]byt
 		}
 		return opts, s.beginPasskey(ctx, ch, state, pending{Purpose: "login"})
 	}
-	if !plausibleID(mfaToken) {
-		return nil, errMFAToken()
-	}
-	key := valet.HashSecret(mfaToken)
 	// Look at the login without using it up: take it and put it back.
-	p, found, err := s.takePending(ctx, key, "mfa")
+	key, p, err := s.takeLogin(ctx, mfaToken)
 	if err != nil {
 		return nil, err
-	}
-	if !found {
-		return nil, errMFAToken()
 	}
 	if err := s.putPending(ctx, key, p); err != nil {
 		return nil, err
