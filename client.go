@@ -79,6 +79,48 @@ type ClientGrant struct {
 	ExpiresAt time.Time
 }
 
+// ClientRefresh is a family of refresh tokens that a client holds for a
+// user (the offline_access scope): each use of its current token replaces
+// it by a new one (rotation), and a use of any earlier one revokes the
+// family (reuse detection, RFC 9700 section 4.14.2). Only hashes of its
+// tokens are stored. Refresh tokens of clients are never those of valet's
+// own API, so that one cannot be redeemed as the other.
+type ClientRefresh struct {
+	ID       string
+	ClientID string
+	UserID   string
+	// SessionID is the device session the family came from: it ends when
+	// that session is ended (not when it merely expires).
+	SessionID string
+	Scopes    []string
+	AMR       []string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	// ExpiresAt is the absolute end of the family.
+	ExpiresAt time.Time
+}
+
+// ClientRefreshFilter selects refresh families: those that match every
+// field that is not empty. A filter with every field empty selects none.
+type ClientRefreshFilter struct {
+	ID        string
+	SessionID string
+	UserID    string
+	ClientID  string
+}
+
+// Empty reports whether f selects nothing.
+func (f ClientRefreshFilter) Empty() bool { return f == ClientRefreshFilter{} }
+
+// Match reports whether f selects r.
+func (f ClientRefreshFilter) Match(r *ClientRefresh) bool {
+	return !f.Empty() &&
+		(f.ID == "" || f.ID == r.ID) &&
+		(f.SessionID == "" || f.SessionID == r.SessionID) &&
+		(f.UserID == "" || f.UserID == r.UserID) &&
+		(f.ClientID == "" || f.ClientID == r.ClientID)
+}
+
 // ClientStore keeps OpenID Connect clients, authorization codes, consents
 // and the grants of clients to sessions, in the database of the users:
 // deleting a user deletes its codes, consents and grants; deleting a client
@@ -124,4 +166,23 @@ type ClientStore interface {
 	ClientGrants(ctx context.Context, sid string) ([]ClientGrant, error)
 	// DeleteClientGrants removes the grants of session sid.
 	DeleteClientGrants(ctx context.Context, sid string) error
+
+	// CreateClientRefresh stores f with the hash of its first token. It
+	// returns ErrNotFound when the user or the client does not exist.
+	CreateClientRefresh(ctx context.Context, f ClientRefresh, tokenHash string) error
+	// RotateClientRefresh replaces, in one step, the current token of the
+	// family of clientID whose current token has tokenHash by newHash, and
+	// returns the family. found is false when no family of clientID that
+	// is live at now has tokenHash as its current token. reused is true,
+	// with found false, when tokenHash is an earlier token of a family of
+	// clientID: the family is then revoked. Of callers at once with one
+	// hash, one rotates it; the others see reused, or find nothing once
+	// one of them has revoked the family.
+	RotateClientRefresh(ctx context.Context, clientID, tokenHash, newHash string, now time.Time) (f ClientRefresh, found, reused bool, err error)
+	// RevokeClientRefreshToken revokes the family of clientID that holds
+	// tokenHash, current or earlier. Unknown tokens are no error.
+	RevokeClientRefreshToken(ctx context.Context, clientID, tokenHash string) error
+	// RevokeClientRefreshes revokes the families that f selects and
+	// returns how many there were.
+	RevokeClientRefreshes(ctx context.Context, f ClientRefreshFilter) (int, error)
 }

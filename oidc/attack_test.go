@@ -348,9 +348,12 @@ func TestTokenErrors(t *testing.T) {
 		}, webID, webSecret, 200, ""},
 		{"unknown code", func() url.Values { return codeForm(valet.NewID(), webCB) }, webID, webSecret, 400, "invalid_grant"},
 		{"no code", func() url.Values { return codeForm("", webCB) }, webID, webSecret, 400, "invalid_request"},
-		{"refresh_token grant", func() url.Values {
+		{"unknown refresh token", func() url.Values {
 			return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}
-		}, webID, webSecret, 400, "unsupported_grant_type"},
+		}, webID, webSecret, 400, "invalid_grant"},
+		{"no refresh token", func() url.Values {
+			return url.Values{"grant_type": {"refresh_token"}}
+		}, webID, webSecret, 400, "invalid_request"},
 		{"password grant", func() url.Values {
 			return url.Values{"grant_type": {"password"}, "username": {"a"}, "password": {"b"}}
 		}, webID, webSecret, 400, "unsupported_grant_type"},

@@ -25,7 +25,6 @@ func ExampleNew() {
 		Users:    users,
 		Sign:     keys.Sign,
 		JWKS:     keys.JWKS,
-		Refresh:  oidc.NewMemoryRefreshStore(),
 	})
 	defer p.Close()
 

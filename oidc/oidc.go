@@ -14,10 +14,10 @@
 // and a call of p.SessionEnded whenever a device session ends.
 //
 // Tokens: the authorization code is good once for Config.CodeTTL; the
-// access token and the ID token are JWTs, valid until their exp. With a
-// Config.Refresh store, a request with the offline_access scope also gets a
-// rotating refresh token; without one, no refresh token is issued and the
-// discovery document names no refresh_token grant.
+// access token and the ID token are JWTs, valid until their exp. A request
+// with the offline_access scope also gets a rotating refresh token, kept
+// (as hashes) in Config.Clients; its family ends when the device session
+// it came from is ended (SessionEnded), or at Config.RefreshTTL.
 package oidc
 
 import (
@@ -105,12 +105,10 @@ type Config struct {
 	// GrantTTL is how long a client grant is kept when the session's end is
 	// unknown; the default is 30 days.
 	GrantTTL time.Duration
-	// Refresh keeps refresh tokens. When nil (the default) none are
-	// issued and the refresh_token grant is refused.
-	Refresh RefreshStore
 	// RefreshTTL is the absolute lifetime of a refresh-token family when
-	// the client sets none; the default is 30 days. Refresh tokens are
-	// offline_access: they outlive the session they came from.
+	// the client sets none; the default is 30 days. A family outlives the
+	// expiry of the session it came from (offline_access), not its end: a
+	// sign-out, or any other way the session is ended, ends it.
 	RefreshTTL time.Duration
 	// HTTPClient sends back-channel logout tokens; the default is a client
 	// with a 5 s timeout that follows no redirects.
@@ -310,10 +308,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	iss := p.cfg.Issuer
-	grants := []string{"authorization_code", "client_credentials"}
-	if p.cfg.Refresh != nil {
-		grants = []string{"authorization_code", "refresh_token", "client_credentials"}
-	}
+	grants := []string{"authorization_code", "refresh_token", "client_credentials"}
 	doc := map[string]any{
 		"issuer":                                     iss,
 		"authorization_endpoint":                     iss + "/oauth2/authorize",

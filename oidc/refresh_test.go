@@ -17,10 +17,8 @@ import (
 	"github.com/valetauth/valet/token"
 )
 
-func withRefresh(c *oidc.Config) { c.Refresh = oidc.NewMemoryRefreshStore() }
-
 func TestRefreshWithGoOIDC(t *testing.T) {
-	e := newEnv(t, withRefresh)
+	e := newEnv(t)
 	rp := e.relyingParty(t, webID, webSecret, webCB, "openid", "email", "offline_access")
 	var doc struct {
 		Grants []string `json:"grant_types_supported"`
@@ -84,7 +82,7 @@ func TestRefreshWithGoOIDC(t *testing.T) {
 }
 
 func TestRefreshErrors(t *testing.T) {
-	e := newEnv(t, withRefresh)
+	e := newEnv(t)
 	b := e.browser(identity("s"))
 	newRefresh := func() string {
 		_, m := e.exchange(b.code(authParams("scope", "openid email offline_access")))
@@ -107,6 +105,23 @@ func TestRefreshErrors(t *testing.T) {
 		_, m := e.exchange(b.code(authParams()))
 		if m["refresh_token"] != nil {
 			t.Errorf("refresh token without offline_access: %v", m)
+		}
+	})
+	t.Run("the session's end ends its families", func(t *testing.T) {
+		ended, other := newRefresh(), ""
+		{
+			b2 := e.browser(identity("s2"))
+			_, m := e.exchange(b2.code(authParams("scope", "openid offline_access")))
+			other, _ = m["refresh_token"].(string)
+		}
+		if err := e.p.SessionEnded(context.Background(), "u1", "s"); err != nil {
+			t.Fatal(err)
+		}
+		if status, m := refresh(ended, webID, webSecret); status != 400 || m["error"] != "invalid_grant" {
+			t.Errorf("a family of the ended session: %d %v", status, m)
+		}
+		if status, m := refresh(other, webID, webSecret); status != 200 {
+			t.Errorf("a family of another session: %d %v", status, m)
 		}
 	})
 	t.Run("another client's token", func(t *testing.T) {
@@ -208,7 +223,7 @@ func TestRefreshFamilyExpires(t *testing.T) {
 		defer mu.Unlock()
 		return now
 	}
-	e := newEnv(t, withRefresh, func(c *oidc.Config) { c.Now, c.RefreshTTL = clock, time.Hour })
+	e := newEnv(t, func(c *oidc.Config) { c.Now, c.RefreshTTL = clock, time.Hour })
 	b := e.browser(identity("s"))
 	_, m := e.exchange(b.code(authParams("scope", "openid offline_access")))
 	rt := m["refresh_token"].(string)

@@ -169,7 +169,7 @@ func TestDiscovery(t *testing.T) {
 		doc.Revocation != e.srv.URL+"/oauth2/revoke" {
 		t.Errorf("endpoints: %+v", doc)
 	}
-	if !slices.Equal(doc.Grants, []string{"authorization_code", "client_credentials"}) {
+	if !slices.Equal(doc.Grants, []string{"authorization_code", "refresh_token", "client_credentials"}) {
 		t.Errorf("grant types = %v", doc.Grants)
 	}
 	if !slices.Equal(doc.Algs, []string{"EdDSA"}) || !slices.Equal(doc.PKCE, []string{"S256"}) ||

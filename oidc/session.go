@@ -136,12 +136,10 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, oerr(errInvalidRequest, "token is required."))
 		return
 	}
-	if p.cfg.Refresh != nil {
-		if err := p.cfg.Refresh.RevokeRefreshToken(r.Context(), client.ID, valet.HashSecret(tok)); err != nil {
-			p.cfg.Logger.ErrorContext(r.Context(), "oidc: revoke", "err", err)
-			writeError(w, oerr(errServerError, "The server failed; try again."))
-			return
-		}
+	if err := p.cfg.Clients.RevokeClientRefreshToken(r.Context(), client.ID, valet.HashSecret(tok)); err != nil {
+		p.cfg.Logger.ErrorContext(r.Context(), "oidc: revoke", "err", err)
+		writeError(w, oerr(errServerError, "The server failed; try again."))
+		return
 	}
 	c, tc, err := p.accessClaims(r.Context(), tok)
 	if err == nil && tc.ID == client.ID {
@@ -240,8 +238,9 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // SessionEnded tells the clients that got tokens from the device session
-// sid of userID that it has ended (OpenID Back-Channel Logout 1.0), and
-// forgets its grants. For each client with a BackchannelLogoutURI it signs
+// sid of userID that it has ended (OpenID Back-Channel Logout 1.0),
+// forgets its grants and revokes the clients' refresh families that came
+// from it. For each client with a BackchannelLogoutURI it signs
 // a logout token and POSTs it in the background, trying again a few times
 // (Config.LogoutRetries) while the answer is not 200 or 204; Close waits
 // for the deliveries. The error is that of the store; the deliveries' are
@@ -280,6 +279,11 @@ func (p *Provider) SessionEnded(ctx context.Context, userID, sid string) error {
 		go p.deliver(client.ID, client.BackchannelLogoutURI, tok)
 	}
 	if err := p.cfg.Clients.DeleteClientGrants(ctx, sid); err != nil {
+		return fmt.Errorf("oidc: session ended: %w", err)
+	}
+	// The families of clients that came from the session end with it, so
+	// that a sign-out everywhere leaves no app signed in.
+	if _, err := p.cfg.Clients.RevokeClientRefreshes(ctx, valet.ClientRefreshFilter{SessionID: sid}); err != nil {
 		return fmt.Errorf("oidc: session ended: %w", err)
 	}
 	return nil

@@ -17,6 +17,14 @@ type memClients struct {
 	taken    map[string]time.Time
 	consents map[[2]string]valet.Consent
 	grants   map[string][]valet.ClientGrant
+	// refresh holds the refresh families, each with its token hashes, the
+	// current one last; a revoked family is removed.
+	refresh []*testFamily
+}
+
+type testFamily struct {
+	f      valet.ClientRefresh
+	hashes []string
 }
 
 var _ valet.ClientStore = (*memClients)(nil)
@@ -161,4 +169,51 @@ func (s *memClients) update(id string, f func(*valet.Client)) {
 	c := s.clients[id]
 	f(&c)
 	s.clients[id] = c
+}
+
+// family returns the index of the family of clientID holding hash, or -1.
+func (s *memClients) family(clientID, hash string) int {
+	return slices.IndexFunc(s.refresh, func(f *testFamily) bool {
+		return f.f.ClientID == clientID && slices.Contains(f.hashes, hash)
+	})
+}
+
+func (s *memClients) CreateClientRefresh(_ context.Context, f valet.ClientRefresh, tokenHash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refresh = append(s.refresh, &testFamily{f: f, hashes: []string{tokenHash}})
+	return nil
+}
+
+func (s *memClients) RotateClientRefresh(_ context.Context, clientID, tokenHash, newHash string, now time.Time) (valet.ClientRefresh, bool, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.family(clientID, tokenHash)
+	if i < 0 {
+		return valet.ClientRefresh{}, false, false, nil
+	}
+	f := s.refresh[i]
+	if f.hashes[len(f.hashes)-1] != tokenHash || !now.Before(f.f.ExpiresAt) {
+		s.refresh = slices.Delete(s.refresh, i, i+1)
+		return valet.ClientRefresh{}, false, f.hashes[len(f.hashes)-1] != tokenHash, nil
+	}
+	f.hashes = append(f.hashes, newHash)
+	return f.f, true, false, nil
+}
+
+func (s *memClients) RevokeClientRefreshToken(_ context.Context, clientID, tokenHash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.family(clientID, tokenHash); i >= 0 {
+		s.refresh = slices.Delete(s.refresh, i, i+1)
+	}
+	return nil
+}
+
+func (s *memClients) RevokeClientRefreshes(_ context.Context, f valet.ClientRefreshFilter) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.refresh)
+	s.refresh = slices.DeleteFunc(s.refresh, func(tf *testFamily) bool { return f.Match(&tf.f) })
+	return n - len(s.refresh), nil
 }

@@ -127,15 +127,11 @@ func (p *Provider) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 	case "client_credentials":
 		resp, e = p.clientCredentials(form, client)
 	case "refresh_token":
-		if p.cfg.Refresh == nil {
-			e = oerr(errUnsupportedGrantType, "The grant types are authorization_code and client_credentials.")
-			break
-		}
 		resp, e = p.refreshGrant(r, form, client)
 	case "":
 		e = oerr(errInvalidRequest, "grant_type is required.")
 	default:
-		e = oerr(errUnsupportedGrantType, "The grant types are authorization_code and client_credentials.")
+		e = oerr(errUnsupportedGrantType, "The grant types are authorization_code, refresh_token and client_credentials.")
 	}
 	if e != nil {
 		writeError(w, e)
@@ -244,17 +240,17 @@ func (p *Provider) issueTokens(ctx context.Context, client *valet.Client, u *val
 		}
 	}
 	issued := redemption{jti: jti, tokenEx: accessExp, family: family}
-	if family == "" && p.cfg.Refresh != nil && slices.Contains(gi.scopes, ScopeOfflineAccess) {
+	if family == "" && slices.Contains(gi.scopes, ScopeOfflineAccess) {
 		ttl := p.cfg.RefreshTTL
 		if client.RefreshTTL > 0 {
 			ttl = client.RefreshTTL
 		}
 		rt := valet.NewID()
-		g := RefreshGrant{
+		g := valet.ClientRefresh{
 			ID: valet.NewID(), ClientID: client.ID, UserID: u.ID, SessionID: gi.sessionID, Scopes: gi.scopes,
 			AMR: gi.amr, AuthTime: gi.authTime, CreatedAt: now, ExpiresAt: now.Add(ttl),
 		}
-		if err := p.cfg.Refresh.CreateRefreshGrant(ctx, g, valet.HashSecret(rt)); err != nil {
+		if err := p.cfg.Clients.CreateClientRefresh(ctx, g, valet.HashSecret(rt)); err != nil {
 			return fail(err)
 		}
 		resp.RefreshToken, issued.family = rt, g.ID
@@ -272,7 +268,7 @@ func (p *Provider) refreshGrant(r *http.Request, form url.Values, client valet.C
 		return nil, oerr(errInvalidRequest, "refresh_token is required.")
 	}
 	next := valet.NewID()
-	g, found, reused, err := p.cfg.Refresh.RotateRefreshToken(ctx, client.ID, valet.HashSecret(old), valet.HashSecret(next), p.now())
+	g, found, reused, err := p.cfg.Clients.RotateClientRefresh(ctx, client.ID, valet.HashSecret(old), valet.HashSecret(next), p.now())
 	if err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "oidc: rotate refresh token", "err", err)
 		return nil, oerr(errServerError, "The server failed; try again.")
@@ -298,7 +294,7 @@ func (p *Provider) refreshGrant(r *http.Request, form url.Values, client valet.C
 	}
 	u, err := p.cfg.Users.User(ctx, g.UserID)
 	if errors.Is(err, valet.ErrNotFound) || err == nil && u.Disabled {
-		_ = p.cfg.Refresh.RevokeRefreshGrant(ctx, g.ID)
+		_, _ = p.cfg.Clients.RevokeClientRefreshes(ctx, valet.ClientRefreshFilter{ID: g.ID})
 		return nil, oerr(errInvalidGrant, "The user is gone or disabled.")
 	}
 	if err != nil {
@@ -398,8 +394,8 @@ func (p *Provider) revokeRedemption(ctx context.Context, hash string) {
 		p.revoked[r.jti] = r.tokenEx
 	}
 	p.redeemedMu.Unlock()
-	if ok && r.family != "" && p.cfg.Refresh != nil {
-		if err := p.cfg.Refresh.RevokeRefreshGrant(ctx, r.family); err != nil {
+	if ok && r.family != "" {
+		if _, err := p.cfg.Clients.RevokeClientRefreshes(ctx, valet.ClientRefreshFilter{ID: r.family}); err != nil {
 			p.cfg.Logger.ErrorContext(ctx, "oidc: revoke refresh family", "err", err)
 		}
 	}

@@ -484,6 +484,8 @@ type clients struct {
 	createCode, takeCode                      *op
 	setConsent, consent, consents, delConsent *op
 	addGrant, grants, delGrants               *op
+	createRefresh, rotateRefresh              *op
+	revokeRefreshToken, revokeRefreshes       *op
 }
 
 func wrapClients(in valet.ClientStore, m *meter) valet.ClientStore {
@@ -492,7 +494,9 @@ func wrapClients(in valet.ClientStore, m *meter) valet.ClientStore {
 		delete: m.op(s, "DeleteClient"), createCode: m.op(s, "CreateAuthCode"), takeCode: m.op(s, "TakeAuthCode"),
 		setConsent: m.op(s, "SetConsent"), consent: m.op(s, "Consent"), consents: m.op(s, "Consents"),
 		delConsent: m.op(s, "DeleteConsent"), addGrant: m.op(s, "AddClientGrant"), grants: m.op(s, "ClientGrants"),
-		delGrants: m.op(s, "DeleteClientGrants")}
+		delGrants: m.op(s, "DeleteClientGrants"), createRefresh: m.op(s, "CreateClientRefresh"),
+		rotateRefresh: m.op(s, "RotateClientRefresh"), revokeRefreshToken: m.op(s, "RevokeClientRefreshToken"),
+		revokeRefreshes: m.op(s, "RevokeClientRefreshes")}
 }
 
 func (w *clients) CreateClient(ctx context.Context, c valet.Client) error {
@@ -584,4 +588,32 @@ func (w *clients) DeleteClientGrants(ctx context.Context, sid string) error {
 	err := w.inner.DeleteClientGrants(ctx, sid)
 	w.delGrants.done(start, err)
 	return err
+}
+
+func (w *clients) CreateClientRefresh(ctx context.Context, f valet.ClientRefresh, tokenHash string) error {
+	start := time.Now()
+	err := w.inner.CreateClientRefresh(ctx, f, tokenHash)
+	w.createRefresh.done(start, err)
+	return err
+}
+
+func (w *clients) RotateClientRefresh(ctx context.Context, clientID, tokenHash, newHash string, now time.Time) (valet.ClientRefresh, bool, bool, error) {
+	start := time.Now()
+	f, found, reused, err := w.inner.RotateClientRefresh(ctx, clientID, tokenHash, newHash, now)
+	w.rotateRefresh.done(start, err)
+	return f, found, reused, err
+}
+
+func (w *clients) RevokeClientRefreshToken(ctx context.Context, clientID, tokenHash string) error {
+	start := time.Now()
+	err := w.inner.RevokeClientRefreshToken(ctx, clientID, tokenHash)
+	w.revokeRefreshToken.done(start, err)
+	return err
+}
+
+func (w *clients) RevokeClientRefreshes(ctx context.Context, f valet.ClientRefreshFilter) (int, error) {
+	start := time.Now()
+	n, err := w.inner.RevokeClientRefreshes(ctx, f)
+	w.revokeRefreshes.done(start, err)
+	return n, err
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -304,7 +305,7 @@ func TestOIDCThroughTheBinary(t *testing.T) {
 	createUser(t, dir, "root@example.com", "admin")
 	first, third := newOIDCRP(t), newOIDCRP(t)
 	firstID, firstSecret := createClient(t, dir, "--name", "First party", "--redirect-uri", first.srv.URL+"/cb",
-		"--skip-consent", "--backchannel-logout-uri", first.srv.URL+"/bc")
+		"--skip-consent", "--backchannel-logout-uri", first.srv.URL+"/bc", "--scope", "email,profile,roles,offline_access")
 	thirdID, thirdSecret := createClient(t, dir, "--name", "Third party", "--redirect-uri", third.srv.URL+"/cb",
 		"--backchannel-logout-uri", third.srv.URL+"/bc", "--scope", "email,profile", "--scope", "roles")
 	if firstSecret == "" || thirdSecret == "" {
@@ -342,6 +343,66 @@ func TestOIDCThroughTheBinary(t *testing.T) {
 			t.Fatalf("POST /v1/logout answers %d", resp.StatusCode)
 		}
 		awaitLogout(t, first, sid, idt.Subject)
+	})
+
+	t.Run("a refresh token rotates, and ends with the session", func(t *testing.T) {
+		b := newBrowser(t, pub)
+		cfg := first.oauth
+		cfg.Scopes = append(slices.Clone(cfg.Scopes), "offline_access")
+		verifier := oauth2.GenerateVerifier()
+		q := b.signInTo(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier), gooidc.Nonce("n")), "ada@example.com", browserPassword)
+		tok, err := cfg.Exchange(first.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("exchange with offline_access: %v (back at the client with %v)", err, q)
+		}
+		if tok.RefreshToken == "" {
+			t.Fatal("no refresh token with offline_access")
+		}
+		// An expired access token makes x/oauth2 refresh.
+		next, err := cfg.TokenSource(first.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+		if err != nil || next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken {
+			t.Fatalf("refresh: %v; refresh token rotated %t", err, next != nil && next.RefreshToken != tok.RefreshToken)
+		}
+		raw, _ := next.Extra("id_token").(string)
+		idt, err := first.verifier.Verify(first.ctx, raw)
+		if err != nil {
+			t.Fatalf("the refreshed ID token does not verify: %v", err)
+		}
+		if _, err := first.provider.UserInfo(first.ctx, oauth2.StaticTokenSource(next)); err != nil {
+			t.Fatalf("userinfo with the refreshed access token: %v", err)
+		}
+		refresh := func(rt string) string {
+			_, err := cfg.TokenSource(first.ctx, &oauth2.Token{RefreshToken: rt, Expiry: time.Now().Add(-time.Hour)}).Token()
+			var re *oauth2.RetrieveError
+			if errors.As(err, &re) {
+				return re.ErrorCode
+			}
+			if err != nil {
+				t.Fatalf("refresh: %v", err)
+			}
+			return ""
+		}
+		// The same token twice is one rotation: a second family member
+		// makes another current, and signing out ends that one.
+		again, err := cfg.TokenSource(first.ctx, &oauth2.Token{RefreshToken: next.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+		if err != nil {
+			t.Fatalf("second refresh: %v", err)
+		}
+		var claims struct {
+			SID string `json:"sid"`
+		}
+		_ = idt.Claims(&claims)
+		resp, _ := b.visit(http.MethodPost, pub+"/v1/logout", url.Values{})
+		if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /v1/logout answers %d", resp.StatusCode)
+		}
+		awaitLogout(t, first, claims.SID, idt.Subject)
+		if code := refresh(again.RefreshToken); code != "invalid_grant" {
+			t.Errorf("the refresh token after sign-out: error %q, want invalid_grant", code)
+		}
+		if code := refresh(tok.RefreshToken); code != "invalid_grant" {
+			t.Errorf("the first refresh token again: error %q, want invalid_grant", code)
+		}
 	})
 
 	t.Run("disabling the user logs the consented app out", func(t *testing.T) {

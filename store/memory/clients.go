@@ -21,6 +21,10 @@ type clients struct {
 	codes    map[string]*storedCode                  // by hash
 	consents map[string]map[string]valet.Consent     // user id to client id to consent
 	grants   map[string]map[string]valet.ClientGrant // session id to client id to grant
+	// families are the refresh families by id; byHash maps every token
+	// hash of a family, current or earlier, to the family's id.
+	families map[string]*storedFamily
+	byHash   map[string]string
 	// writes counts the codes and grants stored since the last sweep.
 	writes int
 }
@@ -41,6 +45,8 @@ func (s *Store) clientbox() *clients {
 			codes:    make(map[string]*storedCode),
 			consents: make(map[string]map[string]valet.Consent),
 			grants:   make(map[string]map[string]valet.ClientGrant),
+			families: make(map[string]*storedFamily),
+			byHash:   make(map[string]string),
 		}
 	})
 	return s.clients
@@ -94,6 +100,11 @@ func (cb *clients) deleteWhereLocked(match func(userID, clientID string) bool) {
 			delete(cb.grants, sid)
 		}
 	}
+	for id, f := range cb.families {
+		if match(f.f.UserID, f.f.ClientID) {
+			cb.dropFamilyLocked(id)
+		}
+	}
 }
 
 // deleteUserLocked removes the codes, consents and grants of userID; cb.mu
@@ -123,6 +134,12 @@ func (cb *clients) sweepLocked(now time.Time) int {
 			delete(cb.grants, sid)
 		}
 	}
+	for id, f := range cb.families {
+		if !now.Before(f.f.ExpiresAt) {
+			cb.dropFamilyLocked(id)
+			n++
+		}
+	}
 	cb.writes = 0
 	return n
 }
@@ -131,7 +148,7 @@ func (cb *clients) sweepLocked(now time.Time) int {
 // enough have passed; cb.mu is held.
 func (cb *clients) wroteLocked(now func() time.Time) {
 	cb.writes++
-	if due(cb.writes, len(cb.codes)+len(cb.grants)) {
+	if due(cb.writes, len(cb.codes)+len(cb.grants)+len(cb.families)) {
 		cb.sweepLocked(now())
 	}
 }

@@ -34,11 +34,14 @@ var sweeps = [...]struct{ table, sql string }{
 	{"client grants", `DELETE FROM oauth_client_grants WHERE (session_id, client_id) IN (
 		SELECT session_id, client_id FROM oauth_client_grants WHERE expires_at <= $1
 		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+	{"client refresh families", `DELETE FROM oauth_refresh WHERE id IN (
+		SELECT id FROM oauth_refresh WHERE expires_at <= $1
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`},
 }
 
 // Sweep deletes the sessions, refresh families (with their token hashes),
-// revocations, pending sign-in state, authorization codes (taken or not)
-// and client grants that have expired at now, and returns how many rows of
+// revocations, pending sign-in state, authorization codes (taken or not),
+// client grants and client refresh families that have expired at now, and returns how many rows of
 // them it deleted. Lookups never return expired records, so Sweep only
 // reclaims space; run it now and then. It deletes in batches of at most
 // 1000 rows, each its own transaction bounded by Config.Timeout, so that

@@ -131,8 +131,8 @@ func (db *DB) RevokeRefreshFamilies(ctx context.Context, userID, sessionID strin
 }
 
 // Sweep deletes the sessions, refresh families (with their token hashes),
-// revocations, pending sign-in state, authorization codes (taken or not)
-// and client grants that have expired at now, and returns how many it
+// revocations, pending sign-in state, authorization codes (taken or not),
+// client grants and client refresh families that have expired at now, and returns how many it
 // deleted.
 // Lookups never return expired entries, so Sweep only reclaims space; run it
 // now and then. It returns an error wrapping valet.ErrUnavailable on
@@ -148,6 +148,7 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 			`DELETE FROM pending WHERE expires_at <= ?1`,
 			`DELETE FROM oauth_codes WHERE expires_at <= ?1`,
 			`DELETE FROM oauth_client_grants WHERE expires_at <= ?1`,
+			`DELETE FROM oauth_refresh WHERE expires_at <= ?1`,
 		} {
 			res, err := tx.ExecContext(ctx, q, now.UnixMicro())
 			if err != nil {

@@ -315,6 +315,8 @@ func clientCalls(t *testing.T, live context.Context, cs valet.ClientStore, us va
 	noErr(t, "SetConsent", cs.SetConsent(live, consent))
 	grant := valet.ClientGrant{SessionID: valet.HashSecret(valet.NewID()), ClientID: c.ID, UserID: u.ID, ExpiresAt: n.Add(time.Hour)}
 	noErr(t, "AddClientGrant", cs.AddClientGrant(live, grant))
+	refresh, refreshHash := newClientRefresh(c.ID, u.ID, grant.SessionID, n)
+	noErr(t, "CreateClientRefresh", cs.CreateClientRefresh(live, refresh, refreshHash))
 	return []doneCall{
 		{name: "CreateClient", fn: func(ctx context.Context) error { return cs.CreateClient(ctx, newClient(t, n)) }},
 		{name: "ClientByID", fn: func(ctx context.Context) error { _, err := cs.ClientByID(ctx, c.ID); return err },
@@ -382,5 +384,29 @@ func clientCalls(t *testing.T, live context.Context, cs valet.ClientStore, us va
 				return ""
 			}},
 		{name: "DeleteClientGrants", fn: func(ctx context.Context) error { return cs.DeleteClientGrants(ctx, grant.SessionID) }},
+		{name: "CreateClientRefresh", fn: func(ctx context.Context) error {
+			f, h := newClientRefresh(c.ID, u.ID, grant.SessionID, n)
+			return cs.CreateClientRefresh(ctx, f, h)
+		}},
+		{name: "RotateClientRefresh", fn: func(ctx context.Context) error {
+			_, _, _, err := cs.RotateClientRefresh(ctx, c.ID, refreshHash, valet.HashSecret(valet.NewID()), n)
+			return err
+		}, check: func(ctx context.Context) string {
+			got, found, reused, err := cs.RotateClientRefresh(ctx, c.ID, refreshHash, valet.HashSecret(valet.NewID()), n)
+			if err != nil || !found || reused {
+				return fmt.Sprintf("RotateClientRefresh = found %t, reused %t, error %v; want true, false, nil", found, reused, err)
+			}
+			if d := diffClientRefresh(got, refresh); d != "" {
+				return fmt.Sprintf("RotateClientRefresh: %s", d)
+			}
+			return ""
+		}},
+		{name: "RevokeClientRefreshToken", fn: func(ctx context.Context) error {
+			return cs.RevokeClientRefreshToken(ctx, c.ID, refreshHash)
+		}},
+		{name: "RevokeClientRefreshes", fn: func(ctx context.Context) error {
+			_, err := cs.RevokeClientRefreshes(ctx, valet.ClientRefreshFilter{UserID: u.ID})
+			return err
+		}},
 	}
 }

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) valet.Stores) {
 	t.Run("Tickets", func(t *testing.T) { testTickets(t, newStores) })
 	t.Run("Factors", func(t *testing.T) { testFactors(t, newStores) })
 	t.Run("Clients", func(t *testing.T) { testClients(t, newStores) })
+	t.Run("ClientRefresh", func(t *testing.T) { testClientRefresh(t, newStores) })
 }
 
 // member returns a subtest runner for one member of the stores: each subtest
