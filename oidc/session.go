@@ -255,7 +255,6 @@ func (p *Provider) SessionEnded(ctx context.Context, userID, sid string) error {
 	if err != nil {
 		return fmt.Errorf("oidc: session ended: %w", err)
 	}
-	now := p.now()
 	for _, g := range grants {
 		if userID != "" && g.UserID != userID {
 			continue
@@ -264,19 +263,12 @@ func (p *Provider) SessionEnded(ctx context.Context, userID, sid string) error {
 		if err != nil {
 			return fmt.Errorf("oidc: session ended: %w", err)
 		}
-		if !found || client.BackchannelLogoutURI == "" {
+		if !found {
 			continue
 		}
-		tok, err := p.cfg.Sign(&token.Claims{
-			Issuer: p.cfg.Issuer, Subject: g.UserID, Audience: token.Audience{client.ID},
-			IssuedAt: now.Unix(), ExpiresAt: now.Add(2 * time.Minute).Unix(), ID: valet.NewID(),
-			SessionID: sid, Events: token.Events{BackchannelLogoutEvent},
-		})
-		if err != nil {
-			return fmt.Errorf("oidc: session ended: sign: %w", err)
+		if err := p.tellLogout(&client, g.UserID, sid); err != nil {
+			return fmt.Errorf("oidc: session ended: %w", err)
 		}
-		p.wg.Add(1)
-		go p.deliver(client.ID, client.BackchannelLogoutURI, tok)
 	}
 	if err := p.cfg.Clients.DeleteClientGrants(ctx, sid); err != nil {
 		return fmt.Errorf("oidc: session ended: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/oidc"
 	"github.com/valetauth/valet/session"
 	"github.com/valetauth/valet/token"
 )
@@ -87,10 +88,41 @@ type accountData struct {
 	// Reauth, when set, asks for a proof of who the user is before a
 	// sensitive change.
 	Reauth *reauthView
+	// Apps are the applications the user let in through valet, when the
+	// server is an OpenID Connect provider; ShowApps says it is.
+	Apps     []appView
+	ShowApps bool
 	// MustEnrol says that the server's policy wants a second factor first:
 	// the page shows only how to add one. ReturnTo is where to go after.
 	MustEnrol bool
 	ReturnTo  string
+}
+
+// appView is one application on the account page.
+type appView struct {
+	oidc.App
+	// ScopeText says in words what the scopes let the app have.
+	ScopeText string
+}
+
+// scopeWords are what each scope lets an app have, in words, in the
+// order the page says them.
+var scopeWords = []struct{ scope, words string }{
+	{oidc.ScopeOpenID, "who you are"},
+	{oidc.ScopeEmail, "your email address"},
+	{oidc.ScopeProfile, "your profile"},
+	{oidc.ScopeRoles, "your roles"},
+	{oidc.ScopeOfflineAccess, "your data while you are away"},
+}
+
+func newAppView(a oidc.App) appView {
+	var words []string
+	for _, w := range scopeWords {
+		if slices.Contains(a.Scopes, w.scope) {
+			words = append(words, w.words)
+		}
+	}
+	return appView{App: a, ScopeText: strings.Join(words, ", ")}
 }
 
 // accountForms are the forms of the account page shown again after a
@@ -240,6 +272,17 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, v *viewe
 	default:
 		h.fail(w, r, err)
 		return
+	}
+	if h.cfg.Apps != nil && !d.MustEnrol {
+		apps, err := h.cfg.Apps.Apps(ctx, u.ID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		d.ShowApps = true
+		for _, a := range apps {
+			d.Apps = append(d.Apps, newAppView(a))
+		}
 	}
 	d.AccessTTL = h.svc.Settings().AccessTTL
 	if d.SessionsNote == "" && len(d.Sessions) == 0 {
@@ -417,6 +460,39 @@ func (h *Handler) revokeOthers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.redirect(w, r, "/account", flashKey("others-revoked", wd))
+}
+
+// revokeApp withdraws an application's access: its consent and refresh
+// tokens, and, through back-channel logout, its sign-ins from every device
+// session of the user.
+func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
+	v := h.signedIn(w, r)
+	if v == nil {
+		return
+	}
+	if h.cfg.Apps == nil {
+		http.NotFound(w, r)
+		return
+	}
+	var sids []string
+	switch list, err := h.svc.UserSessions(r.Context(), v.id.User.ID); {
+	case err == nil:
+		for _, s := range list {
+			sids = append(sids, s.ID)
+		}
+	case !errors.Is(err, valet.ErrInvalidRequest):
+		h.fail(w, r, err)
+		return
+	}
+	found, err := h.cfg.Apps.RevokeApp(r.Context(), v.id.User.ID, r.PathValue("id"), sids)
+	switch {
+	case err != nil:
+		h.fail(w, r, err)
+	case !found:
+		h.redirect(w, r, "/account", "app-gone")
+	default:
+		h.redirect(w, r, "/account", "app-revoked")
+	}
 }
 
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {

@@ -216,6 +216,8 @@ var flashes = map[string]flash{
 	"session-revoked":       {"ok", "That session is signed out. Its device will be asked to sign in again."},
 	"session-gone":          {"info", "That session had already ended."},
 	"others-revoked":        {"ok", "Every other session is signed out."},
+	"app-revoked":           {"ok", "The app's access is withdrawn: its refresh tokens are revoked, it was told to sign you out, and it must ask you again. An access token it already holds works until it expires."},
+	"app-gone":              {"info", "That app had no access left to withdraw."},
 	"password-changed":      {"ok", "Your password is changed, every other session is signed out, and this one has a new sign-in."},
 	"roles-saved":           {"ok", "Roles saved."},
 	"user-disabled":         {"ok", "The user is disabled and all of their sessions are ended."},

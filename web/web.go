@@ -30,6 +30,7 @@ import (
 	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/identify"
+	"github.com/valetauth/valet/oidc"
 	"github.com/valetauth/valet/session"
 )
 
@@ -52,6 +53,18 @@ const maxFormBytes = 64 << 10
 type Config struct {
 	// PageSize is the number of users on one page of /admin. Default 20.
 	PageSize int
+	// Apps, when set, lists on /account the applications that the user
+	// let have their data through valet's OpenID Connect provider, each
+	// with a way to withdraw it. *oidc.Provider implements it.
+	Apps Apps
+}
+
+// Apps are the applications a user signed in to through valet.
+type Apps interface {
+	Apps(ctx context.Context, userID string) ([]oidc.App, error)
+	// RevokeApp withdraws the consent and refresh tokens of userID for
+	// clientID and tells the app that the sessions sids ended for it.
+	RevokeApp(ctx context.Context, userID, clientID string, sids []string) (bool, error)
 }
 
 // Service is the engine the pages run on: the API's, plus what the account
@@ -146,6 +159,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /account", h.accountPage)
 	m.HandleFunc("POST /account/sessions/{id}/revoke", h.revokeSession)
 	m.HandleFunc("POST /account/sessions/revoke-others", h.revokeOthers)
+	m.HandleFunc("POST /account/apps/{id}/revoke", h.revokeApp)
 	m.HandleFunc("POST /account/password", h.changePassword)
 	m.HandleFunc("POST /account/verification", h.requestVerification)
 	m.HandleFunc("POST /account/email", h.changeEmail)

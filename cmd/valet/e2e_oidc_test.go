@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/chromedp"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/valetauth/valet"
 )
 
 // oidcRP is an application that signs its users in through valet with
@@ -429,6 +431,59 @@ func TestOIDCThroughTheBinary(t *testing.T) {
 		expect(t, "enable", enable, http.StatusOK)
 	})
 
+	t.Run("the account page lists the app, and removing it signs the app out", func(t *testing.T) {
+		b := newBrowser(t, pub)
+		// Ada let the app in before, in another browser.
+		idt, sid, _ := codeFlow(t, third, b, "ada@example.com")
+		before := b.consents
+		_, page := b.visit(http.MethodGet, pub+"/account", nil)
+		app := regexp.MustCompile(`(?s)<li class="session app" data-client="` + regexp.QuoteMeta(thirdID) + `">.*?</li>`).FindString(page)
+		if !strings.Contains(app, "Third party") || !strings.Contains(app, "your email address") {
+			t.Fatalf("the account page lists no Third party app with its scopes:\n%s", page)
+		}
+		if strings.Contains(page, `data-client="`+firstID+`"`) {
+			t.Error("the account page lists a --skip-consent app, which asks for no consent")
+		}
+		resp, page := b.visit(http.MethodPost, pub+"/account/apps/"+thirdID+"/revoke", url.Values{})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "access is withdrawn") {
+			t.Fatalf("removing the app: %d\n%.2000s", resp.StatusCode, page)
+		}
+		awaitLogout(t, third, sid, idt.Subject)
+		if strings.Contains(page, `data-client="`+thirdID+`"`) {
+			t.Error("the app is still listed after its removal")
+		}
+		// The consent is gone: the next sign-in to the app asks again.
+		codeFlow(t, third, b, "ada@example.com")
+		if b.consents != before+1 {
+			t.Errorf("%d consents after the removal, want %d: the app was let in without asking", b.consents, before+1)
+		}
+		// Bad ids find nothing to withdraw, and the app stays.
+		for _, id := range []string{valet.NewID(), "..%2Fadmin", "%00", strings.Repeat("a", 10_000), "%C3%28", strings.ToUpper(thirdID)} {
+			resp, page = b.visit(http.MethodPost, pub+"/account/apps/"+id+"/revoke", url.Values{})
+			if resp.StatusCode == http.StatusOK && !strings.Contains(page, "no access left") || resp.StatusCode >= 500 {
+				t.Errorf("removing app %.40q: %d\n%.500s", id, resp.StatusCode, page)
+			}
+		}
+		// From another origin, or not signed in, nothing is withdrawn.
+		cross, _ := http.NewRequest(http.MethodPost, pub+"/account/apps/"+thirdID+"/revoke", strings.NewReader(""))
+		cross.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		cross.Header.Set("Origin", "http://evil.example")
+		cross.Header.Set("Sec-Fetch-Site", "cross-site")
+		if resp, err := b.client.Do(cross); err != nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("a cross-origin removal: %v, %v; want 403", resp, err)
+		} else {
+			resp.Body.Close()
+		}
+		stranger := newBrowser(t, pub)
+		if resp, _ := stranger.visit(http.MethodPost, pub+"/account/apps/"+thirdID+"/revoke", url.Values{}); resp.Request.URL.Path != "/" {
+			t.Errorf("a removal without a sign-in ends at %s, not the sign-in page", resp.Request.URL)
+		}
+		_, page = b.visit(http.MethodGet, pub+"/account", nil)
+		if !strings.Contains(page, `data-client="`+thirdID+`"`) {
+			t.Error("the app lost its consent to a refused removal")
+		}
+	})
+
 	t.Run("attacks", func(t *testing.T) {
 		b := newBrowser(t, pub)
 		codeFlow(t, first, b, "ada@example.com")
@@ -558,4 +613,17 @@ func TestBrowserOIDC(t *testing.T) {
 		chromedp.Navigate(rp.srv.URL+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`#who`)))
 	ada.see("#who", "ada@example.com")
+
+	// The account page lists the app; removing it makes the app ask again.
+	ada.do("open the account page", chromedp.Navigate(pub+"/account"), chromedp.WaitVisible(chromedp.CSS(`#apps`)))
+	ada.see(`#apps li.app`, "Third party")
+	ada.accessible("account-with-apps")
+	ada.screenshot("account-apps")
+	ada.do("remove the app",
+		chromedp.Click(chromedp.CSS(`#apps li.app button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#apps`)))
+	ada.see("#apps", "No apps have your consent")
+	ada.do("open the app once more",
+		chromedp.Navigate(rp.srv.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`button[value=allow]`)))
 }

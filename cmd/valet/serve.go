@@ -240,12 +240,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The OpenID Connect provider, on the clients of the database. Closed
 	// after HTTP and before the engine: the back-channel logouts under way
 	// are sent or given up.
-	var provider http.Handler
+	var (
+		provider http.Handler
+		pages    web.Config
+	)
 	if b.stores.Clients != nil {
 		p := newProvider(svc, api.Config().Cookie, api.Config().ClientIP, publicURL, b.stores.Clients, log)
 		hook.p.Store(p)
 		defer p.Close()
-		provider = api.Instrument(p.Handler())
+		provider, pages.Apps = api.Instrument(p.Handler()), p
 	}
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
@@ -261,7 +264,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := &http.Server{
 		// Outermost, so that pages, redirects and the router's own answers
 		// carry the headers too (a page replaces the policy with its own).
-		Handler: httpapi.SecurityHeaders(httpapi.Deadline(routes(api, provider, api.Instrument(web.New(svc, api, web.Config{}))),
+		Handler: httpapi.SecurityHeaders(httpapi.Deadline(routes(api, provider, api.Instrument(web.New(svc, api, pages))),
 			sf.storeTimeout, httpapi.PasswordPaths...)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
