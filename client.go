@@ -164,8 +164,10 @@ type ClientStore interface {
 	// ClientGrants returns the grants of session sid that have not
 	// expired.
 	ClientGrants(ctx context.Context, sid string) ([]ClientGrant, error)
-	// DeleteClientGrants removes the grants of session sid.
-	DeleteClientGrants(ctx context.Context, sid string) error
+	// TakeClientGrants deletes the grants of session sid and returns
+	// those that had not expired. Of callers at once, each grant goes to
+	// one: the node that takes it is the one that tells its client.
+	TakeClientGrants(ctx context.Context, sid string) ([]ClientGrant, error)
 
 	// CreateClientRefresh stores f with the hash of its first token. It
 	// returns ErrNotFound when the user or the client does not exist.

@@ -251,14 +251,13 @@ func (p *Provider) SessionEnded(ctx context.Context, userID, sid string) error {
 	if sid == "" {
 		return nil
 	}
-	grants, err := p.cfg.Clients.ClientGrants(ctx, sid)
+	// Taken, not read: of the nodes told at once that the session ended,
+	// one tells each client.
+	grants, err := p.cfg.Clients.TakeClientGrants(ctx, sid)
 	if err != nil {
 		return fmt.Errorf("oidc: session ended: %w", err)
 	}
 	for _, g := range grants {
-		if userID != "" && g.UserID != userID {
-			continue
-		}
 		client, found, err := p.clientByID(ctx, g.ClientID)
 		if err != nil {
 			return fmt.Errorf("oidc: session ended: %w", err)
@@ -269,9 +268,6 @@ func (p *Provider) SessionEnded(ctx context.Context, userID, sid string) error {
 		if err := p.tellLogout(&client, g.UserID, sid); err != nil {
 			return fmt.Errorf("oidc: session ended: %w", err)
 		}
-	}
-	if err := p.cfg.Clients.DeleteClientGrants(ctx, sid); err != nil {
-		return fmt.Errorf("oidc: session ended: %w", err)
 	}
 	// The families of clients that came from the session end with it, so
 	// that a sign-out everywhere leaves no app signed in.

@@ -155,11 +155,12 @@ func (s *memClients) ClientGrants(_ context.Context, sid string) ([]valet.Client
 	return slices.Clone(s.grants[sid]), nil
 }
 
-func (s *memClients) DeleteClientGrants(_ context.Context, sid string) error {
+func (s *memClients) TakeClientGrants(_ context.Context, sid string) ([]valet.ClientGrant, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	gs := s.grants[sid]
 	delete(s.grants, sid)
-	return nil
+	return gs, nil
 }
 
 // update changes client id in place.

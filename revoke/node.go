@@ -81,6 +81,9 @@ type Node struct {
 
 	// users is told of changed users (see WatchUsers); nil until set.
 	users atomic.Pointer[func(userID string)]
+	// sessions is told of revoked sessions (see WatchSessions); nil
+	// until set.
+	sessions atomic.Pointer[func(string)]
 
 	resync    chan struct{}
 	republish chan valet.Revocation
@@ -191,6 +194,13 @@ func (n *Node) UserChanged(ctx context.Context, id string) error {
 // exact is to be used only while Healthy. Calls to fn do not overlap with
 // each other for news, but "" may come from another goroutine.
 func (n *Node) WatchUsers(fn func(userID string)) { n.users.Store(&fn) }
+
+// WatchSessions has fn told of each session revocation that reaches this
+// node as a message (from any node, and from this one where the transport
+// echoes its own), but not of those loaded from the store when the node
+// starts or reconnects. fn runs on the transport's goroutine, so it must
+// not block: hand the work on.
+func (n *Node) WatchSessions(fn func(sid string)) { n.sessions.Store(&fn) }
 
 func (n *Node) tellUsers(id string) {
 	if fn := n.users.Load(); fn != nil {
@@ -311,6 +321,9 @@ func (n *Node) receive(r valet.Revocation) {
 	n.received.Add(1)
 	n.lastEvent.Store(n.cfg.Now().UnixNano())
 	n.apply(r)
+	if fn := n.sessions.Load(); fn != nil && !strings.HasPrefix(r.SessionID, userPrefix) {
+		(*fn)(r.SessionID)
+	}
 }
 
 // apply adds a revocation to the set, or passes on the news of a user.

@@ -125,6 +125,44 @@ func TestNodeMessageRevokes(t *testing.T) {
 	runChecks(t, n, sessions, []checkCase{{name: "entry expired", sid: "s1"}})
 }
 
+// TestNodeWatchSessions: the watcher hears of sessions revoked by message,
+// not of the news of users, nor of what the node loads from the store.
+func TestNodeWatchSessions(t *testing.T) {
+	clk := newClock()
+	store := newMemRevocations()
+	if err := store.AddRevocation(context.Background(), valet.Revocation{SessionID: "loaded", Until: clk.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	tr := newFakeTransport()
+	n := revoke.NewNode(revoke.Config{Store: store, Transport: tr, Sessions: newMemSessions(), Now: clk.Now})
+	heard := make(chan string, 8)
+	n.WatchSessions(func(sid string) { heard <- sid })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	tr.waitSubscribed(t)
+	tr.setUp(true)
+	waitFor(t, "node is healthy", n.Healthy)
+
+	// The news of a user as another node's UserChanged sends it.
+	tr.deliver(valet.Revocation{SessionID: "user:u1", Until: clk.Now().Add(time.Minute)})
+	tr.deliver(valet.Revocation{SessionID: "s1", Until: clk.Now().Add(time.Minute)})
+	select {
+	case sid := <-heard:
+		if sid != "s1" {
+			t.Errorf("the watcher heard of %q first, want s1 (not the loaded entry, not a user)", sid)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watcher heard of no session")
+	}
+	select {
+	case sid := <-heard:
+		t.Errorf("the watcher heard of %q too", sid)
+	default:
+	}
+}
+
 func TestNodeStart(t *testing.T) {
 	t.Run("loads the stored set before returning", func(t *testing.T) {
 		clk := newClock()

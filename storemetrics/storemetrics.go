@@ -494,7 +494,7 @@ func wrapClients(in valet.ClientStore, m *meter) valet.ClientStore {
 		delete: m.op(s, "DeleteClient"), createCode: m.op(s, "CreateAuthCode"), takeCode: m.op(s, "TakeAuthCode"),
 		setConsent: m.op(s, "SetConsent"), consent: m.op(s, "Consent"), consents: m.op(s, "Consents"),
 		delConsent: m.op(s, "DeleteConsent"), addGrant: m.op(s, "AddClientGrant"), grants: m.op(s, "ClientGrants"),
-		delGrants: m.op(s, "DeleteClientGrants"), createRefresh: m.op(s, "CreateClientRefresh"),
+		delGrants: m.op(s, "TakeClientGrants"), createRefresh: m.op(s, "CreateClientRefresh"),
 		rotateRefresh: m.op(s, "RotateClientRefresh"), revokeRefreshToken: m.op(s, "RevokeClientRefreshToken"),
 		revokeRefreshes: m.op(s, "RevokeClientRefreshes")}
 }
@@ -583,11 +583,11 @@ func (w *clients) ClientGrants(ctx context.Context, sid string) ([]valet.ClientG
 	return gs, err
 }
 
-func (w *clients) DeleteClientGrants(ctx context.Context, sid string) error {
+func (w *clients) TakeClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant, error) {
 	start := time.Now()
-	err := w.inner.DeleteClientGrants(ctx, sid)
+	gs, err := w.inner.TakeClientGrants(ctx, sid)
 	w.delGrants.done(start, err)
-	return err
+	return gs, err
 }
 
 func (w *clients) CreateClientRefresh(ctx context.Context, f valet.ClientRefresh, tokenHash string) error {

@@ -280,6 +280,12 @@ func codeFlow(t *testing.T, rp *oidcRP, b *browser, email string) (*gooidc.IDTok
 // and checks that it names sid.
 func awaitLogout(t *testing.T, rp *oidcRP, sid, sub string) {
 	t.Helper()
+	awaitLogoutWithin(t, rp, sid, sub, time.Second)
+}
+
+// awaitLogoutWithin is awaitLogout with a wait of its own.
+func awaitLogoutWithin(t *testing.T, rp *oidcRP, sid, sub string, wait time.Duration) {
+	t.Helper()
 	select {
 	case raw := <-rp.logouts:
 		lt, err := rp.verifier.VerifyLogout(rp.ctx, raw)
@@ -289,8 +295,8 @@ func awaitLogout(t *testing.T, rp *oidcRP, sid, sub string) {
 		if lt.SessionID != sid || lt.Subject != sub {
 			t.Fatalf("logout token for sid %q sub %q, want %q %q", lt.SessionID, lt.Subject, sid, sub)
 		}
-	case <-time.After(time.Second):
-		t.Fatalf("no back-channel logout token for session %s within 1s", sid)
+	case <-time.After(wait):
+		t.Fatalf("no back-channel logout token for session %s within %v", sid, wait)
 	}
 }
 
@@ -429,6 +435,25 @@ func TestOIDCThroughTheBinary(t *testing.T) {
 		enable := do(t, pub, req{Method: "PATCH", Path: "/v1/admin/users/" + idt.Subject, Bearer: tok,
 			Body: map[string]any{"disabled": false}})
 		expect(t, "enable", enable, http.StatusOK)
+	})
+
+	t.Run("a session the CLI ends is told to the app", func(t *testing.T) {
+		b := newBrowser(t, pub)
+		idt, sid, _ := codeFlow(t, first, b, "ada@example.com")
+		if _, errOut, code := cli(t, "", "user", "disable", "--data-dir", dir, "--email", "ada@example.com"); code != 0 {
+			t.Fatalf("valet user disable: exit %d: %s", code, errOut)
+		}
+		// The CLI's change reaches the server within 2 s; the server
+		// then tells the app.
+		awaitLogoutWithin(t, first, sid, idt.Subject, 3*time.Second)
+		select {
+		case raw := <-first.logouts:
+			t.Errorf("a second logout token: %.40s", raw)
+		case <-time.After(500 * time.Millisecond):
+		}
+		if _, errOut, code := cli(t, "", "user", "disable", "--enable", "--data-dir", dir, "--email", "ada@example.com"); code != 0 {
+			t.Fatalf("valet user disable --enable: exit %d: %s", code, errOut)
+		}
 	})
 
 	t.Run("the account page lists the app, and removing it signs the app out", func(t *testing.T) {

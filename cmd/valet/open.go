@@ -216,6 +216,10 @@ type serviceFlags struct {
 	// sessionEnded is set by serve (the OpenID Connect provider's
 	// back-channel logout); nil elsewhere.
 	sessionEnded func(ctx context.Context, userID, sid string)
+	// sessionRevoked is set by serve too: it hears of the sessions that
+	// other processes end (the CLI's, other nodes'), whose applications
+	// the provider tells when no one has.
+	sessionRevoked func(sid string)
 	// mfa, reauthWindow and passkeys are set by serve.
 	mfa          auth.MFAPolicy
 	reauthWindow time.Duration
@@ -265,6 +269,9 @@ func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger
 			Store: b.stores.Revocations, Transport: b.transport, Sessions: b.stores.Sessions,
 			MaxStale: o.revokeMaxStale, Logger: log,
 		})
+		if o.sessionRevoked != nil {
+			node.WatchSessions(o.sessionRevoked)
+		}
 		if err := node.Start(ctx); err != nil {
 			return nil, nil, fmt.Errorf("cannot load the revocation set: %s", oneLine(err))
 		}

@@ -20,6 +20,39 @@ import (
 type providerHook struct {
 	p   atomic.Pointer[oidc.Provider]
 	log *slog.Logger
+	// revoked queues the sessions that other processes ended, for run.
+	revoked chan string
+}
+
+func newProviderHook(log *slog.Logger) *providerHook {
+	return &providerHook{log: log, revoked: make(chan string, 4096)}
+}
+
+// sessionRevoked is the revocation node's WatchSessions callback: a
+// session ended somewhere, maybe by a process that does not tell clients
+// (valet user disable, valet user mfa reset). It queues the session for
+// run and never blocks the node.
+func (h *providerHook) sessionRevoked(sid string) {
+	select {
+	case h.revoked <- sid:
+	default:
+		h.log.Warn("oidc: back-channel logout queue full; a session's applications are not told", "sid_hash", valet.HashSecret(sid)[:12])
+	}
+}
+
+// run tells the applications of each queued session, until ctx ends. Of
+// the nodes that hear of a session, the one that takes its client grants
+// from the database tells them; for a session this node ended itself,
+// sessionEnded took them already and there is nothing left.
+func (h *providerHook) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sid := <-h.revoked:
+			h.sessionEnded(ctx, "", sid)
+		}
+	}
 }
 
 // sessionEnded is auth.Config.SessionEnded. The provider looks up the

@@ -192,8 +192,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The provider needs the engine, and the engine tells the provider of
 	// ended sessions: the hook is given now and pointed at the provider
 	// once there is one.
-	hook := &providerHook{log: log}
-	vf.sessionEnded = hook.sessionEnded
+	hook := newProviderHook(log)
+	vf.sessionEnded, vf.sessionRevoked = hook.sessionEnded, hook.sessionRevoked
 	// Detached from ctx, so that the revocation node keeps listening while
 	// HTTP drains after a signal; stopService ends it afterwards.
 	svc, stopService, err := vf.service(context.WithoutCancel(ctx), b, log)
@@ -253,6 +253,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	background.Go(func() { sweepExpired(bgCtx, b, log) })
+	background.Go(func() { hook.run(bgCtx) })
 	defer background.Wait()
 	defer stopBackground()
 	// Closed before the engine and the stores, after HTTP: a try under

@@ -403,14 +403,24 @@ func (s *Store) ClientGrants(ctx context.Context, sid string) ([]valet.ClientGra
 	return out, nil
 }
 
-// DeleteClientGrants removes the grants of session sid.
-func (s *Store) DeleteClientGrants(ctx context.Context, sid string) error {
+// TakeClientGrants deletes the grants of session sid, under the clients'
+// lock, and returns those that had not expired by the store's clock, by
+// client id.
+func (s *Store) TakeClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant, error) {
 	if err := ctxErr(ctx); err != nil {
-		return err
+		return nil, err
 	}
+	now := s.now()
 	cb := s.clientbox()
 	cb.mu.Lock()
-	defer cb.mu.Unlock()
+	out := make([]valet.ClientGrant, 0, len(cb.grants[sid]))
+	for _, g := range cb.grants[sid] {
+		if now.Before(g.ExpiresAt) {
+			out = append(out, g)
+		}
+	}
 	delete(cb.grants, sid)
-	return nil
+	cb.mu.Unlock()
+	slices.SortFunc(out, func(a, b valet.ClientGrant) int { return cmp.Compare(a.ClientID, b.ClientID) })
+	return out, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -289,13 +291,34 @@ func (db *DB) ClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant
 	return out, nil
 }
 
-// DeleteClientGrants removes the grants of session sid. It returns an
-// error wrapping valet.ErrUnavailable when the database fails.
-func (db *DB) DeleteClientGrants(ctx context.Context, sid string) error {
+// TakeClientGrants deletes the grants of session sid and returns those
+// that had not expired by Config.Now, by client id, in one DELETE ...
+// RETURNING: of deletes at once, a row goes to the one that locks it. It
+// returns an error wrapping valet.ErrUnavailable when the database fails.
+func (db *DB) TakeClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	if _, err := db.pool.Exec(ctx, `DELETE FROM oauth_client_grants WHERE session_id = $1`, sid); err != nil {
-		return fail("delete client grants", err)
+	rows, err := db.pool.Query(ctx, `DELETE FROM oauth_client_grants WHERE session_id = $1
+		RETURNING session_id, client_id, user_id, expires_at`, sid)
+	if err != nil {
+		return nil, fail("take client grants", err)
 	}
-	return nil
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (valet.ClientGrant, error) {
+		var g valet.ClientGrant
+		err := row.Scan(&g.SessionID, &g.ClientID, &g.UserID, &g.ExpiresAt)
+		g.ExpiresAt = g.ExpiresAt.UTC()
+		return g, err
+	})
+	if err != nil {
+		return nil, fail("take client grants", err)
+	}
+	return liveGrants(all, db.now()), nil
+}
+
+// liveGrants returns the grants of all that have not expired at now, by
+// client id.
+func liveGrants(all []valet.ClientGrant, now time.Time) []valet.ClientGrant {
+	live := slices.DeleteFunc(all, func(g valet.ClientGrant) bool { return !now.Before(g.ExpiresAt) })
+	slices.SortFunc(live, func(a, b valet.ClientGrant) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return live
 }

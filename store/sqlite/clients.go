@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/valetauth/valet"
@@ -319,11 +321,35 @@ func (db *DB) ClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant
 	return out, nil
 }
 
-// DeleteClientGrants removes the grants of session sid. It returns an
-// error wrapping valet.ErrUnavailable on failure.
-func (db *DB) DeleteClientGrants(ctx context.Context, sid string) error {
-	if _, err := db.rw.ExecContext(ctx, `DELETE FROM oauth_client_grants WHERE session_id = ?`, sid); err != nil {
-		return db.fail(ctx, "delete client grants", err)
+// TakeClientGrants deletes the grants of session sid and returns those
+// that had not expired by the store's clock, by client id, in one DELETE
+// ... RETURNING on the one writing connection. It returns an error
+// wrapping valet.ErrUnavailable on failure.
+func (db *DB) TakeClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant, error) {
+	rows, err := db.rw.QueryContext(ctx, `DELETE FROM oauth_client_grants WHERE session_id = ?
+		RETURNING session_id, client_id, user_id, expires_at`, sid)
+	if err != nil {
+		return nil, db.fail(ctx, "take client grants", err)
 	}
-	return nil
+	defer rows.Close()
+	now := db.now().UnixMicro()
+	var out []valet.ClientGrant
+	for rows.Next() {
+		var (
+			g       valet.ClientGrant
+			expires int64
+		)
+		if err := rows.Scan(&g.SessionID, &g.ClientID, &g.UserID, &expires); err != nil {
+			return nil, db.fail(ctx, "take client grants", err)
+		}
+		if expires > now {
+			g.ExpiresAt = time.UnixMicro(expires).UTC()
+			out = append(out, g)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.fail(ctx, "take client grants", err)
+	}
+	slices.SortFunc(out, func(a, b valet.ClientGrant) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,6 +123,23 @@ func diffGrant(got, want valet.ClientGrant) string {
 	d.str("UserID", got.UserID, want.UserID)
 	d.time("ExpiresAt", got.ExpiresAt, want.ExpiresAt)
 	return d.String()
+}
+
+// wantTakeGrants fails tb unless TakeClientGrants(sid) returns want.
+func wantTakeGrants(tb testing.TB, cs valet.ClientStore, sid string, want []valet.ClientGrant) {
+	tb.Helper()
+	got, err := cs.TakeClientGrants(testContext(tb), sid)
+	noErr(tb, "TakeClientGrants", err)
+	want = slices.Clone(want)
+	slices.SortFunc(want, func(a, b valet.ClientGrant) int { return cmp.Compare(a.ClientID, b.ClientID) })
+	if len(got) != len(want) {
+		tb.Fatalf("TakeClientGrants = %d grants, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if d := diffGrant(got[i], want[i]); d != "" {
+			tb.Errorf("TakeClientGrants[%d]: %s", i, d)
+		}
+	}
 }
 
 // wantClient fails tb unless ClientByID(want.ID) is want.
@@ -692,13 +710,31 @@ func testClients(t *testing.T, newStores func(testing.TB) valet.Stores) {
 			})
 		}
 
-		t.Run("delete", func(t *testing.T) {
-			noErr(t, "DeleteClientGrants", cs.DeleteClientGrants(ctx, sid))
+		t.Run("take", func(t *testing.T) {
+			wantTakeGrants(t, cs, sid, []valet.ClientGrant{later, sb})
 			wantGrants(t, cs, sid, nil)
 			wantGrants(t, cs, other, []valet.ClientGrant{oa})
-			noErr(t, "DeleteClientGrants again", cs.DeleteClientGrants(ctx, sid))
-			noErr(t, "DeleteClientGrants of an unknown session", cs.DeleteClientGrants(ctx, valet.HashSecret(valet.NewID())))
+			wantTakeGrants(t, cs, sid, nil)
+			wantTakeGrants(t, cs, valet.HashSecret(valet.NewID()), nil)
 			wantGrants(t, cs, other, []valet.ClientGrant{oa})
+			// An expired grant is taken away but not given.
+			noErr(t, "AddClientGrant", cs.AddClientGrant(ctx, valet.ClientGrant{SessionID: sid, ClientID: a.ID, UserID: user, ExpiresAt: n.Add(-time.Second)}))
+			wantTakeGrants(t, cs, sid, nil)
+		})
+		t.Run("takers at once", func(t *testing.T) {
+			racing := valet.HashSecret(valet.NewID())
+			for _, c := range []string{a.ID, b.ID} {
+				noErr(t, "AddClientGrant", cs.AddClientGrant(ctx, valet.ClientGrant{SessionID: racing, ClientID: c, UserID: user, ExpiresAt: n.Add(time.Hour)}))
+			}
+			var taken atomic.Int32
+			race(t, "TakeClientGrants", func() (bool, error) {
+				gs, err := cs.TakeClientGrants(testContext(t), racing)
+				taken.Add(int32(len(gs)))
+				return len(gs) > 0, err
+			})
+			if taken.Load() != 2 {
+				t.Errorf("%d callers at once took %d grants in all, want each of 2 taken once", racers, taken.Load())
+			}
 		})
 		t.Run("added after a delete", func(t *testing.T) {
 			// The grants are gone, not hidden: an earlier expiry than

@@ -383,7 +383,14 @@ func clientCalls(t *testing.T, live context.Context, cs valet.ClientStore, us va
 				}
 				return ""
 			}},
-		{name: "DeleteClientGrants", fn: func(ctx context.Context) error { return cs.DeleteClientGrants(ctx, grant.SessionID) }},
+		{name: "TakeClientGrants", fn: func(ctx context.Context) error { _, err := cs.TakeClientGrants(ctx, grant.SessionID); return err },
+			check: func(ctx context.Context) string {
+				got, err := cs.TakeClientGrants(ctx, grant.SessionID)
+				if err != nil || len(got) != 1 {
+					return fmt.Sprintf("TakeClientGrants: %d grants, error %v; want 1, nil", len(got), err)
+				}
+				return ""
+			}},
 		{name: "CreateClientRefresh", fn: func(ctx context.Context) error {
 			f, h := newClientRefresh(c.ID, u.ID, grant.SessionID, n)
 			return cs.CreateClientRefresh(ctx, f, h)
