@@ -100,6 +100,13 @@ type Config struct {
 	Leeway time.Duration
 	// Alg is the algorithm of new signing keys. Default EdDSA.
 	Alg string
+	// IDTokenAlgs are algorithms, besides Alg, that the service keeps a key
+	// of for SignClaimsAs: the ID tokens of OpenID clients that want their
+	// own (many applications only check RS256). Each key sits in
+	// Stores.Keys beside the signing keys, is published by JWKS, and is
+	// rotated with them; none signs an access token, and the API's
+	// verifier accepts none. EdDSA, ES256 or RS256.
+	IDTokenAlgs []string
 	// Revoker spreads hybrid revocations. Default: an in-process revoke.Node,
 	// which the Service then owns and Close stops. A Revoker given here is
 	// the caller's to stop.
@@ -167,6 +174,8 @@ type Service struct {
 	sessions *session.Manager
 	refresh  valet.RefreshStore
 	keys     *token.Manager
+	// idKeys are the managers of Config.IDTokenAlgs, by algorithm.
+	idKeys   map[string]*token.Manager
 	verifier *token.Verifier
 	revoker  Revoker
 	hasher   *password.Hasher
@@ -223,7 +232,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := token.NewManager(cfg.Stores.Keys, aead, token.ManagerConfig{
+	idKeys, keyStore, err := newIDKeys(ctx, &cfg, aead)
+	if err != nil {
+		return nil, err
+	}
+	keys := token.NewManager(keyStore, aead, token.ManagerConfig{
 		Alg: cfg.Alg, TokenTTL: cfg.AccessTTL, Leeway: cfg.Leeway, Now: cfg.Now,
 	})
 	if err := keys.Load(ctx); err != nil {
@@ -235,6 +248,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		sessions: session.NewManager(cfg.Stores.Sessions, session.NewCodec(cookieKey), cfg.Session),
 		refresh:  cfg.Stores.Refresh,
 		keys:     keys,
+		idKeys:   idKeys,
 		verifier: token.NewVerifier(keys,
 			token.WithLeeway(cfg.Leeway), token.WithIssuer(cfg.Issuer),
 			token.WithAudience(cfg.Audience), token.WithClock(cfg.Now)),
@@ -304,6 +318,9 @@ func (s *Service) reloadKeys(ctx context.Context) {
 		}
 		lctx, cancel := context.WithTimeout(ctx, max(s.cfg.KeyReload, 2*time.Second))
 		err := s.keys.Load(lctx)
+		if err == nil {
+			err = s.idKeysDo(func(m *token.Manager) error { return m.Load(lctx) })
+		}
 		cancel()
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
@@ -453,8 +470,14 @@ func (s *Service) Session(ctx context.Context, userID, sid string) (sess valet.S
 	return sess, true, nil
 }
 
-// JWKS returns the public keys that verify access tokens, as a JWK set.
-func (s *Service) JWKS() []byte { return s.keys.KeySet().JWKS() }
+// JWKS returns the public keys that verify access tokens, and those of
+// Config.IDTokenAlgs, as a JWK set.
+func (s *Service) JWKS() []byte {
+	if len(s.idKeys) == 0 {
+		return s.keys.KeySet().JWKS()
+	}
+	return s.jwks()
+}
 
 // RotateKeys makes a new signing key (the previous one verifies until its
 // tokens expire), prunes keys whose tokens have all expired, and returns
@@ -467,13 +490,34 @@ func (s *Service) RotateKeys(ctx context.Context) (*token.Key, error) {
 	if _, err := s.keys.Prune(ctx); err != nil {
 		return nil, err
 	}
+	err = s.idKeysDo(func(m *token.Manager) error {
+		if _, err := m.Rotate(ctx); err != nil {
+			return err
+		}
+		_, err := m.Prune(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	s.log.InfoContext(ctx, "audit", "event", "keys_rotated", "kid", k.ID())
 	return k, nil
 }
 
 // PruneKeys deletes the retired keys whose tokens have all expired and
 // returns how many it deleted.
-func (s *Service) PruneKeys(ctx context.Context) (int, error) { return s.keys.Prune(ctx) }
+func (s *Service) PruneKeys(ctx context.Context) (int, error) {
+	n, err := s.keys.Prune(ctx)
+	if err != nil {
+		return n, err
+	}
+	err = s.idKeysDo(func(m *token.Manager) error {
+		more, err := m.Prune(ctx)
+		n += more
+		return err
+	})
+	return n, err
+}
 
 // SignClaims signs c with the current signing key, as it stands: the
 // caller vouches for every claim. It is for tools and tests that need a
@@ -481,7 +525,12 @@ func (s *Service) PruneKeys(ctx context.Context) (int, error) { return s.keys.Pr
 func (s *Service) SignClaims(c *token.Claims) (string, error) { return s.keys.KeySet().Sign(c) }
 
 // ListKeys returns the stored signing keys, newest first.
-func (s *Service) ListKeys(ctx context.Context) ([]token.KeyInfo, error) { return s.keys.List(ctx) }
+func (s *Service) ListKeys(ctx context.Context) ([]token.KeyInfo, error) {
+	if len(s.idKeys) == 0 {
+		return s.keys.List(ctx)
+	}
+	return s.listAllKeys(ctx)
+}
 
 // HashParams returns the argon2id parameters of new password hashes.
 func (s *Service) HashParams() password.Params { return s.hasher.Params() }

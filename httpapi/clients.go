@@ -27,6 +27,7 @@ type clientJSON struct {
 	BackchannelLogoutURI   string    `json:"backchannel_logout_uri,omitempty"`
 	Scopes                 []string  `json:"scopes"`
 	SkipConsent            bool      `json:"skip_consent"`
+	IDTokenAlg             string    `json:"id_token_signed_response_alg,omitempty"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -40,7 +41,7 @@ func toClientJSON(c valet.Client) clientJSON {
 	return clientJSON{
 		ID: c.ID, Name: c.Name, Public: c.Public(), RedirectURIs: orEmpty(c.RedirectURIs),
 		PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs), BackchannelLogoutURI: c.BackchannelLogoutURI,
-		Scopes: orEmpty(c.Scopes), SkipConsent: c.SkipConsent, CreatedAt: c.CreatedAt.UTC(),
+		Scopes: orEmpty(c.Scopes), SkipConsent: c.SkipConsent, IDTokenAlg: c.IDTokenAlg, CreatedAt: c.CreatedAt.UTC(),
 	}
 }
 

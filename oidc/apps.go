@@ -93,7 +93,7 @@ func (p *Provider) tellLogout(client *valet.Client, userID, sid string) error {
 		return nil
 	}
 	now := p.now()
-	tok, err := p.cfg.Sign(&token.Claims{
+	tok, err := p.signFor(client, &token.Claims{
 		Issuer: p.cfg.Issuer, Subject: userID, Audience: token.Audience{client.ID},
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(2 * time.Minute).Unix(), ID: valet.NewID(),
 		SessionID: sid, Events: token.Events{BackchannelLogoutEvent},

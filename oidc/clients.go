@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/token"
 )
 
 // ReservedClientID is the audience of valet's own access tokens. No client
@@ -39,7 +40,16 @@ type ClientSpec struct {
 	// Scopes are those the client may ask for; openid is always among
 	// them. The default is openid, email, profile and roles.
 	Scopes []string `json:"scopes"`
+	// IDTokenAlg is the algorithm of the client's ID and logout tokens:
+	// IDTokenAlgs names those a client may ask for. Empty for valet's
+	// signing key (EdDSA by default).
+	IDTokenAlg string `json:"id_token_signed_response_alg"`
 }
+
+// IDTokenAlgs are the algorithms a client may want its ID tokens signed
+// with (ClientSpec.IDTokenAlg): many applications check only RS256. A
+// server keeps a key of each (auth.Config.IDTokenAlgs).
+var IDTokenAlgs = []string{token.EdDSA, token.RS256}
 
 // NewClient checks spec and stores a client made of it, with a random id
 // and, unless spec.Public, a random secret (32 bytes, base64url), which is
@@ -102,6 +112,9 @@ func checkSpec(spec ClientSpec) (valet.Client, error) {
 			return valet.Client{}, valet.Errorf(valet.ErrInvalidRequest, "backchannel_logout_uri: %s", valet.Message(err))
 		}
 	}
+	if spec.IDTokenAlg != "" && !slices.Contains(IDTokenAlgs, spec.IDTokenAlg) {
+		return valet.Client{}, valet.Errorf(valet.ErrInvalidRequest, "id_token_signed_response_alg: %q is not one of %s.", spec.IDTokenAlg, strings.Join(IDTokenAlgs, ", "))
+	}
 	scopes := []string{ScopeOpenID}
 	ask := spec.Scopes
 	if len(ask) == 0 {
@@ -122,6 +135,7 @@ func checkSpec(spec ClientSpec) (valet.Client, error) {
 		BackchannelLogoutURI:   spec.BackchannelLogoutURI,
 		Scopes:                 scopes,
 		SkipConsent:            spec.SkipConsent,
+		IDTokenAlg:             spec.IDTokenAlg,
 	}, nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -73,6 +74,11 @@ type Config struct {
 	// Sign signs claims with valet's current key (auth.Service.SignClaims).
 	// Required.
 	Sign func(*token.Claims) (string, error)
+	// SignAs signs claims with valet's key of an algorithm
+	// (auth.Service.SignClaimsAs): the ID and logout tokens of a client
+	// whose IDTokenAlg is set. When nil, such a client is refused at the
+	// token endpoint, since its ID tokens cannot be made.
+	SignAs func(c *token.Claims, alg string) (string, error)
 	// JWKS returns valet's public keys (auth.Service.JWKS). Required.
 	JWKS func() []byte
 	// Verify checks a token signed by Sign and sets the claims, as
@@ -279,6 +285,18 @@ func cors(h http.HandlerFunc) http.Handler {
 			writeError(w, oerr(errInvalidRequest, "This endpoint takes GET and POST."))
 		}
 	})
+}
+
+// signFor signs the ID or logout token c for client: with the algorithm
+// the client asked for, if any, else with valet's signing key.
+func (p *Provider) signFor(client *valet.Client, c *token.Claims) (string, error) {
+	if client.IDTokenAlg == "" {
+		return p.cfg.Sign(c)
+	}
+	if p.cfg.SignAs == nil {
+		return "", fmt.Errorf("oidc: client %s wants %s ID tokens, and the provider has no Config.SignAs", client.ID, client.IDTokenAlg)
+	}
+	return p.cfg.SignAs(c, client.IDTokenAlg)
 }
 
 // signingAlgs returns the algorithms of the keys of the JWKS, the signing

@@ -235,7 +235,7 @@ func (p *Provider) issueTokens(ctx context.Context, client *valet.Client, u *val
 			c.AuthTime = gi.authTime.Unix()
 		}
 		userClaims(c, u, gi.scopes)
-		if resp.IDToken, err = p.cfg.Sign(c); err != nil {
+		if resp.IDToken, err = p.signFor(client, c); err != nil {
 			return fail(err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 const clientUsage = `Usage:
   valet client create --name N --redirect-uri URI ... [--public] [--skip-consent]
                       [--backchannel-logout-uri URI] [--post-logout-redirect-uri URI ...] [--scope S ...]
+                      [--id-token-alg EdDSA|RS256]
                       create an OpenID Connect client; prints {"client_id","client_secret"} as JSON
                       (the secret is shown this once; a --public client has none)
   valet client list                               list the clients
@@ -62,6 +63,7 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "where valet POSTs a logout token when a session the client got tokens from ends")
 		fs.Var(&logout, "post-logout-redirect-uri", "an address RP-initiated logout may return to (repeat for more)")
 		fs.Var(&scopes, "scope", "a scope the client may ask for: openid, email, profile, offline_access, roles (repeat, or comma-separate; default openid,email,profile,roles)")
+		fs.StringVar(&spec.IDTokenAlg, "id-token-alg", "", "sign the client's ID tokens with "+strings.Join(oidc.IDTokenAlgs, " or ")+" (many applications check only RS256; default valet's signing key)")
 	case "list":
 	case "delete":
 		fs.StringVar(&id, "id", "", "the client_id")

@@ -437,6 +437,26 @@ func TestOIDCThroughTheBinary(t *testing.T) {
 		expect(t, "enable", enable, http.StatusOK)
 	})
 
+	t.Run("an RS256 client, checked by go-oidc's defaults", func(t *testing.T) {
+		rp := newOIDCRP(t)
+		id, secret := createClient(t, dir, "--name", "RS256 only", "--redirect-uri", rp.srv.URL+"/cb", "--skip-consent", "--id-token-alg", "RS256")
+		rp.discover(t, pub, id, secret)
+		// go-oidc's default: RS256, and nothing else.
+		rp.verifier = rp.provider.Verifier(&gooidc.Config{ClientID: id})
+		_, _, tok := codeFlow(t, rp, newBrowser(t, pub), "ada@example.com")
+		if alg := jwtHeader(t, tok.Extra("id_token").(string))["alg"]; alg != "RS256" {
+			t.Errorf("ID token signed with %v", alg)
+		}
+		if alg := jwtHeader(t, tok.AccessToken)["alg"]; alg != "EdDSA" {
+			t.Errorf("access token signed with %v, want valet's EdDSA", alg)
+		}
+		for _, bad := range []string{"HS256", "rs256", "none", "ES512", " RS256"} {
+			if _, errOut, code := cli(t, "", "client", "create", "--data-dir", dir, "--name", "x", "--redirect-uri", rp.srv.URL+"/cb", "--id-token-alg", bad); code != 2 || !strings.Contains(errOut, "id_token_signed_response_alg") {
+				t.Errorf("--id-token-alg %q: exit %d, %s", bad, code, errOut)
+			}
+		}
+	})
+
 	t.Run("a session the CLI ends is told to the app", func(t *testing.T) {
 		b := newBrowser(t, pub)
 		idt, sid, _ := codeFlow(t, first, b, "ada@example.com")

@@ -19,6 +19,7 @@ import (
 	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/mail"
+	"github.com/valetauth/valet/oidc"
 	"github.com/valetauth/valet/passkey"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/revoke"
@@ -308,6 +309,12 @@ func (o *serviceFlags) service(ctx context.Context, b *backend, log *slog.Logger
 		Logger:          log,
 		Throttle:        o.throttle,
 		Mail:            o.mail,
+	}
+	if b.stores.Clients != nil {
+		// A key of each algorithm an OpenID client may ask for, kept from
+		// the first start on, so that a client made later by the CLI finds
+		// its key on every running node.
+		cfg.IDTokenAlgs = oidc.IDTokenAlgs
 	}
 	cfg.RequireVerifiedEmail = o.requireVerified
 	cfg.SessionEnded = o.sessionEnded

@@ -80,9 +80,10 @@ func newProvider(svc *auth.Service, cookie session.Cookie, clientIP func(*http.R
 			res := id.Identify(r)
 			return res.Identity, res.Err
 		},
-		Users: svc,
-		Sign:  svc.SignClaims,
-		JWKS:  svc.JWKS,
+		Users:  svc,
+		Sign:   svc.SignClaims,
+		SignAs: svc.SignClaimsAs,
+		JWKS:   svc.JWKS,
 		EndSession: func(ctx context.Context, r *http.Request, w http.ResponseWriter) error {
 			if err := endBrowserLogin(ctx, svc, cookie, r, auth.Client{UserAgent: r.UserAgent(), IP: clientIP(r)}); err != nil {
 				return err
