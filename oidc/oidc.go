@@ -88,6 +88,12 @@ type Config struct {
 	// EndSession ends the valet session of the browser making r (RP-initiated
 	// logout); the default does nothing.
 	EndSession func(ctx context.Context, r *http.Request, w http.ResponseWriter) error
+	// EndSessionByID ends device session sid of userID: RP-initiated
+	// logout without the browser, as an application's server sends it
+	// (oauth2-proxy's --backend-logout-url), with an id_token_hint that
+	// names the session. A session that is gone already is no error. When
+	// nil, such a request ends nothing and says so.
+	EndSessionByID func(ctx context.Context, userID, sid string) error
 	// LoginURL is the sign-in page, which follows its return_to parameter
 	// back to the authorize URL; the default is "/". The page must offer
 	// sign-in even to a caller who is signed in already: prompt=login,

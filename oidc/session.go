@@ -228,6 +228,18 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if id == nil && hint != nil && hint.SessionID != "" {
+		// No browser session came with the request: an application's
+		// server asks, holding the ID token of the session to end.
+		if p.cfg.EndSessionByID == nil {
+			errorPage(w, http.StatusBadRequest, "This server cannot end a session without its browser: nothing was signed out.")
+			return
+		}
+		if err := p.cfg.EndSessionByID(ctx, hint.Subject, hint.SessionID); err != nil {
+			p.serverError(w, r, "logout", err)
+			return
+		}
+	}
 	if target == "" {
 		render(w, http.StatusOK, "signedout", page{Title: "Signed out"})
 		return

@@ -457,6 +457,23 @@ func TestOIDCThroughTheBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("an app's server signs the user out with the ID token alone", func(t *testing.T) {
+		b := newBrowser(t, pub)
+		idt, sid, tok := codeFlow(t, first, b, "ada@example.com")
+		// As oauth2-proxy's --backend-logout-url does: no browser, no
+		// cookie, the ID token as the hint.
+		server := newBrowser(t, pub)
+		resp, page := server.visit(http.MethodGet, pub+"/oauth2/logout?"+url.Values{"id_token_hint": {tok.Extra("id_token").(string)}}.Encode(), nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "signed out") {
+			t.Fatalf("cookieless logout: %d %.300s", resp.StatusCode, page)
+		}
+		awaitLogout(t, first, sid, idt.Subject)
+		// The browser's sign-in is gone too.
+		if resp, _ := b.visit(http.MethodGet, pub+"/account", nil); resp.Request.URL.Path != "/" {
+			t.Errorf("the browser still opens /account after the app's server signed it out (at %s)", resp.Request.URL)
+		}
+	})
+
 	t.Run("a session the CLI ends is told to the app", func(t *testing.T) {
 		b := newBrowser(t, pub)
 		idt, sid, _ := codeFlow(t, first, b, "ada@example.com")

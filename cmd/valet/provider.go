@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -90,6 +91,13 @@ func newProvider(svc *auth.Service, cookie session.Cookie, clientIP func(*http.R
 			}
 			cookie.ClearAll(w, r)
 			return nil
+		},
+		EndSessionByID: func(ctx context.Context, userID, sid string) error {
+			_, err := svc.RevokeSession(ctx, userID, sid, auth.Client{UserAgent: "oidc-logout"})
+			if errors.Is(err, valet.ErrNotFound) {
+				return nil
+			}
+			return err
 		},
 		LoginURL:   "/",
 		ConsentURL: "/oauth2/consent",
