@@ -76,4 +76,21 @@ if [ "${#proxies[@]}" -gt 0 ]; then
   [ "$own_policy" = 0 ] || rm -f "$policy"
 fi
 
-echo "services: postgres, redis and chromium are ready; nginx, caddy and axe-core are installed"
+# oauth2-proxy for the relying-party test (cmd/valet/e2e_oauth2proxy_test.go),
+# built from the Go module proxy outside valet's module, into the directory
+# where the test looks (and which it fills itself when this did not run).
+# The version is the test's oauth2ProxyVersion. About three minutes with
+# empty Go caches (downloads included), a minute or so with a warm build
+# cache; nothing when the binary is there.
+o2p_version=v7.15.6
+o2p_dir="${XDG_CACHE_HOME:-$HOME/.cache}/valet-test/oauth2-proxy-$o2p_version"
+if ! [ -x "$o2p_dir/oauth2-proxy" ] && command -v go >/dev/null; then
+  mkdir -p "$o2p_dir"
+  o2p_tmp=$(mktemp -d "$o2p_dir/build-XXXXXX")
+  (cd "$o2p_tmp" && GOBIN="$o2p_tmp" GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0 \
+    go install "github.com/oauth2-proxy/oauth2-proxy/v7@$o2p_version")
+  mv "$o2p_tmp/oauth2-proxy" "$o2p_dir/oauth2-proxy"
+  rm -rf "$o2p_tmp"
+fi
+
+echo "services: postgres, redis and chromium are ready; nginx, caddy, axe-core and oauth2-proxy are installed"
