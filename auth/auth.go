@@ -470,6 +470,11 @@ func (s *Service) Session(ctx context.Context, userID, sid string) (sess valet.S
 	return sess, true, nil
 }
 
+// Revoker returns what spreads the service's revocations to every node
+// (Config.Revoker, or the node the service made), or nil when the stores
+// keep no revocations.
+func (s *Service) Revoker() Revoker { return s.revoker }
+
 // JWKS returns the public keys that verify access tokens, and those of
 // Config.IDTokenAlgs, as a JWK set.
 func (s *Service) JWKS() []byte {

@@ -7,15 +7,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/oidc"
 	"github.com/valetauth/valet/token"
 )
 
@@ -655,4 +658,84 @@ func cookieReq(v string) *http.Request {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.AddCookie(&http.Cookie{Name: cookieName, Value: v})
 	return r
+}
+
+// TestCodeReplayOnAnotherNode: two providers on one client store and one
+// revocation channel, as two nodes are. A code redeemed on the first and
+// replayed on the second revokes, on both, the access token and the
+// refresh family that the first issued, and so does an access token
+// revoked at the second.
+func TestCodeReplayOnAnotherNode(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		revoked = map[string]time.Time{}
+		cfg     oidc.Config
+	)
+	shared := func(c *oidc.Config) {
+		c.RevokeToken = func(_ context.Context, id string, until time.Time) error {
+			mu.Lock()
+			defer mu.Unlock()
+			revoked[id] = until
+			return nil
+		}
+		c.TokenRevoked = func(_ context.Context, id string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := revoked[id]; ok {
+				return valet.ErrRevoked
+			}
+			return nil
+		}
+		cfg = *c
+	}
+	e := newEnv(t, shared)
+	other := oidc.New(cfg)
+	t.Cleanup(func() { _ = other.Close() })
+	node2 := httptest.NewServer(other.Handler())
+	t.Cleanup(node2.Close)
+	post2 := func(form url.Values) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", node2.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(webID, webSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+
+	b := e.browser(identity("s-two"))
+	code := b.code(authParams("scope", "openid email offline_access"))
+	status, m := e.exchange(code)
+	if status != 200 || m["refresh_token"] == nil {
+		t.Fatalf("first use on node 1: %d %v", status, m)
+	}
+	at, rt := m["access_token"].(string), m["refresh_token"].(string)
+	status, m2 := post2(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
+	if status != 400 || m2["error"] != "invalid_grant" {
+		t.Fatalf("replay on node 2: %d %v", status, m2)
+	}
+	if status, _ := e.userinfo(at); status != 401 {
+		t.Errorf("node 1's userinfo with the access token of a code replayed on node 2: %d, want 401", status)
+	}
+	status, m3 := post2(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	if status != 400 || m3["error"] != "invalid_grant" {
+		t.Errorf("the refresh token of a code replayed on node 2: %d %v", status, m3)
+	}
+
+	// RFC 7009 at node 2 reaches node 1.
+	_, m = e.exchange(b.code(authParams()))
+	at = m["access_token"].(string)
+	req, _ := http.NewRequest("POST", node2.URL+"/oauth2/revoke", strings.NewReader(url.Values{"token": {at}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(webID, webSecret)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke at node 2: %v %v", resp, err)
+	}
+	if status, _ := e.userinfo(at); status != 401 {
+		t.Errorf("node 1's userinfo with an access token revoked at node 2: %d, want 401", status)
+	}
 }

@@ -88,6 +88,14 @@ type Config struct {
 	// EndSession ends the valet session of the browser making r (RP-initiated
 	// logout); the default does nothing.
 	EndSession func(ctx context.Context, r *http.Request, w http.ResponseWriter) error
+	// RevokeToken refuses the access token whose jti is id until until, on
+	// every node, and TokenRevoked reports whether it is refused (an error
+	// counts as refused: the check fails closed). They carry the
+	// revocations of /oauth2/revoke and those of a replayed code. When
+	// nil, both keep the refused tokens in this process's memory, which
+	// suits one node.
+	RevokeToken  func(ctx context.Context, id string, until time.Time) error
+	TokenRevoked func(ctx context.Context, id string) error
 	// EndSessionByID ends device session sid of userID: RP-initiated
 	// logout without the browser, as an application's server sends it
 	// (oauth2-proxy's --backend-logout-url), with an id_token_hint that
@@ -140,12 +148,10 @@ type Provider struct {
 	verifyJWKS []byte
 	verifier   *token.Verifier
 
-	// redeemed remembers, per process, what each authorization code issued
-	// until the code expires, so that a replay can revoke it.
-	redeemedMu sync.Mutex
-	redeemed   map[string]redemption
-	// revoked holds the jti of access tokens refused before their exp: the
-	// tokens issued for a replayed code, and those given to RevokeToken.
+	// revoked holds the jti of access tokens refused before their exp (the
+	// tokens issued for a replayed code, and those given to /oauth2/revoke)
+	// when Config.RevokeToken is nil.
+	revokedMu sync.Mutex
 	revoked   map[string]time.Time
 	lastSweep time.Time
 
@@ -154,13 +160,6 @@ type Provider struct {
 	wg       sync.WaitGroup
 	closing  chan struct{}
 	closeOne sync.Once
-}
-
-type redemption struct {
-	jti     string
-	family  string
-	tokenEx time.Time
-	codeEx  time.Time
 }
 
 // New returns a Provider for cfg, with the defaults filled in. It starts
@@ -220,10 +219,9 @@ func New(cfg Config) *Provider {
 		cfg.LogoutRetries = 3
 	}
 	p := &Provider{
-		cfg:      cfg,
-		redeemed: make(map[string]redemption),
-		revoked:  make(map[string]time.Time),
-		closing:  make(chan struct{}),
+		cfg:     cfg,
+		revoked: make(map[string]time.Time),
+		closing: make(chan struct{}),
 	}
 	p.handler = sync.OnceValue(p.newHandler)
 	return p
@@ -422,36 +420,39 @@ func (p *Provider) defaultVerifier() (*token.Verifier, error) {
 	return p.verifier, nil
 }
 
-// markRevoked refuses the access token jti until exp.
-func (p *Provider) markRevoked(jti string, exp time.Time) {
-	p.redeemedMu.Lock()
-	defer p.redeemedMu.Unlock()
+// revokeToken refuses the access token jti until exp, on every node when
+// Config.RevokeToken says how.
+func (p *Provider) revokeToken(ctx context.Context, jti string, exp time.Time) error {
+	if p.cfg.RevokeToken != nil {
+		return p.cfg.RevokeToken(ctx, jti, exp)
+	}
+	p.revokedMu.Lock()
+	defer p.revokedMu.Unlock()
 	p.sweepLocked()
 	p.revoked[jti] = exp
+	return nil
 }
 
-// isRevoked reports whether the access token jti was revoked.
-func (p *Provider) isRevoked(jti string) bool {
-	p.redeemedMu.Lock()
-	defer p.redeemedMu.Unlock()
+// tokenRevoked reports whether the access token jti is refused.
+func (p *Provider) tokenRevoked(ctx context.Context, jti string) bool {
+	if p.cfg.TokenRevoked != nil {
+		return p.cfg.TokenRevoked(ctx, jti) != nil
+	}
+	p.revokedMu.Lock()
+	defer p.revokedMu.Unlock()
 	_, ok := p.revoked[jti]
 	return ok
 }
 
-// sweepLocked forgets redemptions and revocations that have expired, at
-// most once every ten seconds, so that a busy provider does not walk the
-// maps on every request.
+// sweepLocked forgets the revocations that have expired, at most once
+// every ten seconds, so that a busy provider does not walk the map on
+// every request.
 func (p *Provider) sweepLocked() {
 	now := p.now()
 	if now.Sub(p.lastSweep) < 10*time.Second && now.After(p.lastSweep) {
 		return
 	}
 	p.lastSweep = now
-	for k, r := range p.redeemed {
-		if now.After(r.codeEx) {
-			delete(p.redeemed, k)
-		}
-	}
 	for k, exp := range p.revoked {
 		if now.After(exp) {
 			delete(p.revoked, k)

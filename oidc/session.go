@@ -34,7 +34,7 @@ func (p *Provider) accessClaims(ctx context.Context, tok string) (*token.Claims,
 	if !found {
 		return nil, valet.Client{}, errNotAccessToken
 	}
-	if p.isRevoked(c.ID) {
+	if p.tokenRevoked(ctx, c.ID) {
 		return nil, valet.Client{}, errTokenRevoked
 	}
 	return &c, client, nil
@@ -143,7 +143,11 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	c, tc, err := p.accessClaims(r.Context(), tok)
 	if err == nil && tc.ID == client.ID {
-		p.markRevoked(c.ID, time.Unix(c.ExpiresAt, 0).Add(token.DefaultLeeway))
+		if err := p.revokeToken(r.Context(), c.ID, time.Unix(c.ExpiresAt, 0).Add(token.DefaultLeeway)); err != nil {
+			p.cfg.Logger.ErrorContext(r.Context(), "oidc: revoke", "err", err)
+			writeError(w, oerr(errServerError, "The server failed; try again."))
+			return
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -159,8 +160,12 @@ func (p *Provider) codeGrant(r *http.Request, form url.Values, client valet.Clie
 	}
 	if used {
 		// A code used twice was stolen, or its first use was: what it
-		// issued is revoked (RFC 6749 section 4.1.2).
-		p.revokeRedemption(ctx, hash)
+		// issued is revoked (RFC 6749 section 4.1.2), whichever node
+		// issued it, since its ids come from the code.
+		if err := p.revokeIssued(ctx, hash, client); err != nil {
+			p.cfg.Logger.ErrorContext(ctx, "oidc: revoke what a replayed code issued", "err", err)
+			return nil, oerr(errServerError, "The server failed; try again.")
+		}
 		p.cfg.Logger.WarnContext(ctx, "oidc: authorization code replayed", "client_id", client.ID)
 		return nil, oerr(errInvalidGrant, "The code was used already.")
 	}
@@ -190,15 +195,10 @@ func (p *Provider) codeGrant(r *http.Request, form url.Values, client valet.Clie
 		p.cfg.Logger.ErrorContext(ctx, "oidc: user", "err", err)
 		return nil, oerr(errServerError, "The server failed; try again.")
 	}
-	resp, issued, e := p.issueTokens(ctx, &client, &u, grantInfo{
+	return p.issueTokens(ctx, &client, &u, grantInfo{
 		sessionID: code.SessionID, scopes: code.Scopes, nonce: code.Nonce, amr: code.AMR, authTime: code.AuthTime,
+		jti: fromCode("access token", hash), family: fromCode("refresh family", hash),
 	}, "")
-	if e != nil {
-		return nil, e
-	}
-	issued.codeEx = code.ExpiresAt
-	p.remember(hash, issued)
-	return resp, nil
 }
 
 // grantInfo is what an authorization code or a refresh token stands for.
@@ -208,19 +208,40 @@ type grantInfo struct {
 	nonce     string
 	amr       []string
 	authTime  time.Time
+	// jti and family are the ids of the access token and of a new refresh
+	// family: for a code, derived from it (fromCode); otherwise new.
+	jti, family string
+}
+
+// fromCode derives the id of what a code issues from the code's hash, so
+// that any node can name it when the code comes back: a replay revokes it
+// without a record of the first redemption. The ids are no secrets; the
+// hash is that of a secret only the client had.
+func fromCode(what, hash string) string { return valet.HashSecret("oidc " + what + "\x00" + hash) }
+
+// revokeIssued revokes what the code with hash issued: its access token,
+// until the longest an access token of client (or of the server's
+// default) may live, and its refresh family.
+func (p *Provider) revokeIssued(ctx context.Context, hash string, client valet.Client) error {
+	until := p.now().Add(max(p.cfg.AccessTTL, client.AccessTTL) + p.cfg.CodeTTL + token.DefaultLeeway)
+	if err := p.revokeToken(ctx, fromCode("access token", hash), until); err != nil {
+		return err
+	}
+	_, err := p.cfg.Clients.RevokeClientRefreshes(ctx, valet.ClientRefreshFilter{ID: fromCode("refresh family", hash)})
+	return err
 }
 
 // issueTokens signs the access token, the ID token (scope openid) and,
 // with offline_access and a refresh store, a new refresh-token family, or
 // the next token of family when it is not empty.
-func (p *Provider) issueTokens(ctx context.Context, client *valet.Client, u *valet.User, gi grantInfo, family string) (*tokenResponse, redemption, *oauthError) {
+func (p *Provider) issueTokens(ctx context.Context, client *valet.Client, u *valet.User, gi grantInfo, family string) (*tokenResponse, *oauthError) {
 	now := p.now()
-	fail := func(err error) (*tokenResponse, redemption, *oauthError) {
+	fail := func(err error) (*tokenResponse, *oauthError) {
 		p.cfg.Logger.ErrorContext(ctx, "oidc: issue tokens", "err", err)
-		return nil, redemption{}, oerr(errServerError, "The server failed; try again.")
+		return nil, oerr(errServerError, "The server failed; try again.")
 	}
 	scope := strings.Join(gi.scopes, " ")
-	access, jti, accessExp, err := p.accessToken(client, u.ID, gi.sessionID, scope, now)
+	access, accessExp, err := p.accessToken(client, u.ID, gi.sessionID, scope, cmp.Or(gi.jti, valet.NewID()), now)
 	if err != nil {
 		return fail(err)
 	}
@@ -239,7 +260,6 @@ func (p *Provider) issueTokens(ctx context.Context, client *valet.Client, u *val
 			return fail(err)
 		}
 	}
-	issued := redemption{jti: jti, tokenEx: accessExp, family: family}
 	if family == "" && slices.Contains(gi.scopes, ScopeOfflineAccess) {
 		ttl := p.cfg.RefreshTTL
 		if client.RefreshTTL > 0 {
@@ -247,15 +267,15 @@ func (p *Provider) issueTokens(ctx context.Context, client *valet.Client, u *val
 		}
 		rt := valet.NewID()
 		g := valet.ClientRefresh{
-			ID: valet.NewID(), ClientID: client.ID, UserID: u.ID, SessionID: gi.sessionID, Scopes: gi.scopes,
+			ID: cmp.Or(gi.family, valet.NewID()), ClientID: client.ID, UserID: u.ID, SessionID: gi.sessionID, Scopes: gi.scopes,
 			AMR: gi.amr, AuthTime: gi.authTime, CreatedAt: now, ExpiresAt: now.Add(ttl),
 		}
 		if err := p.cfg.Clients.CreateClientRefresh(ctx, g, valet.HashSecret(rt)); err != nil {
 			return fail(err)
 		}
-		resp.RefreshToken, issued.family = rt, g.ID
+		resp.RefreshToken = rt
 	}
-	return resp, issued, nil
+	return resp, nil
 }
 
 // refreshGrant rotates a refresh token (RFC 6749 section 6): the token
@@ -303,7 +323,7 @@ func (p *Provider) refreshGrant(r *http.Request, form url.Values, client valet.C
 	}
 	// The refreshed ID token has no nonce (OpenID Connect Core section
 	// 12.2) and keeps the time and methods of the original sign-in.
-	resp, _, e := p.issueTokens(ctx, &client, &u, grantInfo{sessionID: g.SessionID, scopes: scopes, amr: g.AMR, authTime: g.AuthTime}, g.ID)
+	resp, e := p.issueTokens(ctx, &client, &u, grantInfo{sessionID: g.SessionID, scopes: scopes, amr: g.AMR, authTime: g.AuthTime}, g.ID)
 	if e != nil {
 		return nil, e
 	}
@@ -322,21 +342,20 @@ func userClaims(c *token.Claims, u *valet.User, scopes []string) {
 }
 
 // accessToken signs an access token of client for sub: a JWT (RFC 9068
-// claims) whose aud and azp are the client. It returns the token, its jti
-// and its expiry.
-func (p *Provider) accessToken(client *valet.Client, sub, sid, scope string, now time.Time) (string, string, time.Time, error) {
+// claims) whose aud and azp are the client, with jti as its id. It returns
+// the token and its expiry.
+func (p *Provider) accessToken(client *valet.Client, sub, sid, scope, jti string, now time.Time) (string, time.Time, error) {
 	ttl := p.cfg.AccessTTL
 	if client.AccessTTL > 0 {
 		ttl = client.AccessTTL
 	}
 	exp := now.Add(ttl).Truncate(time.Second)
-	jti := valet.NewID()
 	c := &token.Claims{
 		Issuer: p.cfg.Issuer, Subject: sub, Audience: token.Audience{client.ID}, AuthorizedParty: client.ID,
 		ExpiresAt: exp.Unix(), IssuedAt: now.Unix(), ID: jti, SessionID: sid, Scope: scope,
 	}
 	tok, err := p.cfg.Sign(c)
-	return tok, jti, exp, err
+	return tok, exp, err
 }
 
 // clientCredentials issues an access token to a confidential client for
@@ -358,7 +377,7 @@ func (p *Provider) clientCredentials(form url.Values, client valet.Client) (*tok
 	}
 	now := p.now()
 	scope := strings.Join(scopes, " ")
-	tok, _, exp, err := p.accessToken(&client, client.ID, "", scope, now)
+	tok, exp, err := p.accessToken(&client, client.ID, "", scope, valet.NewID(), now)
 	if err != nil {
 		p.cfg.Logger.Error("oidc: sign", "err", err)
 		return nil, oerr(errServerError, "The server failed; try again.")
@@ -375,28 +394,4 @@ func verifierMatches(verifier, challenge string) bool {
 	sum := sha256.Sum256([]byte(verifier))
 	got := base64.RawURLEncoding.EncodeToString(sum[:])
 	return subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
-}
-
-// remember records what the code with hash issued.
-func (p *Provider) remember(hash string, r redemption) {
-	p.redeemedMu.Lock()
-	defer p.redeemedMu.Unlock()
-	p.sweepLocked()
-	p.redeemed[hash] = r
-}
-
-// revokeRedemption revokes the access token and the refresh-token family
-// that the code with hash issued, if this process issued them.
-func (p *Provider) revokeRedemption(ctx context.Context, hash string) {
-	p.redeemedMu.Lock()
-	r, ok := p.redeemed[hash]
-	if ok {
-		p.revoked[r.jti] = r.tokenEx
-	}
-	p.redeemedMu.Unlock()
-	if ok && r.family != "" {
-		if _, err := p.cfg.Clients.RevokeClientRefreshes(ctx, valet.ClientRefreshFilter{ID: r.family}); err != nil {
-			p.cfg.Logger.ErrorContext(ctx, "oidc: revoke refresh family", "err", err)
-		}
-	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
@@ -18,6 +20,10 @@ import (
 // sessions although the provider is built after the engine (it needs the
 // engine's keys and users): the engine gets hook.sessionEnded, serve sets
 // the provider once it has one.
+// oidcTokenPrefix marks, in the revocation set, the id of an OpenID
+// client's access token rather than a session's.
+const oidcTokenPrefix = "oidc-at:"
+
 type providerHook struct {
 	p   atomic.Pointer[oidc.Provider]
 	log *slog.Logger
@@ -34,6 +40,9 @@ func newProviderHook(log *slog.Logger) *providerHook {
 // (valet user disable, valet user mfa reset). It queues the session for
 // run and never blocks the node.
 func (h *providerHook) sessionRevoked(sid string) {
+	if strings.HasPrefix(sid, oidcTokenPrefix) {
+		return
+	}
 	select {
 	case h.revoked <- sid:
 	default:
@@ -74,6 +83,19 @@ func (h *providerHook) sessionEnded(ctx context.Context, userID, sid string) {
 // cookie), its users, keys and clients those of svc and clients.
 func newProvider(svc *auth.Service, cookie session.Cookie, clientIP func(*http.Request) string, publicURL string, clients valet.ClientStore, log *slog.Logger) *oidc.Provider {
 	id := identify.New(svc, cookie, identify.FromCookies)
+	// The access tokens that /oauth2/revoke and a replayed code revoke go
+	// in the revocation set, as ended sessions do, so that every node
+	// refuses them at once.
+	var (
+		revokeToken  func(context.Context, string, time.Time) error
+		tokenRevoked func(context.Context, string) error
+	)
+	if rv := svc.Revoker(); rv != nil {
+		revokeToken = func(ctx context.Context, jti string, until time.Time) error {
+			return rv.Revoke(ctx, valet.Revocation{SessionID: oidcTokenPrefix + jti, Until: until})
+		}
+		tokenRevoked = func(ctx context.Context, jti string) error { return rv.Check(ctx, oidcTokenPrefix+jti) }
+	}
 	return oidc.New(oidc.Config{
 		Issuer:  publicURL,
 		Clients: clients,
@@ -92,6 +114,8 @@ func newProvider(svc *auth.Service, cookie session.Cookie, clientIP func(*http.R
 			cookie.ClearAll(w, r)
 			return nil
 		},
+		RevokeToken:  revokeToken,
+		TokenRevoked: tokenRevoked,
 		EndSessionByID: func(ctx context.Context, userID, sid string) error {
 			_, err := svc.RevokeSession(ctx, userID, sid, auth.Client{UserAgent: "oidc-logout"})
 			if errors.Is(err, valet.ErrNotFound) {
