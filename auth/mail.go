@@ -24,8 +24,10 @@ type MailConfig struct {
 	// Sender sends the mail: an SMTP sender, or a mail.LogSender that
 	// writes it to the log. Default nil: no mail.
 	Sender mail.Sender
-	// Outbox keeps the one-time tickets and the mail waiting to go, in one
-	// database. Default: Stores.Users, which must then be a
+	// Outbox keeps the one-time tickets and the mail waiting to go, in the
+	// database of the users: redeeming a ticket, and a change the user is
+	// told of (a new password), store the user and its mail in one
+	// transaction. Default: Stores.Users, which must then be a
 	// mail.TicketStore.
 	Outbox mail.TicketStore
 	// Templates render the messages. Default: mail.LoadTemplates("").
@@ -244,6 +246,24 @@ func (s *Service) notify(ctx context.Context, u valet.User, notice string) {
 		return
 	}
 	s.mail.worker.Poke()
+}
+
+// updateUserNotified stores u and, when the service sends mail, the notice
+// to its address, in one transaction: the change is never stored without
+// the mail that tells of it.
+func (s *Service) updateUserNotified(ctx context.Context, u valet.User, notice string) error {
+	if s.mail == nil {
+		return s.users.UpdateUser(ctx, u)
+	}
+	om, err := s.mail.message(mail.KindNotice, u.Email, mail.Data{Notice: notice})
+	if err != nil {
+		return err
+	}
+	if err := s.mail.outbox.UpdateUserWithMail(ctx, u, om); err != nil {
+		return err
+	}
+	s.mail.worker.Poke()
+	return nil
 }
 
 // byEmail answers a request for mail to the account of email (recovery, a

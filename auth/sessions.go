@@ -156,13 +156,12 @@ func (s *Service) ChangePassword(ctx context.Context, id *valet.Identity, curren
 		return nil, err
 	}
 	u.PasswordHash, u.UpdatedAt = h, s.cfg.Now().UTC()
-	if err := s.users.UpdateUser(ctx, u); err != nil {
+	if err := s.updateUserNotified(ctx, u, "The password of your account was just changed, and every other device signed in to it was signed out."); err != nil {
 		return nil, err
 	}
 	if err := s.endEverything(ctx, u.ID, c); err != nil {
 		return nil, err
 	}
-	s.notify(ctx, u, "The password of your account was just changed, and every other device signed in to it was signed out.")
 	mode := id.Mode
 	if mode == "" {
 		mode = s.cfg.Mode

@@ -50,6 +50,12 @@ type TicketStore interface {
 	// or no longer has the email r.IfEmail. It returns ErrConflict, and
 	// changes nothing, when r.SetEmail is another user's email.
 	RedeemTicket(ctx context.Context, id string, r valet.Redemption, now time.Time, msgs ...OutboxMessage) (ok bool, err error)
+	// UpdateUserWithMail replaces the stored user that has u.ID with u, as
+	// valet.UserStore.UpdateUser does, and enqueues msgs, in one
+	// transaction: a change that the user must be told of is never stored
+	// without its notice. Its errors are UpdateUser's and EnqueueMail's,
+	// and with one nothing changes.
+	UpdateUserWithMail(ctx context.Context, u valet.User, msgs ...OutboxMessage) error
 	// DeleteTickets deletes the tickets of userID with one of purposes, or
 	// with any purpose when none is named, and returns how many it deleted.
 	DeleteTickets(ctx context.Context, userID string, purposes ...valet.TicketPurpose) (int, error)

@@ -272,6 +272,11 @@ func (s *Store) UpdateUser(ctx context.Context, u valet.User) error {
 	}
 	s.umu.Lock()
 	defer s.umu.Unlock()
+	return s.updateUserLocked(u)
+}
+
+// updateUserLocked is UpdateUser with s.umu held.
+func (s *Store) updateUserLocked(u valet.User) error {
 	old, ok := s.users[u.ID]
 	if !ok {
 		return fmt.Errorf("memory: user: %w", valet.ErrNotFound)

@@ -206,3 +206,27 @@ func (s *Store) SweepTickets(ctx context.Context, now time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+// UpdateUserWithMail updates u as UpdateUser does and enqueues msgs, under
+// the locks of both: all of it or, with an error, none.
+func (s *Store) UpdateUserWithMail(ctx context.Context, u valet.User, msgs ...mail.OutboxMessage) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	o := s.mailbox()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.takenLocked(msgs); err != nil {
+		return err
+	}
+	if err := s.updateUserLocked(u); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		// takenLocked has checked every id.
+		_ = o.enqueueLocked(m)
+	}
+	return nil
+}

@@ -226,3 +226,32 @@ func (db *DB) SweepTickets(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 }
+
+// UpdateUserWithMail updates u as UpdateUser does and enqueues msgs, in one
+// transaction. It returns an error wrapping valet.ErrNotFound when there is
+// no user u.ID, valet.ErrConflict when the email or a message id is taken,
+// and valet.ErrUnavailable when the database fails; with one, nothing
+// changes.
+func (db *DB) UpdateUserWithMail(ctx context.Context, u valet.User, msgs ...mail.OutboxMessage) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fail("update user", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := updateUser(ctx, tx, u); err != nil {
+		return err
+	}
+	var b pgx.Batch
+	queueMail(&b, msgs)
+	if b.Len() > 0 {
+		if err := runBatch(ctx, tx, &b); err != nil {
+			return fail("update user", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail("update user", err)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/valetauth/valet"
 )
@@ -62,7 +63,16 @@ func (db *DB) user(ctx context.Context, query string, arg string) (valet.User, e
 func (db *DB) UpdateUser(ctx context.Context, u valet.User) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	tag, err := db.pool.Exec(ctx, `UPDATE users SET email = $2, password_hash = $3,
+	return updateUser(ctx, db.pool, u)
+}
+
+// execer runs a statement: the pool, or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func updateUser(ctx context.Context, ex execer, u valet.User) error {
+	tag, err := ex.Exec(ctx, `UPDATE users SET email = $2, password_hash = $3,
 		roles = $4, disabled = $5, created_at = $6, updated_at = $7,
 		email_verified = $8, email_verified_at = $9 WHERE id = $1`,
 		u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt, u.EmailVerified, nullTime(u.EmailVerifiedAt))

@@ -233,3 +233,19 @@ func (db *DB) SweepTickets(ctx context.Context, now time.Time) (int, error) {
 	}
 	return int(n), nil
 }
+
+// UpdateUserWithMail updates u as UpdateUser does and enqueues msgs, in one
+// transaction. It returns an error wrapping valet.ErrNotFound when there is
+// no user u.ID, valet.ErrConflict when the email or a message id is taken,
+// and valet.ErrUnavailable on other failures; with one, nothing changes.
+func (db *DB) UpdateUserWithMail(ctx context.Context, u valet.User, msgs ...mail.OutboxMessage) error {
+	return db.write(ctx, "update user", func(tx *sql.Tx) error {
+		if err := db.updateUser(ctx, tx, u); err != nil {
+			return err
+		}
+		if err := enqueueTx(ctx, tx, msgs); err != nil {
+			return db.fail(ctx, "update user", err)
+		}
+		return nil
+	})
+}

@@ -103,11 +103,20 @@ func (db *DB) userBy(ctx context.Context, column, value string) (valet.User, err
 // wrapping valet.ErrNotFound when there is none, valet.ErrConflict when
 // another user has u.Email, and valet.ErrUnavailable on other failures.
 func (db *DB) UpdateUser(ctx context.Context, u valet.User) error {
+	return db.updateUser(ctx, db.rw, u)
+}
+
+// execer runs a statement: the writing connection, or a transaction on it.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (db *DB) updateUser(ctx context.Context, ex execer, u valet.User) error {
 	roles, err := rolesJSON(u.Roles)
 	if err != nil {
 		return fmt.Errorf("%w: sqlite: roles: %v", valet.ErrInvalidRequest, err)
 	}
-	res, err := db.rw.ExecContext(ctx, `UPDATE users
+	res, err := ex.ExecContext(ctx, `UPDATE users
 		SET email = ?, password_hash = ?, roles = ?, disabled = ?, created_at = ?, updated_at = ?,
 			email_verified = ?, email_verified_at = ?
 		WHERE id = ?`,

@@ -169,6 +169,44 @@ func testTickets(t *testing.T, newStores func(testing.TB) valet.Stores) {
 		wantErr(t, "MailByID of the refused ticket's mail", err, valet.ErrNotFound)
 	})
 
+	run("UpdateUserWithMail", func(t *testing.T, ts ticketStores) {
+		ctx := testContext(t)
+		u := setup(t, ts, "ada@example.test")
+		other := setup(t, ts, "bob@example.test")
+		n := now()
+		changed := u
+		changed.PasswordHash, changed.UpdatedAt = newUser(t, "", n).PasswordHash, n
+		notice := newMail(t, n)
+		noErr(t, "UpdateUserWithMail", ts.UpdateUserWithMail(ctx, changed, notice))
+		got, err := ts.users.UserByID(ctx, u.ID)
+		noErr(t, "UserByID", err)
+		if d := diffUser(got, changed); d != "" {
+			t.Errorf("after UpdateUserWithMail: %s", d)
+		}
+		wantMail(t, ts, pending(notice))
+
+		// With an error, neither the user nor a mail changes.
+		taken := changed
+		taken.PasswordHash, taken.UpdatedAt = newUser(t, "", n).PasswordHash, n.Add(time.Second)
+		wantErr(t, "UpdateUserWithMail with a taken message id", ts.UpdateUserWithMail(ctx, taken, newMailWithID(t, notice.ID, n)), valet.ErrConflict)
+		stolen := changed
+		stolen.Email = other.Email
+		extra := newMail(t, n)
+		wantErr(t, "UpdateUserWithMail to another user's email", ts.UpdateUserWithMail(ctx, stolen, extra), valet.ErrConflict)
+		gone := newUser(t, "gone@example.test", n)
+		lost := newMail(t, n)
+		wantErr(t, "UpdateUserWithMail of an unknown user", ts.UpdateUserWithMail(ctx, gone, lost), valet.ErrNotFound)
+		got, err = ts.users.UserByID(ctx, u.ID)
+		noErr(t, "UserByID", err)
+		if d := diffUser(got, changed); d != "" {
+			t.Errorf("after refused updates: %s", d)
+		}
+		for _, m := range []mail.OutboxMessage{extra, lost} {
+			_, err := ts.MailByID(ctx, m.ID)
+			wantErr(t, "MailByID of a refused update's mail", err, valet.ErrNotFound)
+		}
+	})
+
 	run("Expiry", func(t *testing.T, ts ticketStores) {
 		ctx := testContext(t)
 		u := setup(t, ts, "ada@example.test")
