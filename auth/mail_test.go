@@ -416,6 +416,10 @@ func TestEmailChange(t *testing.T) {
 	if got.Email != "new@example.com" || !got.EmailVerified {
 		t.Fatalf("after the change: %q verified %t", got.Email, got.EmailVerified)
 	}
+	// The old address is told that the change has happened.
+	if n := e.in.next(t); n.To != "ada@example.com" || !strings.Contains(n.Text, "is now new@example.com, no longer ada@example.com") {
+		t.Errorf("after the change: mail to %q:\n%s", n.To, n.Text)
+	}
 
 	// The owner of the old address did not ask: the report link takes the
 	// account back.

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/mail"
@@ -78,7 +79,10 @@ func (s *Service) CompleteVerification(ctx context.Context, tok, email, code str
 	if err != nil {
 		return valet.User{}, err
 	}
-	var r valet.Redemption
+	var (
+		r    valet.Redemption
+		msgs []mail.OutboxMessage
+	)
 	event := "verify.complete"
 	switch t.Purpose {
 	case valet.TicketVerify:
@@ -86,11 +90,28 @@ func (s *Service) CompleteVerification(ctx context.Context, tok, email, code str
 		// nothing about the one it has.
 		r = valet.Redemption{IfEmail: t.Email, Drop: []valet.TicketPurpose{valet.TicketVerify}}
 	default:
-		r = valet.Redemption{SetEmail: t.Email,
+		// The address that is left is told, in the same transaction as
+		// the change, that it has happened; its earlier mail holds the
+		// link that takes the account back.
+		old, err := s.users.UserByID(ctx, t.UserID)
+		if errors.Is(err, valet.ErrNotFound) {
+			return valet.User{}, errInvalidCode()
+		}
+		if err != nil {
+			return valet.User{}, err
+		}
+		om, err := s.mail.message(mail.KindNotice, old.Email, mail.Data{Notice: fmt.Sprintf(
+			"The email address of your account is now %s, no longer %s. If you did not ask for this, the link in our earlier mail "+
+				"to this address sets a new password and gives the account this address back.", t.Email, old.Email)})
+		if err != nil {
+			return valet.User{}, err
+		}
+		r = valet.Redemption{SetEmail: t.Email, IfEmail: old.Email,
 			Drop: []valet.TicketPurpose{valet.TicketVerify, valet.TicketEmailChange, valet.TicketRecovery}}
+		msgs = append(msgs, om)
 		event = "email.change"
 	}
-	u, err := s.redeem(ctx, t, r)
+	u, err := s.redeem(ctx, t, r, msgs...)
 	if err != nil {
 		return valet.User{}, err
 	}
