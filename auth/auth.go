@@ -232,7 +232,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	idKeys, keyStore, err := newIDKeys(ctx, &cfg, aead)
+	idKeys, keyStore, err := newIDKeys(&cfg, aead)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +241,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	})
 	if err := keys.Load(ctx); err != nil {
 		return nil, fmt.Errorf("auth: load signing keys: %w", err)
+	}
+	if err := loadIDKeys(ctx, idKeys); err != nil {
+		return nil, err
 	}
 	s := &Service{
 		cfg:      cfg,

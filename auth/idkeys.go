@@ -34,10 +34,13 @@ func (k keysOfAlgs) SigningKeys(ctx context.Context) ([]valet.SigningKey, error)
 // signs: ID tokens live 15 minutes by default, logout tokens 2.
 const idTokenKeep = 15 * time.Minute
 
-// newIDKeys returns a manager for each of algs that is not primary, each
-// over the keys of its algorithm, loaded, and the store the primary's
-// manager is to use: one without them.
-func newIDKeys(ctx context.Context, cfg *Config, aead cipher.AEAD) (map[string]*token.Manager, valet.KeyStore, error) {
+// newIDKeys returns a manager for each of Config.IDTokenAlgs that is not
+// Config.Alg, each over the keys of its algorithm, and the store the
+// primary's manager is to use: one without them. The managers are loaded
+// after the primary's (loadIDKeys), so that on a new database the signing
+// key is the oldest: a process that keeps no ID-token keys, and so sees
+// every key, still signs with it.
+func newIDKeys(cfg *Config, aead cipher.AEAD) (map[string]*token.Manager, valet.KeyStore, error) {
 	extra := slices.DeleteFunc(slices.Clone(cfg.IDTokenAlgs), func(a string) bool { return a == cfg.Alg })
 	if len(extra) == 0 {
 		return nil, cfg.Stores.Keys, nil
@@ -51,16 +54,23 @@ func newIDKeys(ctx context.Context, cfg *Config, aead cipher.AEAD) (map[string]*
 			// check an ID token signed with it.
 			return nil, nil, fmt.Errorf("auth: ID tokens cannot be signed with %q; use EdDSA, ES256 or RS256", alg)
 		}
-		m := token.NewManager(keysOfAlgs{cfg.Stores.Keys, func(a string) bool { return a == alg }}, aead, token.ManagerConfig{
+		managers[alg] = token.NewManager(keysOfAlgs{cfg.Stores.Keys, func(a string) bool { return a == alg }}, aead, token.ManagerConfig{
 			Alg: alg, TokenTTL: max(cfg.AccessTTL, idTokenKeep), Leeway: cfg.Leeway, Now: cfg.Now,
 		})
-		if err := m.Load(ctx); err != nil {
-			return nil, nil, fmt.Errorf("auth: load %s ID-token keys: %w", alg, err)
-		}
-		managers[alg] = m
 	}
 	primary := keysOfAlgs{cfg.Stores.Keys, func(a string) bool { return !slices.Contains(extra, a) }}
 	return managers, primary, nil
+}
+
+// loadIDKeys loads each ID-token key manager, making its first key when
+// the store has none.
+func loadIDKeys(ctx context.Context, managers map[string]*token.Manager) error {
+	for alg, m := range managers {
+		if err := m.Load(ctx); err != nil {
+			return fmt.Errorf("auth: load %s ID-token keys: %w", alg, err)
+		}
+	}
+	return nil
 }
 
 // SignClaimsAs signs c as SignClaims does, with a key of alg: the signing
