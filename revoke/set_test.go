@@ -243,6 +243,44 @@ func TestSetRevokedDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestSetRealClock checks the set that reads time.Now, whose hits read the
+// monotonic clock and add the wall clock's offset from it as of the latest
+// Add or Sweep.
+func TestSetRealClock(t *testing.T) {
+	s := NewSet(nil)
+	if !s.mono {
+		t.Fatal("NewSet(nil) does not read the monotonic clock on hits")
+	}
+	if !NewSet(time.Now).mono || NewSet(func() time.Time { return time.Now() }).mono {
+		t.Fatal("only time.Now should count as the real clock")
+	}
+	sid, short := valet.NewID(), valet.NewID()
+	s.Add(valet.Revocation{SessionID: sid, Until: time.Now().Add(time.Hour)})
+	s.Add(valet.Revocation{SessionID: short, Until: time.Now().Add(-time.Second)})
+	if !s.Revoked(sid) || s.Revoked(short) {
+		t.Fatalf("Revoked = %v, %v, want true, false", s.Revoked(sid), s.Revoked(short))
+	}
+	if got := testing.AllocsPerRun(100, func() { s.Revoked(sid) }); got != 0 {
+		t.Errorf("Revoked allocates %v times with the real clock, want 0", got)
+	}
+	if hit, now := s.stampHit(), s.stampNow(time.Now()); hit+1 < now || hit > now+1 {
+		t.Errorf("stampHit() = %d, stamp of time.Now = %d", hit, now)
+	}
+	// As if the wall clock had been set two hours ahead: the entry has
+	// ended by the wall clock, which the next Add or Sweep reads.
+	s.skew.Add(int64(2 * time.Hour))
+	if s.Revoked(sid) {
+		t.Error("Revoked = true two hours past the entry's Until")
+	}
+	s.Sweep()
+	if skew := time.Duration(s.skew.Load()); skew < -time.Second || skew > time.Second {
+		t.Errorf("skew = %v after Sweep, want the wall clock's true offset, about 0", skew)
+	}
+	if !s.Revoked(sid) {
+		t.Error("Revoked = false after Sweep read the clock again")
+	}
+}
+
 var sinkBool bool
 
 // BenchmarkRevoked measures Set.Revoked for a hit and a miss on a set of
@@ -508,16 +546,38 @@ func makeIDs(n int, seed byte) []string {
 	return ids
 }
 
-func TestSetHashKey(t *testing.T) {
-	s := NewSet(nil)
-	for _, sid := range append(makeIDs(100, 8), strings.Repeat("\xff", idLen)) {
-		var k [idLen]byte
-		copy(k[:], sid)
-		// A rebuilt table places a key by hashKey, a reader looks for it by
-		// the hash of the string: they must agree.
-		if got, want := s.hashKey(&k), maphash.String(s.seed, sid); got != want {
-			t.Fatalf("hashKey(%q) = %#x, want %#x", sid, got, want)
-		}
+// TestSetSlotHashes checks that the tables hold the hash of each id as a
+// reader computes it, from the string, whichever way the entry came in: a
+// load into an empty set, a load merged into a set, or an Add, some of which
+// rebuild tables, placing the entries by the hashes they hold.
+func TestSetSlotHashes(t *testing.T) {
+	clk := newClock()
+	s := NewSet(clk.Now)
+	ids := append(makeIDs(6000, 8), strings.Repeat("\xff", idLen))
+	s.addAll(makeRevocations(ids[:2000], clk.Now()))
+	s.addAll(makeRevocations(ids[2000:4000], clk.Now()))
+	for _, r := range makeRevocations(ids[4000:], clk.Now()) {
+		s.Add(r)
+	}
+	want := make(map[uint64]bool, len(ids))
+	for _, sid := range ids {
+		want[maphash.String(s.seed, sid)] = true
+	}
+	held := 0
+	for i := range s.tables {
+		s.tables[i].Load().each(func(sl *slot) {
+			h := sl.hash()
+			if !want[h] {
+				t.Fatalf("shard %d holds hash %#x, of no id added", i, h)
+			}
+			if got := int(h >> (64 - shardBits)); got != i {
+				t.Fatalf("shard %d holds hash %#x, of shard %d", i, h, got)
+			}
+			held++
+		})
+	}
+	if held != len(ids) {
+		t.Errorf("%d hashes held, want %d", held, len(ids))
 	}
 }
 
@@ -546,7 +606,7 @@ func TestSetHomeSlots(t *testing.T) {
 			for i := range s.tables {
 				tab := s.tables[i].Load()
 				tab.each(func(sl *slot) {
-					h := s.hashKey(&sl.key)
+					h := sl.hash()
 					j := int(h&tab.mask)*groupSlots + home(h)
 					if &tab.slots[j] == sl {
 						atHome++
@@ -702,32 +762,78 @@ func TestSetSweepOther(t *testing.T) {
 	}
 }
 
+// TestStamp checks the stamps of times: seconds from the set's creation,
+// rounded up for an entry's end and down for the current time, so that an
+// entry counts while the time is before its Until, and for less than a
+// second more.
 func TestStamp(t *testing.T) {
-	base := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
-	// Times in increasing order, some beyond what UnixNano covers.
+	clk := newClock()
+	epoch := clk.Now()
+	s := NewSet(clk.Now)
+	// Times in increasing order, some beyond what UnixNano covers or what
+	// 32 bits of seconds from the epoch do.
 	times := []time.Time{
 		{},
 		time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Unix(0, math.MinInt64+1),
-		time.Unix(0, -1),
-		time.Unix(0, 0),
-		base,
-		base.Add(time.Nanosecond),
+		epoch.Add(-time.Second),
+		epoch,
+		epoch.Add(time.Nanosecond),
+		epoch.Add(time.Second),
+		epoch.Add(time.Second + time.Nanosecond),
+		epoch.Add(15 * time.Minute),
 		time.Unix(0, math.MaxInt64),
+		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	for i, tm := range times {
-		if stamp(tm) == dead {
+		if s.stamp(tm) == dead {
 			t.Errorf("stamp(%v) = dead", tm)
 		}
-		if i > 0 && stamp(tm) < stamp(times[i-1]) {
-			t.Errorf("stamp(%v) = %d < stamp(%v) = %d", tm, stamp(tm), times[i-1], stamp(times[i-1]))
+		if i > 0 && s.stamp(tm) < s.stamp(times[i-1]) {
+			t.Errorf("stamp(%v) = %d < stamp(%v) = %d", tm, s.stamp(tm), times[i-1], s.stamp(times[i-1]))
+		}
+		if i > 0 && s.stampNow(tm) < s.stampNow(times[i-1]) {
+			t.Errorf("stampNow(%v) = %d < stampNow(%v) = %d", tm, s.stampNow(tm), times[i-1], s.stampNow(times[i-1]))
 		}
 	}
-	if got, want := stamp(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)), uint64(math.MaxUint64); got != want {
+	for _, c := range []struct {
+		in            time.Duration // from the epoch
+		stamp, atTime uint32
+	}{
+		{-time.Hour, 1, 0},
+		{0, 1, 0},
+		{time.Nanosecond, 1, 0},
+		{time.Second - time.Nanosecond, 1, 0},
+		{time.Second, 1, 1},
+		{time.Second + time.Nanosecond, 2, 1},
+		{15 * time.Minute, 900, 900},
+	} {
+		tm := epoch.Add(c.in)
+		if got := s.stamp(tm); got != c.stamp {
+			t.Errorf("stamp(epoch%+v) = %d, want %d", c.in, got, c.stamp)
+		}
+		if got := s.stampNow(tm); got != c.atTime {
+			t.Errorf("stampNow(epoch%+v) = %d, want %d", c.in, got, c.atTime)
+		}
+	}
+	if got, want := s.stamp(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)), uint32(math.MaxUint32); got != want {
 		t.Errorf("stamp(year 3000) = %d, want %d", got, want)
 	}
+	// An entry counts before its Until and stops within a second after.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		until := epoch.Add(time.Duration(r.Int64N(int64(time.Hour))))
+		before := until.Add(-time.Duration(1 + r.Int64N(int64(2*time.Second))))
+		if s.stamp(until) <= s.stampNow(before) {
+			t.Fatalf("an entry ending at epoch+%v has ended at epoch+%v", until.Sub(epoch), before.Sub(epoch))
+		}
+		if s.stamp(until) > s.stampNow(until.Add(time.Second)) {
+			t.Fatalf("an entry ending at epoch+%v counts a second later", until.Sub(epoch))
+		}
+	}
 	// A time read with a monotonic clock stamps as its wall clock.
-	if now := time.Now(); stamp(now) != stamp(now.Round(0)) {
+	s = NewSet(nil)
+	if now := time.Now(); s.stamp(now) != s.stamp(now.Round(0)) || s.stampNow(now) != s.stampNow(now.Round(0)) {
 		t.Errorf("stamp(now) differs from stamp of its wall time")
 	}
 }
