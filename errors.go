@@ -173,20 +173,28 @@ func Describe(err error) Description {
 			continue
 		}
 		d := Description{Code: k.code, Status: k.status, Message: k.message, Known: true}
-		var e *Error
-		if errors.As(err, &e) {
+		// errors.AsType, not errors.As: the target of As escapes, an
+		// allocation on every refused request.
+		if e, ok := errors.AsType[*Error](err); ok {
 			if k.public && e.Message != "" {
 				d.Message = e.Message
 			}
 			d.RetryAfter = e.RetryAfter
 		}
-		var wait interface{ RetryAfter() time.Duration }
-		if d.RetryAfter <= 0 && errors.As(err, &wait) {
-			d.RetryAfter = wait.RetryAfter()
+		if d.RetryAfter <= 0 {
+			if wait, ok := errors.AsType[retryAfterError](err); ok {
+				d.RetryAfter = wait.RetryAfter()
+			}
 		}
 		return d
 	}
 	return Description{Code: "internal", Status: 500, Message: "Something went wrong on our side."}
+}
+
+// retryAfterError is an error that says when to try again.
+type retryAfterError interface {
+	error
+	RetryAfter() time.Duration
 }
 
 // Message returns the sentence a person is shown for err: Describe's.

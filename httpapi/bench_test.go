@@ -3,16 +3,23 @@ package httpapi_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
+	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/internal/loadtest"
+	"github.com/valetauth/valet/internal/testclock"
 	"github.com/valetauth/valet/password"
+	"github.com/valetauth/valet/store/memory"
 )
 
 // meCase is one way of serving GET /v1/me.
@@ -143,6 +150,61 @@ func TestMeCases(t *testing.T) {
 			if !strings.Contains(body, `"session_id":"`) {
 				t.Errorf("GET /v1/me in %s mode has no session_id; body %s", c.mode, body)
 			}
+		})
+	}
+}
+
+// BenchmarkMeReplay is GET /v1/me with a token presented again and again:
+// a valid one, an expired one and one with a forged signature. An attacker
+// who replays a refused token must not cost the server more than a client
+// with a good one.
+func BenchmarkMeReplay(b *testing.B) {
+	ctx := context.Background()
+	clock := testclock.New(time.Now().Truncate(time.Second))
+	st := memory.New(memory.WithClock(clock.Now))
+	svc, err := auth.New(ctx, auth.Config{
+		Stores: st.Stores(), Mode: valet.ModeToken, Now: clock.Now, Logger: slog.New(slog.DiscardHandler),
+		Hasher: password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1}, 0, 0),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pw := "bench-" + valet.NewID()[:16]
+	u, err := svc.CreateUser(ctx, "bench@example.com", pw, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := svc.Login(ctx, u.Email, pw, valet.ModeToken, auth.Client{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	api := httpapi.New(svc, httpapi.Config{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
+	// One character changed in the middle of the signature, where every
+	// base64url character is canonical: the token still parses.
+	i := len(g.AccessToken) - 10
+	forged := g.AccessToken[:i] + map[bool]string{true: "B", false: "A"}[g.AccessToken[i] == 'A'] + g.AccessToken[i+1:]
+	for _, c := range []struct {
+		name    string
+		tok     string
+		advance time.Duration
+		want    int
+	}{
+		{"valid", g.AccessToken, 0, http.StatusOK},
+		{"expired", g.AccessToken, time.Hour, http.StatusUnauthorized},
+		{"forged", forged, 0, http.StatusUnauthorized},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			clock.Advance(c.advance)
+			defer clock.Advance(-c.advance)
+			req := httptest.NewRequest(http.MethodGet, "/v1/me", nil)
+			req.Header.Set("Authorization", "Bearer "+c.tok)
+			loop(b, func() {
+				rec := httptest.NewRecorder()
+				api.ServeHTTP(rec, req)
+				if rec.Code != c.want {
+					b.Fatalf("GET /v1/me: %d, want %d: %s", rec.Code, c.want, rec.Body)
+				}
+			})
 		})
 	}
 }

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,11 +26,97 @@ func Deadline(next http.Handler, d time.Duration, long ...string) http.Handler {
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
+		ctx := &deadlineCtx{Context: r.Context(), deadline: time.Now().Add(d)}
+		defer ctx.end()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// deadlineCtx is a request's context with Deadline's deadline, whose timer
+// is made only when something waits on it. Most requests reach no store
+// (a cached session, a verified token): context.WithTimeout would make a
+// timer, register it with the request's context and undo both for nothing,
+// a good part of such a request's cost. Deadline reports the deadline at
+// once, and Err compares it with the clock, so code that only reads them
+// sees what WithTimeout would show; Done (a store call waiting, a child
+// context) makes the context.WithDeadline that backs the rest.
+type deadlineCtx struct {
+	context.Context // the request's
+	deadline        time.Time
+
+	once sync.Once
+	// timed and cancel are the context.WithDeadline, once made; nil when
+	// the request ended without one.
+	timed  context.Context
+	cancel context.CancelFunc
+	// settled is set when once has run: timed is final.
+	settled atomic.Bool
+}
+
+// start makes the timed context, unless the request has ended; it returns
+// nil then.
+func (c *deadlineCtx) start() context.Context {
+	c.once.Do(func() {
+		c.timed, c.cancel = context.WithDeadline(c.Context, c.deadline)
+		c.settled.Store(true)
+	})
+	return c.timed
+}
+
+// end is the handler's return: the timed context, if made, is canceled,
+// and none is made afterwards, so that a goroutine that outlives the
+// request sees it canceled, as it would with WithTimeout.
+func (c *deadlineCtx) end() {
+	c.once.Do(func() { c.settled.Store(true) })
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) {
+	if d, ok := c.Context.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *deadlineCtx) Done() <-chan struct{} {
+	if t := c.start(); t != nil {
+		return t.Done()
+	}
+	return closedChan
+}
+
+func (c *deadlineCtx) Err() error {
+	if !c.settled.Load() {
+		if err := c.Context.Err(); err != nil {
+			return err
+		}
+		if time.Now().Before(c.deadline) {
+			return nil
+		}
+	}
+	if t := c.start(); t != nil {
+		return t.Err()
+	}
+	return context.Canceled
+}
+
+// Value asks the timed context once there is one, so that context.Cause
+// finds its cause.
+func (c *deadlineCtx) Value(key any) any {
+	if c.settled.Load() && c.timed != nil {
+		return c.timed.Value(key)
+	}
+	return c.Context.Value(key)
+}
+
+// closedChan is the Done of a request that ended with no timed context.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // PasswordPaths are the paths of the requests that check or hash a
 // password, in the API and on the pages, and so may spend more than a

@@ -24,7 +24,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	h := w.Header()
 	if d.Status == http.StatusUnauthorized && hasBearer(r) {
-		h.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+strings.ReplaceAll(d.Message, `"`, "'")+`"`)
+		// The canonical key, assigned: Set would canonicalize
+		// "WWW-Authenticate" into a new string on every refusal.
+		h["Www-Authenticate"] = []string{`Bearer error="invalid_token", error_description="` + strings.ReplaceAll(d.Message, `"`, "'") + `"`}
 	}
 	switch d.Code {
 	case "rate_limited":
@@ -42,11 +44,21 @@ type errorBody struct {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// The values of a JSON answer's headers, prepared as securityHeaders are
+// and under the same rule: never written through.
+var (
+	jsonType = []string{"application/json"}[:1:1]
+	noStore  = []string{"no-store"}[:1:1]
+)
+
+// setJSONHeaders marks a response as JSON that no cache may keep.
+func setJSONHeaders(h http.Header) {
+	h["Content-Type"], h["Cache-Control"] = jsonType, noStore
 }
 
 func hasBearer(r *http.Request) bool {

@@ -156,46 +156,6 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// meJSON is the answer of GET /v1/me. It is a struct, not a map, because
-// /v1/me is the hottest endpoint and maps cost most of its time in
-// allocation and reflection; the fields keep the sorted key order that the
-// map gave, so the bytes on the wire are unchanged.
-type meJSON struct {
-	Auth struct {
-		AMR       []string `json:"amr"`
-		AuthTime  *string  `json:"auth_time,omitempty"`
-		ExpiresAt string   `json:"expires_at"`
-		Mode      string   `json:"mode"`
-		// MFAEnrolment says that the server's policy wants a second
-		// factor that this sign-in did not use: add one before anything
-		// else.
-		MFAEnrolment bool   `json:"mfa_enrollment_required,omitempty"`
-		SessionID    string `json:"session_id,omitempty"`
-	} `json:"auth"`
-	User struct {
-		userJSON
-		MFA []valet.FactorKind `json:"mfa"`
-	} `json:"user"`
-}
-
-func (a *API) me(w http.ResponseWriter, r *http.Request) {
-	id := valet.IdentityFrom(r.Context())
-	kinds, err := a.svc.FactorKinds(r.Context(), id.User.ID)
-	if err != nil {
-		writeError(w, r, a.log, err)
-		return
-	}
-	var out meJSON
-	out.Auth.ExpiresAt, out.Auth.Mode, out.Auth.SessionID = rfc3339(id.ExpiresAt), string(id.Mode), id.SessionID
-	out.Auth.AMR, out.Auth.MFAEnrolment = nonNil(id.AMR), id.MustEnrol
-	if !id.AuthTime.IsZero() {
-		t := rfc3339(id.AuthTime)
-		out.Auth.AuthTime = &t
-	}
-	out.User.userJSON, out.User.MFA = toUserJSON(id.User), kinds
-	writeJSON(w, http.StatusOK, &out)
-}
-
 type sessionJSON struct {
 	ID         string `json:"id"`
 	Mode       string `json:"mode"`

@@ -16,17 +16,48 @@ const ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"
 // TLS: two years, subdomains included.
 const HSTS = "max-age=63072000; includeSubDomains"
 
+// securityHeaders are the headers every response carries, prepared once:
+// setSecurityHeaders assigns these slices to the map, where Header.Set
+// would canonicalize each key and allocate each value on every request.
+// Each slice has its length as its capacity, so a handler that Adds to
+// one gets a copy, and net/http copies every header before it writes; a
+// handler that changes one calls Set, which replaces the slice. Nothing
+// may write through an element of these slices.
+var securityHeaders = prepared(map[string]string{
+	"Content-Security-Policy":      ContentSecurityPolicy,
+	"X-Content-Type-Options":       "nosniff",
+	"X-Frame-Options":              "DENY",
+	"Referrer-Policy":              "no-referrer",
+	"Cross-Origin-Resource-Policy": "same-origin",
+})
+
+var hstsValue = []string{HSTS}[:1:1]
+
+// preparedHeader is one header of a prepared set.
+type preparedHeader struct {
+	key   string
+	value []string
+}
+
+// prepared returns the set h with canonical keys and values that cannot
+// grow in place.
+func prepared(h map[string]string) []preparedHeader {
+	out := make([]preparedHeader, 0, len(h))
+	for k, v := range h {
+		out = append(out, preparedHeader{http.CanonicalHeaderKey(k), []string{v}[:1:1]})
+	}
+	return out
+}
+
 // setSecurityHeaders sets the headers every response carries. HSTS goes
 // only on a response that travels over TLS: sent over plain HTTP it would
 // be ignored, and behind a TLS-terminating proxy the proxy owns it.
 func setSecurityHeaders(h http.Header, r *http.Request) {
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	for _, p := range securityHeaders {
+		h[p.key] = p.value
+	}
 	if r.TLS != nil {
-		h.Set("Strict-Transport-Security", HSTS)
+		h["Strict-Transport-Security"] = hstsValue
 	}
 }
 

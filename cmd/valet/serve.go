@@ -263,10 +263,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer worker.Close()
 	srv := &http.Server{
-		// Outermost, so that pages, redirects and the router's own answers
-		// carry the headers too (a page replaces the policy with its own).
-		Handler: httpapi.SecurityHeaders(httpapi.Deadline(routes(api, provider, api.Instrument(web.New(svc, api, pages))),
-			sf.storeTimeout, httpapi.PasswordPaths...)),
+		Handler:           serveHandler(api, provider, web.New(svc, api, pages), sf.storeTimeout),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -343,21 +340,46 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// serveHandler is what valet serve answers with: the API, the provider
+// (when not nil) and the pages, each request with its store deadline.
+func serveHandler(api *httpapi.API, provider, pages http.Handler, storeTimeout time.Duration) http.Handler {
+	return httpapi.Deadline(routes(api, provider, api.Instrument(pages)), storeTimeout, httpapi.PasswordPaths...)
+}
+
 // routes serves the JSON API at its own paths, the OpenID Connect
 // provider (when not nil) at discovery and /oauth2/, and the web pages at
 // every other path, so that a browser opening the server's address gets a
 // page. The provider's keys are those of the API's /.well-known/jwks.json.
+//
+// It picks by the path's prefix, not with a ServeMux: the API and the
+// pages route with muxes of their own, and one in front of them would
+// match every request twice. Every answer carries the security headers
+// once: the API sets them itself, and the provider and the pages get them
+// from httpapi.SecurityHeaders (a page replaces the policy with its own).
 func routes(api, provider, pages http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	for _, p := range []string{"/v1/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/openapi.json"} {
-		mux.Handle(p, api)
-	}
+	pages = httpapi.SecurityHeaders(pages)
 	if provider != nil {
-		mux.Handle("/.well-known/openid-configuration", provider)
-		mux.Handle("/oauth2/", provider)
+		provider = httpapi.SecurityHeaders(provider)
 	}
-	mux.Handle("/", pages)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case provider != nil && (p == "/.well-known/openid-configuration" || strings.HasPrefix(p, "/oauth2/")):
+			provider.ServeHTTP(w, r)
+		case apiPath(p):
+			api.ServeHTTP(w, r)
+		default:
+			pages.ServeHTTP(w, r)
+		}
+	})
+}
+
+// apiPath reports whether the JSON API serves path p.
+func apiPath(p string) bool {
+	switch p {
+	case "/healthz", "/readyz", "/metrics", "/openapi.json":
+		return true
+	}
+	return strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/.well-known/")
 }
 
 // sweepExpired drops expired sessions, refresh families, revocations and
