@@ -298,27 +298,8 @@ func (db *DB) AddClientGrant(ctx context.Context, g valet.ClientGrant) error {
 // valet.ErrUnavailable on failure.
 func (db *DB) ClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant, error) {
 	rows, err := db.ro.QueryContext(ctx, `SELECT session_id, client_id, user_id, expires_at FROM oauth_client_grants
-		WHERE session_id = ? AND expires_at > ? ORDER BY client_id`, sid, db.now().UnixMicro())
-	if err != nil {
-		return nil, db.fail(ctx, "client grants", err)
-	}
-	defer rows.Close()
-	var out []valet.ClientGrant
-	for rows.Next() {
-		var (
-			g       valet.ClientGrant
-			expires int64
-		)
-		if err := rows.Scan(&g.SessionID, &g.ClientID, &g.UserID, &expires); err != nil {
-			return nil, db.fail(ctx, "client grants", err)
-		}
-		g.ExpiresAt = time.UnixMicro(expires).UTC()
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.fail(ctx, "client grants", err)
-	}
-	return out, nil
+		WHERE session_id = ?`, sid)
+	return db.liveGrants(ctx, "client grants", rows, err)
 }
 
 // TakeClientGrants deletes the grants of session sid and returns those
@@ -328,8 +309,15 @@ func (db *DB) ClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant
 func (db *DB) TakeClientGrants(ctx context.Context, sid string) ([]valet.ClientGrant, error) {
 	rows, err := db.rw.QueryContext(ctx, `DELETE FROM oauth_client_grants WHERE session_id = ?
 		RETURNING session_id, client_id, user_id, expires_at`, sid)
+	return db.liveGrants(ctx, "take client grants", rows, err)
+}
+
+// liveGrants reads the grants of rows (session_id, client_id, user_id,
+// expires_at), the answer of a query that failed with err, and returns
+// those that have not expired by the store's clock, by client id.
+func (db *DB) liveGrants(ctx context.Context, op string, rows *sql.Rows, err error) ([]valet.ClientGrant, error) {
 	if err != nil {
-		return nil, db.fail(ctx, "take client grants", err)
+		return nil, db.fail(ctx, op, err)
 	}
 	defer rows.Close()
 	now := db.now().UnixMicro()
@@ -340,7 +328,7 @@ func (db *DB) TakeClientGrants(ctx context.Context, sid string) ([]valet.ClientG
 			expires int64
 		)
 		if err := rows.Scan(&g.SessionID, &g.ClientID, &g.UserID, &expires); err != nil {
-			return nil, db.fail(ctx, "take client grants", err)
+			return nil, db.fail(ctx, op, err)
 		}
 		if expires > now {
 			g.ExpiresAt = time.UnixMicro(expires).UTC()
@@ -348,7 +336,7 @@ func (db *DB) TakeClientGrants(ctx context.Context, sid string) ([]valet.ClientG
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, db.fail(ctx, "take client grants", err)
+		return nil, db.fail(ctx, op, err)
 	}
 	slices.SortFunc(out, func(a, b valet.ClientGrant) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return out, nil
