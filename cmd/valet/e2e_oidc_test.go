@@ -729,6 +729,8 @@ func TestBrowserOIDC(t *testing.T) {
 	ada.screenshot("account-apps")
 	ada.do("remove the app",
 		chromedp.Click(chromedp.CSS(`#apps li.app button`)),
+		// The page the form lands on has no app left.
+		chromedp.WaitNotPresent(chromedp.CSS(`#apps li.app`)),
 		chromedp.WaitVisible(chromedp.CSS(`#apps`)))
 	ada.see("#apps", "No apps have your consent")
 	ada.do("open the app once more",
