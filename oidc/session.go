@@ -254,7 +254,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // SessionEnded tells the clients that got tokens from the device session
-// sid of userID that it has ended (OpenID Back-Channel Logout 1.0),
+// sid that it has ended (OpenID Back-Channel Logout 1.0),
 // forgets its grants and revokes the clients' refresh families that came
 // from it. For each client with a BackchannelLogoutURI it signs
 // a logout token and POSTs it in the background, trying again a few times
@@ -262,8 +262,12 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 // for the deliveries. The error is that of the store; the deliveries' are
 // logged.
 //
+// Its shape is that of auth.Config.SessionEnded; the user is that of each
+// grant, so the userID given, which may be empty (a session that another
+// process ended), is not needed.
+//
 // The tokens' header has typ "JWT": valet's token package writes no other.
-func (p *Provider) SessionEnded(ctx context.Context, userID, sid string) error {
+func (p *Provider) SessionEnded(ctx context.Context, _, sid string) error {
 	if sid == "" {
 		return nil
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/store/internal/sqlwhere"
 )
 
 const refreshColumns = `f.id, f.client_id, f.user_id, f.session_id, f.scopes, f.amr, f.auth_time, f.created_at, f.expires_at, f.current_hash`
@@ -114,19 +114,8 @@ func (db *DB) RevokeClientRefreshes(ctx context.Context, f valet.ClientRefreshFi
 	}
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	var (
-		where []string
-		args  []any
-	)
-	for _, c := range []struct{ column, value string }{
-		{"id", f.ID}, {"session_id", f.SessionID}, {"user_id", f.UserID}, {"client_id", f.ClientID},
-	} {
-		if c.value != "" {
-			args = append(args, c.value)
-			where = append(where, fmt.Sprintf("%s = $%d", c.column, len(args)))
-		}
-	}
-	tag, err := db.pool.Exec(ctx, `DELETE FROM oauth_refresh WHERE `+strings.Join(where, " AND "), args...)
+	where, args := sqlwhere.ClientRefresh(f, func(n int) string { return fmt.Sprintf("$%d", n) })
+	tag, err := db.pool.Exec(ctx, `DELETE FROM oauth_refresh WHERE `+where, args...)
 	if err != nil {
 		return 0, fail("revoke client refreshes", err)
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/store/internal/sqlwhere"
 )
 
 const refreshColumns = `f.id, f.client_id, f.user_id, f.session_id, f.scopes, f.amr, f.auth_time, f.created_at, f.expires_at, f.current_hash`
@@ -119,19 +119,8 @@ func (db *DB) RevokeClientRefreshes(ctx context.Context, f valet.ClientRefreshFi
 	if f.Empty() {
 		return 0, nil
 	}
-	var (
-		where []string
-		args  []any
-	)
-	for _, c := range []struct{ column, value string }{
-		{"id", f.ID}, {"session_id", f.SessionID}, {"user_id", f.UserID}, {"client_id", f.ClientID},
-	} {
-		if c.value != "" {
-			where = append(where, c.column+" = ?")
-			args = append(args, c.value)
-		}
-	}
-	res, err := db.rw.ExecContext(ctx, `DELETE FROM oauth_refresh WHERE `+strings.Join(where, " AND "), args...)
+	where, args := sqlwhere.ClientRefresh(f, func(int) string { return "?" })
+	res, err := db.rw.ExecContext(ctx, `DELETE FROM oauth_refresh WHERE `+where, args...)
 	if err != nil {
 		return 0, db.fail(ctx, "revoke client refreshes", err)
 	}
