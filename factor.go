@@ -112,3 +112,38 @@ type FactorStore interface {
 	// callers at once, one finds it.
 	TakePending(ctx context.Context, key string, now time.Time) (value []byte, found bool, err error)
 }
+
+// FactorChange is a change of one user's second factors that must be made
+// with the mail that tells of it, in one transaction: see
+// mail.TicketStore.ChangeFactorsWithMail. Each part that is set is made as
+// the FactorStore method it names makes it, in the order of the fields.
+// Delete, Step and UseRecoveryCode are conditions too: when the factor or
+// code they name is not there (or the step is a replay), nothing at all
+// changes.
+type FactorChange struct {
+	UserID string
+	// Create is stored as CreateFactor stores it.
+	Create *Factor
+	// Step records an accepted TOTP code as UseFactorStep does, which
+	// confirms the factor.
+	Step *FactorStep
+	// Delete is the id of a factor to remove, as DeleteFactor does.
+	Delete string
+	// DeleteAll removes every factor and recovery code, as DeleteFactors
+	// does.
+	DeleteAll bool
+	// UseRecoveryCode is the hash of a recovery code to use up, as
+	// UseRecoveryCode does.
+	UseRecoveryCode string
+	// SetRecoveryCodes replaces the recovery codes by RecoveryCodes (none,
+	// when it is empty), as SetRecoveryCodes does.
+	SetRecoveryCodes bool
+	RecoveryCodes    []string
+}
+
+// FactorStep is a TOTP step accepted for factor ID at At.
+type FactorStep struct {
+	ID   string
+	Step int64
+	At   time.Time
+}

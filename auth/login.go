@@ -57,32 +57,46 @@ func NormalizeEmail(email string) (string, error) {
 }
 
 // Signup creates an account with no roles and, when the service sends
-// mail, sends its address a link and a code that verify it. It returns
-// valet.ErrConflict when the email is taken, and errors wrapping
-// ErrInvalidEmail or ErrWeakPassword. The account stands when the mail
-// cannot be stored; that is logged, and a new one may be asked for.
+// mail, sends its address a link and a code that verify it: the account
+// and its mail are stored in one transaction, so that no account is made
+// whose verification mail is lost. It returns valet.ErrConflict when the
+// email is taken, and errors wrapping ErrInvalidEmail or ErrWeakPassword.
 func (s *Service) Signup(ctx context.Context, email, pw string, c Client) (valet.User, error) {
 	if s.cfg.Throttle != nil {
 		if err := s.cfg.Throttle.Signup(ctx, c.IP); err != nil {
 			return valet.User{}, s.throttled(ctx, err, "signup", "", c)
 		}
 	}
-	u, err := s.CreateUser(ctx, email, pw, nil)
+	u, err := s.newUser(ctx, email, pw, nil)
 	if err != nil {
 		return valet.User{}, err
 	}
-	s.audit(ctx, "signup", u.ID, "", c)
-	if s.mail != nil {
-		if err := s.sendVerification(ctx, u); err != nil {
-			s.log.ErrorContext(ctx, "storing the verification mail of a new account failed; the account can ask for another",
-				"user_id", u.ID, "err", err)
-		}
+	if s.mail == nil {
+		err = s.users.CreateUser(ctx, u)
+	} else {
+		err = s.createVerifying(ctx, u)
 	}
+	if err != nil {
+		return valet.User{}, createUserError(err)
+	}
+	s.audit(ctx, "signup", u.ID, "", c)
 	return u, nil
 }
 
 // CreateUser creates an account with roles (administration and the CLI).
 func (s *Service) CreateUser(ctx context.Context, email, pw string, roles []string) (valet.User, error) {
+	u, err := s.newUser(ctx, email, pw, roles)
+	if err != nil {
+		return valet.User{}, err
+	}
+	if err := s.users.CreateUser(ctx, u); err != nil {
+		return valet.User{}, createUserError(err)
+	}
+	return u, nil
+}
+
+// newUser returns the account that CreateUser stores, not stored yet.
+func (s *Service) newUser(ctx context.Context, email, pw string, roles []string) (valet.User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
 		return valet.User{}, err
@@ -102,13 +116,16 @@ func (s *Service) CreateUser(ctx context.Context, email, pw string, roles []stri
 	if u.Roles == nil {
 		u.Roles = []string{}
 	}
-	if err := s.users.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, valet.ErrConflict) {
-			return valet.User{}, valet.Errorf(valet.ErrConflict, "An account with this email already exists.")
-		}
-		return valet.User{}, err
-	}
 	return u, nil
+}
+
+// createUserError is the error of a store's refusal to create a user: a
+// taken email says so in words.
+func createUserError(err error) error {
+	if errors.Is(err, valet.ErrConflict) {
+		return valet.Errorf(valet.ErrConflict, "An account with this email already exists.")
+	}
+	return err
 }
 
 // Login checks the email and password and starts a login in mode (the

@@ -218,34 +218,25 @@ func cmpOr(a, b string) string {
 // send stores the ticket with the mail that carries its link (to path)
 // and code, in one transaction, and pokes the worker.
 func (s *Service) send(ctx context.Context, is issued, kind mail.Kind, path, notice string) error {
+	return s.sendWith(is, kind, path, notice, func(t valet.Ticket, om mail.OutboxMessage) error {
+		return s.mail.outbox.CreateTicket(ctx, t, om)
+	})
+}
+
+// sendWith renders the mail of is as send does and has store store the
+// ticket with it, in one transaction, and pokes the worker.
+func (s *Service) sendWith(is issued, kind mail.Kind, path, notice string, store func(valet.Ticket, mail.OutboxMessage) error) error {
 	m := s.mail
 	ttl := is.ticket.ExpiresAt.Sub(is.ticket.CreatedAt)
 	om, err := m.message(kind, is.ticket.Email, mail.Data{Link: m.link(path, is.token), Code: is.code, ValidFor: ttl, Notice: notice})
 	if err != nil {
 		return err
 	}
-	if err := m.outbox.CreateTicket(ctx, is.ticket, om); err != nil {
+	if err := store(is.ticket, om); err != nil {
 		return err
 	}
 	m.worker.Poke()
 	return nil
-}
-
-// notify stores a notice to u's address, when the service sends mail. The
-// change it tells of is made: a failure is logged, not returned.
-func (s *Service) notify(ctx context.Context, u valet.User, notice string) {
-	if s.mail == nil {
-		return
-	}
-	om, err := s.mail.message(mail.KindNotice, u.Email, mail.Data{Notice: notice})
-	if err == nil {
-		err = s.mail.outbox.EnqueueMail(ctx, om)
-	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "storing a notice failed; the change stands", "user_id", u.ID, "err", err)
-		return
-	}
-	s.mail.worker.Poke()
 }
 
 // updateUserNotified stores u and, when the service sends mail, the notice

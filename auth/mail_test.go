@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -191,6 +192,37 @@ func TestSignupVerification(t *testing.T) {
 	id, err := e.s.IdentifyBearer(ctx, g.AccessToken)
 	if err != nil || !id.User.EmailVerified {
 		t.Errorf("identity of a token login: %+v, %v; want email verified", id, err)
+	}
+}
+
+// failingSignup is a store whose CreateUserWithTicket fails as a database
+// that went away does.
+type failingSignup struct{ *memory.Store }
+
+func (failingSignup) CreateUserWithTicket(context.Context, valet.User, valet.Ticket, ...mail.OutboxMessage) error {
+	return fmt.Errorf("test: create user: %w", valet.ErrUnavailable)
+}
+
+// A new account is stored with its verification mail or not at all: when
+// the mail cannot be stored, signing up fails and leaves no account behind
+// that would wait for a mail that never comes.
+func TestSignupWithoutItsMail(t *testing.T) {
+	var st *memory.Store
+	e := newMailService(t, func(cfg *Config) {
+		st = cfg.Stores.Users.(*memory.Store)
+		cfg.Mail.Outbox = failingSignup{st}
+	})
+	ctx, c := context.Background(), Client{IP: "192.0.2.1"}
+	if _, err := e.s.CreateUser(ctx, "bob@example.com", devicePW, nil); err != nil {
+		t.Fatalf("CreateUser, which sends no mail: %v", err)
+	}
+	_, err := e.s.Signup(ctx, "ada@example.com", devicePW, c)
+	wantKind(t, err, valet.ErrUnavailable)
+	if _, err := st.UserByEmail(ctx, "ada@example.com"); !errors.Is(err, valet.ErrNotFound) {
+		t.Fatalf("after a failed signup, UserByEmail: %v, want no account", err)
+	}
+	if n, err := st.PendingMail(ctx); err != nil || n != 0 {
+		t.Fatalf("after a failed signup: %d messages pending (%v), want none", n, err)
 	}
 }
 

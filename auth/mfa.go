@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/mail"
 )
 
 // MFAPolicy says who must have a second factor.
@@ -380,16 +381,22 @@ func (s *Service) checkFactor(ctx context.Context, u valet.User, method, code st
 		if n == "" {
 			return nil, errWrongFactor()
 		}
-		ok, err := fs.UseRecoveryCode(ctx, u.ID, valet.HashSecret(n))
+		// The notice says how many are left, so it is written before the
+		// code is used, with the code in one change.
+		had, err := fs.RecoveryCodes(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		if had == 0 {
+			return nil, errWrongFactor()
+		}
+		notice := fmt.Sprintf("A recovery code was just used to sign in to your account. %d are left.", had-1)
+		_, ok, err := s.changeFactors(ctx, u, valet.FactorChange{UserID: u.ID, UseRecoveryCode: valet.HashSecret(n)}, notice)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return nil, errWrongFactor()
-		}
-		left, err := fs.RecoveryCodes(ctx, u.ID)
-		if err == nil {
-			s.notify(ctx, u, fmt.Sprintf("A recovery code was just used to sign in to your account. %d are left.", left))
 		}
 		return []string{valet.AMROTP, valet.AMRMulti}, nil
 	case MethodWebAuthn:
@@ -409,15 +416,23 @@ func (s *Service) checkFactor(ctx context.Context, u valet.User, method, code st
 // useTOTP checks code against TOTP factor f and, when it matches a step
 // not used before, records the step: a code works once.
 func (s *Service) useTOTP(ctx context.Context, f valet.Factor, code string) (bool, error) {
-	secret, err := openWith(s.factorSeal, f.Secret, f.ID)
-	if err != nil {
-		return false, fmt.Errorf("auth: open TOTP secret of factor %s: %w", f.ID, err)
-	}
-	step, ok := totpMatch(string(secret), code, s.cfg.Now())
-	if !ok {
-		return false, nil
+	step, ok, err := s.matchTOTP(f, code)
+	if err != nil || !ok {
+		return false, err
 	}
 	return s.cfg.Stores.Factors.UseFactorStep(ctx, f.UserID, f.ID, step, s.cfg.Now().UTC())
+}
+
+// matchTOTP checks code against TOTP factor f and returns the time step
+// that it matches, which the caller records (whether it was used before
+// is for the store to say). ok is false when it matches none.
+func (s *Service) matchTOTP(f valet.Factor, code string) (step int64, ok bool, err error) {
+	secret, err := openWith(s.factorSeal, f.Secret, f.ID)
+	if err != nil {
+		return 0, false, fmt.Errorf("auth: open TOTP secret of factor %s: %w", f.ID, err)
+	}
+	step, ok = totpMatch(string(secret), code, s.cfg.Now())
+	return step, ok, nil
 }
 
 // TOTPEnrolment is a TOTP factor waiting for its first code.
@@ -478,8 +493,7 @@ func (s *Service) BeginTOTP(ctx context.Context, id *valet.Identity, name string
 // caller and makes the factor count. It returns the account's new recovery
 // codes, to be shown once: ten, which replace any the account had.
 func (s *Service) ConfirmTOTP(ctx context.Context, id *valet.Identity, factorID, code string, c Client) ([]string, error) {
-	fs, err := s.factorStore()
-	if err != nil {
+	if _, err := s.factorStore(); err != nil {
 		return nil, err
 	}
 	if err := s.RequireRecent(ctx, id); err != nil {
@@ -490,35 +504,117 @@ func (s *Service) ConfirmTOTP(ctx context.Context, id *valet.Identity, factorID,
 			return nil, s.throttled(ctx, err, "mfa.confirm", id.User.ID, c)
 		}
 	}
-	f, err := s.ownFactor(ctx, id.User.ID, factorID)
+	f, _, err := s.ownFactor(ctx, id.User.ID, factorID)
 	if err != nil {
 		return nil, err
 	}
 	if f.Kind != valet.FactorTOTP || f.Confirmed {
 		return nil, valet.Errorf(valet.ErrNotFound, "No authenticator app is waiting for its first code.")
 	}
-	ok, err := s.useTOTP(ctx, f, code)
+	step, ok, err := s.matchTOTP(f, code)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, errWrongFactor()
 	}
-	codes, err := s.newRecoveryCodes(ctx, fs, id.User.ID)
-	if err != nil {
+	// The step confirms the factor; it, the new recovery codes and the
+	// notice are one change, so that a factor never counts without the
+	// codes shown for it or the mail that tells of it.
+	codes, hashes := newRecoveryCodeSet()
+	change := valet.FactorChange{
+		UserID:           id.User.ID,
+		Step:             &valet.FactorStep{ID: f.ID, Step: step, At: s.cfg.Now().UTC()},
+		SetRecoveryCodes: true, RecoveryCodes: hashes,
+	}
+	if _, ok, err = s.changeFactors(ctx, id.User, change, addedNotice(f)); err != nil {
 		return nil, err
+	}
+	if !ok {
+		// The step was used, or the factor removed, in between.
+		return nil, errWrongFactor()
 	}
 	s.factorAdded(ctx, id, f, []string{valet.AMROTP, valet.AMRMulti}, c)
 	return codes, nil
 }
 
-// factorAdded tells of a new factor: the audit log, a mail, and the
-// caller's own session, which now counts as signed in with it (the user
-// just proved to hold it).
+// changeFactors makes c and, when the service sends mail and notice is not
+// empty, stores the notice to u's address with it, in one transaction
+// (mail.TicketStore.ChangeFactorsWithMail): the change is never stored
+// without the mail that tells of it, nor the mail without the change.
+// Without mail it makes the parts of c one by one through the FactorStore,
+// in the order of the fields, and stops at the first condition that does
+// not hold: a condition holds back the parts after it only, so callers
+// put theirs first. ok is false when a condition of c does not hold; n is
+// how many factors c.DeleteAll removed. Its errors are those of the
+// stores' methods.
+func (s *Service) changeFactors(ctx context.Context, u valet.User, c valet.FactorChange, notice string) (n int, ok bool, err error) {
+	if s.mail != nil {
+		var msgs []mail.OutboxMessage
+		if notice != "" {
+			om, err := s.mail.message(mail.KindNotice, u.Email, mail.Data{Notice: notice})
+			if err != nil {
+				return 0, false, err
+			}
+			msgs = append(msgs, om)
+		}
+		n, ok, err = s.mail.outbox.ChangeFactorsWithMail(ctx, c, msgs...)
+		if err != nil || !ok {
+			return 0, false, err
+		}
+		if len(msgs) > 0 {
+			s.mail.worker.Poke()
+		}
+		return n, true, nil
+	}
+	fs, err := s.factorStore()
+	if err != nil {
+		return 0, false, err
+	}
+	if c.Create != nil {
+		if err := fs.CreateFactor(ctx, *c.Create); err != nil {
+			return 0, false, err
+		}
+	}
+	if st := c.Step; st != nil {
+		if ok, err := fs.UseFactorStep(ctx, c.UserID, st.ID, st.Step, st.At); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	if c.Delete != "" {
+		if ok, err := fs.DeleteFactor(ctx, c.UserID, c.Delete); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	if c.DeleteAll {
+		if n, err = fs.DeleteFactors(ctx, c.UserID); err != nil {
+			return 0, false, err
+		}
+	}
+	if c.UseRecoveryCode != "" {
+		if ok, err := fs.UseRecoveryCode(ctx, c.UserID, c.UseRecoveryCode); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	if c.SetRecoveryCodes {
+		if err := fs.SetRecoveryCodes(ctx, c.UserID, c.RecoveryCodes); err != nil {
+			return 0, false, err
+		}
+	}
+	return n, true, nil
+}
+
+// addedNotice is the notice of the new factor f.
+func addedNotice(f valet.Factor) string {
+	return fmt.Sprintf("A second factor was added to your account: %q (%s). If this was not you, reset your password and remove it.", f.Name, kindName(f.Kind))
+}
+
+// factorAdded tells of a new factor, stored with its notice
+// (addedNotice): the audit log, and the caller's own session, which now
+// counts as signed in with it (the user just proved to hold it).
 func (s *Service) factorAdded(ctx context.Context, id *valet.Identity, f valet.Factor, amr []string, c Client) {
 	_ = s.userChanged(ctx, id.User.ID) // logged; the factor stands
 	s.audit(ctx, "mfa.add", id.User.ID, id.SessionID, c, "factor_id", f.ID, "kind", string(f.Kind))
-	s.notify(ctx, id.User, fmt.Sprintf("A second factor was added to your account: %q (%s). If this was not you, reset your password and remove it.", f.Name, kindName(f.Kind)))
 	if id.SessionID != "" {
 		amr = mergeAMR(id.AMR, amr)
 		if err := s.cfg.Stores.Sessions.SetSessionAuth(ctx, id.SessionID, s.cfg.Now().UTC(), amr); err != nil {
@@ -551,24 +647,22 @@ func mergeAMR(a, b []string) []string {
 	return out
 }
 
-func (s *Service) newRecoveryCodes(ctx context.Context, fs valet.FactorStore, userID string) ([]string, error) {
-	codes := newRecoveryCodes(recoveryCodeCount)
-	hashes := make([]string, len(codes))
+// newRecoveryCodeSet returns a new set of recovery codes, to be shown
+// once, and the hashes of them, to be stored.
+func newRecoveryCodeSet() (codes, hashes []string) {
+	codes = newRecoveryCodes(recoveryCodeCount)
+	hashes = make([]string, len(codes))
 	for i, c := range codes {
 		hashes[i] = valet.HashSecret(normalRecoveryCode(c))
 	}
-	if err := fs.SetRecoveryCodes(ctx, userID, hashes); err != nil {
-		return nil, err
-	}
-	return codes, nil
+	return codes, hashes
 }
 
 // NewRecoveryCodes replaces the caller's recovery codes by ten new ones,
 // shown once. The caller must have a second factor and have signed in
 // recently.
 func (s *Service) NewRecoveryCodes(ctx context.Context, id *valet.Identity, c Client) ([]string, error) {
-	fs, err := s.factorStore()
-	if err != nil {
+	if _, err := s.factorStore(); err != nil {
 		return nil, err
 	}
 	if err := s.RequireRecent(ctx, id); err != nil {
@@ -581,62 +675,72 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, id *valet.Identity, c Cl
 	if len(methods) == 0 {
 		return nil, valet.Errorf(valet.ErrInvalidRequest, "Add a second factor first: recovery codes stand in for one.")
 	}
-	codes, err := s.newRecoveryCodes(ctx, fs, id.User.ID)
-	if err != nil {
+	codes, hashes := newRecoveryCodeSet()
+	change := valet.FactorChange{UserID: id.User.ID, SetRecoveryCodes: true, RecoveryCodes: hashes}
+	if _, _, err := s.changeFactors(ctx, id.User, change, "New recovery codes were made for your account; the old ones no longer work."); err != nil {
 		return nil, err
 	}
 	s.audit(ctx, "mfa.recovery_codes", id.User.ID, id.SessionID, c)
-	s.notify(ctx, id.User, "New recovery codes were made for your account; the old ones no longer work.")
 	return codes, nil
 }
 
-func (s *Service) ownFactor(ctx context.Context, userID, factorID string) (valet.Factor, error) {
+// ownFactor returns factor factorID of userID, with all of the user's
+// factors as it read them, or an error wrapping valet.ErrNotFound when
+// the user has no such factor.
+func (s *Service) ownFactor(ctx context.Context, userID, factorID string) (valet.Factor, []valet.Factor, error) {
 	if plausibleID(factorID) {
 		all, err := s.cfg.Stores.Factors.Factors(ctx, userID)
 		if err != nil {
-			return valet.Factor{}, err
+			return valet.Factor{}, nil, err
 		}
 		for _, f := range all {
 			if f.ID == factorID {
-				return f, nil
+				return f, all, nil
 			}
 		}
 	}
-	return valet.Factor{}, valet.Errorf(valet.ErrNotFound, "No such second factor.")
+	return valet.Factor{}, nil, errNoFactor()
+}
+
+func errNoFactor() error {
+	return valet.Errorf(valet.ErrNotFound, "No such second factor.")
 }
 
 // DeleteFactor removes second factor factorID of the caller, who must have
 // signed in recently. With the last factor go the recovery codes. The
 // user is told by mail.
 func (s *Service) DeleteFactor(ctx context.Context, id *valet.Identity, factorID string, c Client) error {
-	fs, err := s.factorStore()
-	if err != nil {
+	if _, err := s.factorStore(); err != nil {
 		return err
 	}
 	if err := s.RequireRecent(ctx, id); err != nil {
 		return err
 	}
-	f, err := s.ownFactor(ctx, id.User.ID, factorID)
+	f, all, err := s.ownFactor(ctx, id.User.ID, factorID)
 	if err != nil {
 		return err
 	}
-	if _, err := fs.DeleteFactor(ctx, id.User.ID, f.ID); err != nil {
-		return err
+	// Recovery codes stand in for a factor: they go with the last
+	// confirmed one, in the same change.
+	change := valet.FactorChange{UserID: id.User.ID, Delete: f.ID}
+	if !slices.ContainsFunc(all, func(o valet.Factor) bool { return o.ID != f.ID && o.Confirmed }) {
+		change.SetRecoveryCodes = true
 	}
-	_, left, err := s.methods(ctx, id.User.ID)
+	// An unconfirmed factor never counted: its removal is no news.
+	var notice string
+	if f.Confirmed {
+		notice = fmt.Sprintf("A second factor was removed from your account: %q (%s).", f.Name, kindName(f.Kind))
+	}
+	_, ok, err := s.changeFactors(ctx, id.User, change, notice)
 	if err != nil {
 		return err
 	}
-	if len(left) == 0 {
-		if err := fs.SetRecoveryCodes(ctx, id.User.ID, nil); err != nil {
-			return err
-		}
+	if !ok {
+		// Removed in between, by another request, which told of it.
+		return errNoFactor()
 	}
 	_ = s.userChanged(ctx, id.User.ID)
 	s.audit(ctx, "mfa.remove", id.User.ID, id.SessionID, c, "factor_id", f.ID, "kind", string(f.Kind))
-	if f.Confirmed {
-		s.notify(ctx, id.User, fmt.Sprintf("A second factor was removed from your account: %q (%s).", f.Name, kindName(f.Kind)))
-	}
 	return nil
 }
 
@@ -644,15 +748,15 @@ func (s *Service) DeleteFactor(ctx context.Context, id *valet.Identity, factorID
 // for an administrator helping someone who lost theirs, and ends all of
 // the user's device sessions. The user is told by mail.
 func (s *Service) ResetFactors(ctx context.Context, id string, c Client) (Withdrawal, error) {
-	fs, err := s.factorStore()
-	if err != nil {
+	if _, err := s.factorStore(); err != nil {
 		return Withdrawal{}, err
 	}
 	u, err := s.userByID(ctx, id)
 	if err != nil {
 		return Withdrawal{}, err
 	}
-	n, err := fs.DeleteFactors(ctx, u.ID)
+	n, _, err := s.changeFactors(ctx, u, valet.FactorChange{UserID: u.ID, DeleteAll: true},
+		"An administrator removed the second factors of your account and signed it out everywhere. Sign in with your password and add a second factor again.")
 	if err != nil {
 		return Withdrawal{}, err
 	}
@@ -662,7 +766,6 @@ func (s *Service) ResetFactors(ctx context.Context, id string, c Client) (Withdr
 	}
 	_ = s.userChanged(ctx, u.ID)
 	s.audit(ctx, "mfa.reset", u.ID, "", c, "factors", n, "sessions", w.Sessions)
-	s.notify(ctx, u, "An administrator removed the second factors of your account and signed it out everywhere. Sign in with your password and add a second factor again.")
 	return w, nil
 }
 

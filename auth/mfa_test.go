@@ -3,10 +3,13 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/testclock"
+	"github.com/valetauth/valet/mail"
 	"github.com/valetauth/valet/password"
 	"github.com/valetauth/valet/store/memory"
 	"github.com/valetauth/valet/throttle"
@@ -411,5 +415,139 @@ func TestMFAPolicy(t *testing.T) {
 	}
 	if id, _ := s.IdentifyBearer(ctx, ng.AccessToken); id.MustEnrol || !valet.MultiFactor(id.AMR) {
 		t.Errorf("after enrolling: must enrol %v, amr %v", id.MustEnrol, id.AMR)
+	}
+}
+
+// refusingOutbox is a store whose ChangeFactorsWithMail, while refuse is
+// set, fails as a database that went away does.
+type refusingOutbox struct {
+	*memory.Store
+	refuse atomic.Bool
+}
+
+func (o *refusingOutbox) ChangeFactorsWithMail(ctx context.Context, c valet.FactorChange, msgs ...mail.OutboxMessage) (int, bool, error) {
+	if o.refuse.Load() {
+		return 0, false, fmt.Errorf("test: change factors: %w", valet.ErrUnavailable)
+	}
+	return o.Store.ChangeFactorsWithMail(ctx, c, msgs...)
+}
+
+// A change of a second factor is stored with the notice that tells of it
+// or not at all: when the notice cannot be stored, the change fails and
+// the factors stay as they were.
+func TestFactorChangeWithoutItsMail(t *testing.T) {
+	var st *memory.Store
+	out := &refusingOutbox{}
+	e := newMailService(t, func(cfg *Config) {
+		st = cfg.Stores.Users.(*memory.Store)
+		out.Store = st
+		cfg.Mail.Outbox = out
+	})
+	ctx := context.Background()
+	u, err := e.s.CreateUser(ctx, "ada@example.com", devicePW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := login(t, e.s, valet.ModeSession, "enrolling")
+	id, err := e.s.IdentifyCookie(ctx, g.Cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := e.s.BeginTOTP(ctx, id, "Phone", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := hotp.GenerateCodeCustom(en.Secret, uint64(totpStep(e.s.cfg.Now())), totpOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// wantFactor fails the test unless the user's one factor is the app,
+	// confirmed or not, and it has codes recovery codes; and no mail is
+	// waiting.
+	wantFactor := func(t *testing.T, confirmed bool, codes int) {
+		t.Helper()
+		fs, err := st.Factors(ctx, u.ID)
+		if err != nil || len(fs) != 1 || fs[0].ID != en.FactorID || fs[0].Confirmed != confirmed {
+			t.Fatalf("factors %+v (%v), want the app, confirmed %t", fs, err, confirmed)
+		}
+		if n, err := st.RecoveryCodes(ctx, u.ID); err != nil || n != codes {
+			t.Errorf("%d recovery codes (%v), want %d", n, err, codes)
+		}
+		if n, err := st.PendingMail(ctx); err != nil || n != 0 {
+			t.Errorf("%d messages pending (%v), want none", n, err)
+		}
+	}
+	// wantNotice fails the test unless the next mail is a notice that
+	// says want.
+	wantNotice := func(t *testing.T, want string) {
+		t.Helper()
+		m := e.in.next(t)
+		if m.Kind != mail.KindNotice || !strings.Contains(m.Text, want) {
+			t.Errorf("mail of kind %q: %q, want a notice that says %q", m.Kind, m.Text, want)
+		}
+	}
+
+	out.refuse.Store(true)
+	_, err = e.s.ConfirmTOTP(ctx, id, en.FactorID, code, Client{})
+	wantKind(t, err, valet.ErrUnavailable)
+	wantFactor(t, false, 0)
+	// The step of the code was not recorded either: the code still works.
+	out.refuse.Store(false)
+	codes, err := e.s.ConfirmTOTP(ctx, id, en.FactorID, code, Client{})
+	if err != nil {
+		t.Fatalf("ConfirmTOTP with the code of the refused try: %v", err)
+	}
+	wantNotice(t, "A second factor was added")
+	id, err = e.s.IdentifyCookie(ctx, g.Cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out.refuse.Store(true)
+	_, err = e.s.NewRecoveryCodes(ctx, id, Client{})
+	wantKind(t, err, valet.ErrUnavailable)
+	wantFactor(t, true, len(codes))
+
+	err = e.s.DeleteFactor(ctx, id, en.FactorID, Client{})
+	wantKind(t, err, valet.ErrUnavailable)
+	wantFactor(t, true, len(codes))
+
+	_, err = e.s.ResetFactors(ctx, u.ID, Client{})
+	wantKind(t, err, valet.ErrUnavailable)
+	wantFactor(t, true, len(codes))
+
+	need := func() string {
+		_, err := e.s.Login(ctx, "ada@example.com", devicePW, valet.ModeSession, Client{})
+		var mfa *MFARequiredError
+		if !errors.As(err, &mfa) {
+			t.Fatalf("password step: %v, want MFARequiredError", err)
+		}
+		return mfa.Token
+	}
+	_, err = e.s.LoginMFA(ctx, need(), MethodRecoveryCode, codes[0], nil, Client{})
+	wantKind(t, err, valet.ErrUnavailable)
+	wantFactor(t, true, len(codes))
+	e.in.none(t)
+
+	// The old recovery codes still work, and the changes go through once
+	// the outbox takes their mail.
+	out.refuse.Store(false)
+	if _, err := e.s.LoginMFA(ctx, need(), MethodRecoveryCode, codes[0], nil, Client{}); err != nil {
+		t.Fatalf("sign-in with a recovery code of before the refused changes: %v", err)
+	}
+	wantNotice(t, fmt.Sprintf("A recovery code was just used to sign in to your account. %d are left.", len(codes)-1))
+	if _, err := e.s.NewRecoveryCodes(ctx, id, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	wantNotice(t, "New recovery codes were made")
+	if err := e.s.DeleteFactor(ctx, id, en.FactorID, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	wantNotice(t, "A second factor was removed")
+	if fs, err := st.Factors(ctx, u.ID); err != nil || len(fs) != 0 {
+		t.Errorf("after DeleteFactor: factors %+v (%v), want none", fs, err)
+	}
+	if n, err := st.RecoveryCodes(ctx, u.ID); err != nil || n != 0 {
+		t.Errorf("after removing the last factor: %d recovery codes (%v), want none", n, err)
 	}
 }

@@ -302,8 +302,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, id *valet.Ident
 	if s.passkeys == nil {
 		return valet.Factor{}, nil, errNoPasskeys()
 	}
-	fs, err := s.factorStore()
-	if err != nil {
+	if _, err := s.factorStore(); err != nil {
 		return valet.Factor{}, nil, err
 	}
 	if err := s.RequireRecent(ctx, id); err != nil {
@@ -337,17 +336,19 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, id *valet.Ident
 		ID: newShortID(), UserID: u.ID, Kind: valet.FactorWebAuthn, Name: p.Name,
 		Secret: cred.Data, CredentialID: cred.ID, Confirmed: true, CreatedAt: now,
 	}
-	if err := fs.CreateFactor(ctx, f); err != nil {
+	// The passkey, the recovery codes of a first factor and the notice
+	// are one change.
+	change := valet.FactorChange{UserID: u.ID, Create: &f}
+	var codes []string
+	if len(had) == 0 {
+		codes, change.RecoveryCodes = newRecoveryCodeSet()
+		change.SetRecoveryCodes = true
+	}
+	if _, _, err := s.changeFactors(ctx, u, change, addedNotice(f)); err != nil {
 		if errors.Is(err, valet.ErrConflict) {
 			return valet.Factor{}, nil, valet.Errorf(valet.ErrConflict, "This passkey is registered already.")
 		}
 		return valet.Factor{}, nil, err
-	}
-	var codes []string
-	if len(had) == 0 {
-		if codes, err = s.newRecoveryCodes(ctx, fs, u.ID); err != nil {
-			return valet.Factor{}, nil, err
-		}
 	}
 	amr := []string{passkeyAMR(f)}
 	if cred.UserVerified {

@@ -19,7 +19,20 @@ var verifyPurposes = []valet.TicketPurpose{valet.TicketVerify, valet.TicketEmail
 // sendVerification stores a verification ticket for u's address with the
 // mail that carries it.
 func (s *Service) sendVerification(ctx context.Context, u valet.User) error {
-	return s.send(ctx, s.newTicket(u, valet.TicketVerify, u.Email, s.cfg.Mail.VerifyTTL, false), mail.KindVerify, verifyPath, "")
+	return s.send(ctx, s.verification(u), mail.KindVerify, verifyPath, "")
+}
+
+// createVerifying stores the new user u, a verification ticket for its
+// address and the mail that carries it, in one transaction.
+func (s *Service) createVerifying(ctx context.Context, u valet.User) error {
+	return s.sendWith(s.verification(u), mail.KindVerify, verifyPath, "", func(t valet.Ticket, om mail.OutboxMessage) error {
+		return s.mail.outbox.CreateUserWithTicket(ctx, u, t, om)
+	})
+}
+
+// verification returns a new ticket that verifies u's address.
+func (s *Service) verification(u valet.User) issued {
+	return s.newTicket(u, valet.TicketVerify, u.Email, s.cfg.Mail.VerifyTTL, false)
 }
 
 // RequestVerification sends the user of id a mail with a link and a code

@@ -56,6 +56,20 @@ type TicketStore interface {
 	// without its notice. Its errors are UpdateUser's and EnqueueMail's,
 	// and with one nothing changes.
 	UpdateUserWithMail(ctx context.Context, u valet.User, msgs ...OutboxMessage) error
+	// ChangeFactorsWithMail makes c (see valet.FactorChange) and enqueues
+	// msgs in one transaction: a change of a second factor that the user
+	// must be told of is never stored without its notice. ok is false, and
+	// nothing changes, when a condition of c does not hold; n is the
+	// number of factors that c.DeleteAll removed. Its errors are those of
+	// the FactorStore methods c names and EnqueueMail's, and with one
+	// nothing changes.
+	ChangeFactorsWithMail(ctx context.Context, c valet.FactorChange, msgs ...OutboxMessage) (n int, ok bool, err error)
+	// CreateUserWithTicket stores the new user u as
+	// valet.UserStore.CreateUser does, then the ticket t as CreateTicket
+	// does, and enqueues msgs, in one transaction: a new account is never
+	// stored without the mail that verifies its address. Its errors are
+	// CreateUser's and CreateTicket's, and with one nothing changes.
+	CreateUserWithTicket(ctx context.Context, u valet.User, t valet.Ticket, msgs ...OutboxMessage) error
 	// DeleteTickets deletes the tickets of userID with one of purposes, or
 	// with any purpose when none is named, and returns how many it deleted.
 	DeleteTickets(ctx context.Context, userID string, purposes ...valet.TicketPurpose) (int, error)

@@ -1,15 +1,18 @@
 // Package storemetrics times every call to valet's stores into Prometheus.
 // Wrap returns a valet.Stores whose members do what the given ones do, a
-// Sessions that is a valet.SessionLister when the given one is, and that
-// record, on the registry given:
+// Sessions that is a valet.SessionLister when the given one is, a Users
+// that is a mail.TicketStore when the given one is, and that record, on
+// the registry given:
 //
 //	valet_store_call_duration_seconds{store,op}  histogram; its _count is the calls
 //	valet_store_errors_total{store,op}           calls that failed
 //
 // store is the member of valet.Stores ("users", "sessions", "refresh",
-// "keys", "secrets", "revocations", "factors", "clients") and op the
-// method ("UserByEmail"). A failure is an error other than valet.ErrNotFound and valet.ErrConflict,
-// which are answers, not failures (see the contract in valet's store.go).
+// "keys", "secrets", "revocations", "factors", "clients"), or "mail" for
+// the outbox and the tickets that a Users member keeps, and op the method
+// ("UserByEmail"). A failure is an error other than valet.ErrNotFound and
+// valet.ErrConflict, which are answers, not failures (see the contract in
+// valet's store.go).
 //
 // It links no database driver: it wraps the interfaces, whatever backend
 // is behind them.
@@ -23,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/mail"
 )
 
 // latencyBuckets span a cached Redis call (100µs) to the default store
@@ -78,7 +82,11 @@ func Wrap(s valet.Stores, reg prometheus.Registerer) (valet.Stores, error) {
 	}
 	out := valet.Stores{}
 	if s.Users != nil {
-		out.Users = wrapUsers(s.Users, m)
+		u := wrapUsers(s.Users, m)
+		out.Users = u
+		if ts, ok := s.Users.(mail.TicketStore); ok {
+			out.Users = wrapMail(u, ts, m)
+		}
 	}
 	if s.Sessions != nil {
 		out.Sessions = wrapSessions(s.Sessions, m)
@@ -117,7 +125,7 @@ type users struct {
 	create, byID, byEmail, update, delete, listUsers *op
 }
 
-func wrapUsers(in valet.UserStore, m *meter) valet.UserStore {
+func wrapUsers(in valet.UserStore, m *meter) *users {
 	const s = "users"
 	return &users{inner: in, create: m.op(s, "CreateUser"), byID: m.op(s, "UserByID"), byEmail: m.op(s, "UserByEmail"),
 		update: m.op(s, "UpdateUser"), delete: m.op(s, "DeleteUser"), listUsers: m.op(s, "ListUsers")}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/mail"
 	"github.com/valetauth/valet/store/memory"
 	"github.com/valetauth/valet/store/sqlite"
 	"github.com/valetauth/valet/store/storetest"
@@ -53,7 +54,8 @@ type bare struct {
 }
 
 // TestSessionLister: the wrapper of Sessions lists sessions exactly when
-// what it wraps does.
+// what it wraps does, and the wrapper of Users keeps the outbox exactly
+// when what it wraps does.
 func TestSessionLister(t *testing.T) {
 	tests := []struct {
 		name string
@@ -65,9 +67,13 @@ func TestSessionLister(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, got := wrap(t, tc.in).Sessions.(valet.SessionLister)
-			if got != tc.want {
+			w := wrap(t, tc.in)
+			if _, got := w.Sessions.(valet.SessionLister); got != tc.want {
 				t.Fatalf("SessionLister = %v, want %v", got, tc.want)
+			}
+			// The memory store keeps the outbox too; bare does not.
+			if _, got := w.Users.(mail.TicketStore); got != tc.want {
+				t.Fatalf("Users is a mail.TicketStore = %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -84,6 +90,36 @@ type failing struct {
 
 func (f failing) UserByEmail(ctx context.Context, email string) (valet.User, error) {
 	return valet.User{}, f.err
+}
+
+// gather returns the value of each series on reg whose name and labels,
+// as name{label=value,...}, contain sub: a histogram's count, a counter's
+// value.
+func gather(tb testing.TB, reg *prometheus.Registry, sub string) map[string]float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+			if !strings.Contains(key, sub) {
+				continue
+			}
+			if h := m.GetHistogram(); h != nil {
+				got[key] = float64(h.GetSampleCount())
+			} else {
+				got[key] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return got
 }
 
 // TestSeries: every call is counted under its store and method, and only
@@ -109,28 +145,7 @@ func TestSeries(t *testing.T) {
 			}
 			_, _ = w.Users.UserByEmail(context.Background(), "ada@example.com")
 			_, _ = w.Users.UserByEmail(context.Background(), "ada@example.com")
-			mfs, err := reg.Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]float64{}
-			for _, mf := range mfs {
-				for _, m := range mf.GetMetric() {
-					var labels []string
-					for _, l := range m.GetLabel() {
-						labels = append(labels, l.GetName()+"="+l.GetValue())
-					}
-					key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
-					if !strings.Contains(key, "op=UserByEmail") {
-						continue
-					}
-					if h := m.GetHistogram(); h != nil {
-						got[key] = float64(h.GetSampleCount())
-					} else {
-						got[key] = m.GetCounter().GetValue()
-					}
-				}
-			}
+			got := gather(t, reg, "op=UserByEmail")
 			want := map[string]float64{
 				"valet_store_call_duration_seconds{op=UserByEmail,store=users}": 2,
 				"valet_store_errors_total{op=UserByEmail,store=users}":          2 * tc.wantErrors,
@@ -139,6 +154,47 @@ func TestSeries(t *testing.T) {
 				t.Fatalf("series %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestMailSeries: the outbox's and the tickets' calls are counted under
+// store "mail", and reach the store.
+func TestMailSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	w, err := storemetrics.Wrap(memory.New().Stores(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := w.Users.(mail.TicketStore)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	u := valet.User{ID: "u1", Email: "ada@example.com", Roles: []string{}, CreatedAt: now, UpdatedAt: now}
+	tk := valet.Ticket{ID: valet.HashSecret(valet.NewID()), UserID: u.ID, Purpose: valet.TicketVerify, Email: u.Email,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	msg := mail.OutboxMessage{ID: valet.NewID(), Kind: mail.KindVerify, To: u.Email, Body: []byte{0}, CreatedAt: now, NextAttemptAt: now}
+	if err := ts.CreateUserWithTicket(ctx, u, tk, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.CreateUserWithTicket(ctx, u, tk, msg); !errors.Is(err, valet.ErrConflict) {
+		t.Fatalf("CreateUserWithTicket again: %v, want a conflict", err)
+	}
+	if _, found, err := ts.Ticket(ctx, tk.ID, now); err != nil || !found {
+		t.Fatalf("Ticket: found %v, %v", found, err)
+	}
+	if n, err := ts.PendingMail(ctx); err != nil || n != 1 {
+		t.Fatalf("PendingMail = %d, %v; want 1", n, err)
+	}
+	got := gather(t, reg, "store=mail")
+	for key, want := range map[string]float64{
+		"valet_store_call_duration_seconds{op=CreateUserWithTicket,store=mail}": 2,
+		"valet_store_errors_total{op=CreateUserWithTicket,store=mail}":          0,
+		"valet_store_call_duration_seconds{op=Ticket,store=mail}":               1,
+		"valet_store_call_duration_seconds{op=PendingMail,store=mail}":          1,
+		"valet_store_call_duration_seconds{op=ClaimMail,store=mail}":            0,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
 	}
 }
 

@@ -147,14 +147,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	// The outbox and the tickets are the database's: taken before the
-	// stores are wrapped for metrics, which keep only the store interfaces.
-	outbox, _ := b.stores.Users.(mail.TicketStore)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if b.stores, err = storemetrics.Wrap(b.stores, reg); err != nil {
 		return err
 	}
+	// The outbox and the tickets are the database's, which keeps the
+	// users; the wrapper for metrics keeps them too.
+	outbox, _ := b.stores.Users.(mail.TicketStore)
 	vf.registerer = reg
 	guard, closeGuard := tf.guard(sf.sessions, sf.storeTimeout)
 	defer closeGuard()

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/mail"
 )
 
 // factors holds one Store's second factors and recovery codes under a lock
 // of its own. A method that needs the users too takes the users' lock
 // first, then this one, so that a factor is never stored for a user that a
-// DeleteUser at the same time removes.
+// DeleteUser at the same time removes; one that enqueues mail too
+// (ChangeFactorsWithMail) takes the outbox's last.
 type factors struct {
 	mu           sync.Mutex
 	byID         map[string]valet.Factor
@@ -100,18 +102,29 @@ func (s *Store) CreateFactor(ctx context.Context, f valet.Factor) error {
 	fb := s.factorbox()
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
+	return fb.createLocked(f)
+}
+
+// createLocked stores f, whose user exists, as CreateFactor says; fb.mu
+// is held.
+func (fb *factors) createLocked(f valet.Factor) error {
 	if _, ok := fb.byID[f.ID]; ok {
 		return fmt.Errorf("memory: factor id is taken: %w", valet.ErrConflict)
 	}
 	if _, ok := fb.byCredential[f.CredentialID]; ok && f.CredentialID != "" {
 		return fmt.Errorf("memory: factor credential id is taken: %w", valet.ErrConflict)
 	}
+	fb.putLocked(f)
+	return nil
+}
+
+// putLocked stores a copy of f, indexed; fb.mu is held.
+func (fb *factors) putLocked(f valet.Factor) {
 	fb.byID[f.ID] = cloneFactor(f)
 	if f.CredentialID != "" {
 		fb.byCredential[f.CredentialID] = f.ID
 	}
 	addToIndex(fb.byUser, f.UserID, f.ID)
-	return nil
 }
 
 // Factors returns the factors of userID, oldest first.
@@ -176,13 +189,19 @@ func (s *Store) UseFactorStep(ctx context.Context, userID, id string, step int64
 	fb := s.factorbox()
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
+	return fb.useStepLocked(userID, id, step, at), nil
+}
+
+// useStepLocked records step as UseFactorStep says and reports whether it
+// did; fb.mu is held.
+func (fb *factors) useStepLocked(userID, id string, step int64, at time.Time) bool {
 	f, ok := fb.factorLocked(userID, id)
 	if !ok || f.LastStep >= step {
-		return false, nil
+		return false
 	}
 	f.LastStep, f.LastUsedAt, f.Confirmed = step, at, true
 	fb.byID[id] = f
-	return true, nil
+	return true
 }
 
 // DeleteFactor removes factor id of userID and reports whether it existed.
@@ -193,16 +212,22 @@ func (s *Store) DeleteFactor(ctx context.Context, userID, id string) (bool, erro
 	fb := s.factorbox()
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
+	return fb.deleteLocked(userID, id), nil
+}
+
+// deleteLocked removes factor id of userID and reports whether it existed;
+// fb.mu is held.
+func (fb *factors) deleteLocked(userID, id string) bool {
 	f, ok := fb.factorLocked(userID, id)
 	if !ok {
-		return false, nil
+		return false
 	}
 	if f.CredentialID != "" {
 		delete(fb.byCredential, f.CredentialID)
 	}
 	delete(fb.byID, id)
 	removeFromIndex(fb.byUser, userID, id)
-	return true, nil
+	return true
 }
 
 // DeleteFactors removes every factor and recovery code of userID and
@@ -232,16 +257,22 @@ func (s *Store) SetRecoveryCodes(ctx context.Context, userID string, hashes []st
 	fb := s.factorbox()
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
+	fb.setCodesLocked(userID, hashes)
+	return nil
+}
+
+// setCodesLocked replaces the recovery codes of userID, whose user exists,
+// by hashes; fb.mu is held.
+func (fb *factors) setCodesLocked(userID string, hashes []string) {
 	if len(hashes) == 0 {
 		delete(fb.codes, userID)
-		return nil
+		return
 	}
 	set := make(map[string]struct{}, len(hashes))
 	for _, h := range hashes {
 		set[h] = struct{}{}
 	}
 	fb.codes[userID] = set
-	return nil
 }
 
 // UseRecoveryCode deletes the recovery code of userID with hash under the
@@ -253,11 +284,17 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) (bool,
 	fb := s.factorbox()
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
+	return fb.useCodeLocked(userID, hash), nil
+}
+
+// useCodeLocked deletes the recovery code of userID with hash and reports
+// whether there was one; fb.mu is held.
+func (fb *factors) useCodeLocked(userID, hash string) bool {
 	if _, ok := fb.codes[userID][hash]; !ok {
-		return false, nil
+		return false
 	}
 	removeFromIndex(fb.codes, userID, hash)
-	return true, nil
+	return true
 }
 
 // RecoveryCodes returns how many unused recovery codes userID has.
@@ -269,6 +306,107 @@ func (s *Store) RecoveryCodes(ctx context.Context, userID string) (int, error) {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
 	return len(fb.codes[userID]), nil
+}
+
+// ChangeFactorsWithMail makes c and enqueues msgs as one change, under the
+// users' lock (read), the factors' lock and the outbox's, taken in that
+// order, as mail.TicketStore says. ok is false, and nothing changes, when
+// a condition of c does not hold; n is how many factors c.DeleteAll
+// removed. It returns an error wrapping valet.ErrNotFound when c.Create
+// or c.SetRecoveryCodes is set and c.UserID names no user,
+// valet.ErrConflict when the id or credential id of c.Create or a message
+// id is taken, and valet.ErrInvalidRequest when c.Create is another
+// user's; with one, nothing changes.
+func (s *Store) ChangeFactorsWithMail(ctx context.Context, c valet.FactorChange, msgs ...mail.OutboxMessage) (n int, ok bool, err error) {
+	if err := ctxErr(ctx); err != nil {
+		return 0, false, err
+	}
+	if c.Create != nil && c.Create.UserID != c.UserID {
+		return 0, false, fmt.Errorf("%w: memory: change factors: the factor to create is another user's", valet.ErrInvalidRequest)
+	}
+	s.umu.RLock()
+	defer s.umu.RUnlock()
+	if _, known := s.users[c.UserID]; !known && (c.Create != nil || c.SetRecoveryCodes) {
+		return 0, false, fmt.Errorf("memory: change factors: user: %w", valet.ErrNotFound)
+	}
+	fb := s.factorbox()
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	o := s.mailbox()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.takenLocked(msgs); err != nil {
+		return 0, false, err
+	}
+	// Every part touches only c.UserID's factors and codes, so a copy of
+	// them taken first undoes a change that stops half way.
+	saved := fb.saveLocked(c.UserID)
+	n, ok, err = fb.changeLocked(c)
+	if err != nil || !ok {
+		fb.restoreLocked(c.UserID, saved)
+		return 0, false, err
+	}
+	for _, m := range msgs {
+		// takenLocked has checked every id.
+		_ = o.enqueueLocked(m)
+	}
+	return n, true, nil
+}
+
+// changeLocked makes the parts of c in order, as ChangeFactorsWithMail
+// says, stopping at the first that fails; fb.mu is held. The caller undoes
+// what it made when ok is false or err is not nil.
+func (fb *factors) changeLocked(c valet.FactorChange) (n int, ok bool, err error) {
+	if c.Create != nil {
+		if err := fb.createLocked(*c.Create); err != nil {
+			return 0, false, err
+		}
+	}
+	if st := c.Step; st != nil && !fb.useStepLocked(c.UserID, st.ID, st.Step, st.At) {
+		return 0, false, nil
+	}
+	if c.Delete != "" && !fb.deleteLocked(c.UserID, c.Delete) {
+		return 0, false, nil
+	}
+	if c.DeleteAll {
+		n = fb.deleteUserLocked(c.UserID)
+	}
+	if c.UseRecoveryCode != "" && !fb.useCodeLocked(c.UserID, c.UseRecoveryCode) {
+		return 0, false, nil
+	}
+	if c.SetRecoveryCodes {
+		fb.setCodesLocked(c.UserID, c.RecoveryCodes)
+	}
+	return n, true, nil
+}
+
+// savedFactors is a copy of one user's factors and recovery codes.
+type savedFactors struct {
+	factors []valet.Factor
+	codes   []string
+}
+
+// saveLocked copies the factors and recovery codes of userID; fb.mu is
+// held.
+func (fb *factors) saveLocked(userID string) savedFactors {
+	var sv savedFactors
+	for id := range fb.byUser[userID] {
+		sv.factors = append(sv.factors, cloneFactor(fb.byID[id]))
+	}
+	for h := range fb.codes[userID] {
+		sv.codes = append(sv.codes, h)
+	}
+	return sv
+}
+
+// restoreLocked puts back the factors and recovery codes of userID that
+// saveLocked copied; fb.mu is held.
+func (fb *factors) restoreLocked(userID string, sv savedFactors) {
+	fb.deleteUserLocked(userID)
+	for _, f := range sv.factors {
+		fb.putLocked(f)
+	}
+	fb.setCodesLocked(userID, sv.codes)
 }
 
 // PutPending stores value under key until expires, replacing what key held.

@@ -223,6 +223,11 @@ func (s *Store) CreateUser(ctx context.Context, u valet.User) error {
 	}
 	s.umu.Lock()
 	defer s.umu.Unlock()
+	return s.createUserLocked(u)
+}
+
+// createUserLocked stores u as CreateUser says; s.umu is held.
+func (s *Store) createUserLocked(u valet.User) error {
 	if _, ok := s.byEmail[u.Email]; ok {
 		return fmt.Errorf("memory: email is taken: %w", valet.ErrConflict)
 	}

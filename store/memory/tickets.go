@@ -43,12 +43,56 @@ func (s *Store) CreateTicket(ctx context.Context, t valet.Ticket, msgs ...mail.O
 	o := s.mailbox()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if err := o.takenLocked(msgs); err != nil {
+	if err := s.canCreateTicketLocked(t, msgs); err != nil {
 		return err
 	}
-	if old, ok := tb.byID[t.ID]; ok && !(old.UserID == t.UserID && old.Purpose == t.Purpose && old.Email == t.Email) {
+	s.createTicketLocked(t, msgs)
+	return nil
+}
+
+// CreateUserWithTicket stores the new user u, then the ticket t as
+// CreateTicket does, and enqueues msgs, under the locks of all three (in
+// RedeemTicket's order: tickets, users, outbox): all of it or, with an
+// error, none.
+func (s *Store) CreateUserWithTicket(ctx context.Context, u valet.User, t valet.Ticket, msgs ...mail.OutboxMessage) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	tb := s.ticketbox()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	o := s.mailbox()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := s.canCreateTicketLocked(t, msgs); err != nil {
+		return err
+	}
+	if err := s.createUserLocked(u); err != nil {
+		return err
+	}
+	s.createTicketLocked(t, msgs)
+	return nil
+}
+
+// canCreateTicketLocked returns CreateTicket's error for t and msgs, if
+// any; the tickets' and the outbox's locks are held.
+func (s *Store) canCreateTicketLocked(t valet.Ticket, msgs []mail.OutboxMessage) error {
+	if err := s.mailbox().takenLocked(msgs); err != nil {
+		return err
+	}
+	if old, ok := s.ticketbox().byID[t.ID]; ok && !(old.UserID == t.UserID && old.Purpose == t.Purpose && old.Email == t.Email) {
 		return fmt.Errorf("memory: ticket id is taken: %w", valet.ErrConflict)
 	}
+	return nil
+}
+
+// createTicketLocked stores t and msgs, which canCreateTicketLocked has
+// passed, as CreateTicket says; the tickets' and the outbox's locks are
+// held.
+func (s *Store) createTicketLocked(t valet.Ticket, msgs []mail.OutboxMessage) {
+	tb, o := s.ticketbox(), s.mailbox()
 	for id, old := range tb.byID {
 		if old.UserID == t.UserID && old.Purpose == t.Purpose && old.Email == t.Email {
 			delete(tb.byID, id)
@@ -60,7 +104,6 @@ func (s *Store) CreateTicket(ctx context.Context, t valet.Ticket, msgs ...mail.O
 		// takenLocked has checked every id.
 		_ = o.enqueueLocked(m)
 	}
-	return nil
 }
 
 // Ticket returns ticket id unless it is gone or has expired at now.

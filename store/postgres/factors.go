@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/mail"
 )
 
 const factorColumns = `id, user_id, kind, name, secret, credential_id, confirmed, last_step, created_at, last_used_at`
@@ -59,9 +60,14 @@ func bytea(b []byte) []byte {
 func (db *DB) CreateFactor(ctx context.Context, f valet.Factor) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
+	return createFactor(ctx, db.pool, f)
+}
+
+// createFactor is CreateFactor on ex: the pool, or a transaction.
+func createFactor(ctx context.Context, ex execer, f valet.Factor) error {
 	// The foreign key checks the user in the same statement, so that the
 	// user cannot go in between.
-	_, err := db.pool.Exec(ctx, `INSERT INTO factors (`+factorColumns+`)
+	_, err := ex.Exec(ctx, `INSERT INTO factors (`+factorColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		f.ID, f.UserID, string(f.Kind), f.Name, bytea(f.Secret), credentialOf(f.CredentialID),
 		f.Confirmed, f.LastStep, f.CreatedAt, nullTime(f.LastUsedAt))
@@ -137,7 +143,12 @@ func (db *DB) UpdateFactor(ctx context.Context, f valet.Factor) (bool, error) {
 func (db *DB) UseFactorStep(ctx context.Context, userID, id string, step int64, at time.Time) (bool, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	tag, err := db.pool.Exec(ctx, `UPDATE factors SET last_step = $3, last_used_at = $4, confirmed = true
+	return useFactorStep(ctx, db.pool, userID, id, step, at)
+}
+
+// useFactorStep is UseFactorStep on ex: the pool, or a transaction.
+func useFactorStep(ctx context.Context, ex execer, userID, id string, step int64, at time.Time) (bool, error) {
+	tag, err := ex.Exec(ctx, `UPDATE factors SET last_step = $3, last_used_at = $4, confirmed = true
 		WHERE user_id = $1 AND id = $2 AND last_step < $3`,
 		userID, id, step, nullTime(at))
 	if err != nil {
@@ -152,7 +163,12 @@ func (db *DB) UseFactorStep(ctx context.Context, userID, id string, step int64, 
 func (db *DB) DeleteFactor(ctx context.Context, userID, id string) (bool, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	tag, err := db.pool.Exec(ctx, `DELETE FROM factors WHERE user_id = $1 AND id = $2`, userID, id)
+	return deleteFactor(ctx, db.pool, userID, id)
+}
+
+// deleteFactor is DeleteFactor on ex: the pool, or a transaction.
+func deleteFactor(ctx context.Context, ex execer, userID, id string) (bool, error) {
+	tag, err := ex.Exec(ctx, `DELETE FROM factors WHERE user_id = $1 AND id = $2`, userID, id)
 	if err != nil {
 		return false, fail("delete factor", err)
 	}
@@ -166,7 +182,12 @@ func (db *DB) DeleteFactor(ctx context.Context, userID, id string) (bool, error)
 func (db *DB) DeleteFactors(ctx context.Context, userID string) (int, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	tag, err := db.pool.Exec(ctx, `WITH codes AS (DELETE FROM recovery_codes WHERE user_id = $1)
+	return deleteFactors(ctx, db.pool, userID)
+}
+
+// deleteFactors is DeleteFactors on ex: the pool, or a transaction.
+func deleteFactors(ctx context.Context, ex execer, userID string) (int, error) {
+	tag, err := ex.Exec(ctx, `WITH codes AS (DELETE FROM recovery_codes WHERE user_id = $1)
 		DELETE FROM factors WHERE user_id = $1`, userID)
 	if err != nil {
 		return 0, fail("delete factors", err)
@@ -186,10 +207,21 @@ func (db *DB) SetRecoveryCodes(ctx context.Context, userID string, hashes []stri
 		return fail("set recovery codes", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := setRecoveryCodes(ctx, tx, userID, hashes); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail("set recovery codes", err)
+	}
+	return nil
+}
+
+// setRecoveryCodes is SetRecoveryCodes in tx, which the caller commits.
+func setRecoveryCodes(ctx context.Context, tx pgx.Tx, userID string, hashes []string) error {
 	// FOR SHARE holds the user until the commit: a DeleteUser at the same
 	// time waits, and then takes the new codes with it.
 	var one int
-	err = tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR SHARE`, userID).Scan(&one)
+	err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR SHARE`, userID).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("postgres: set recovery codes: user: %w", valet.ErrNotFound)
 	}
@@ -203,9 +235,6 @@ func (db *DB) SetRecoveryCodes(ctx context.Context, userID string, hashes []stri
 	if err := runBatch(ctx, tx, &b); err != nil {
 		return fail("set recovery codes", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fail("set recovery codes", err)
-	}
 	return nil
 }
 
@@ -215,7 +244,12 @@ func (db *DB) SetRecoveryCodes(ctx context.Context, userID string, hashes []stri
 func (db *DB) UseRecoveryCode(ctx context.Context, userID, hash string) (bool, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	tag, err := db.pool.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1 AND hash = $2`, userID, hash)
+	return useRecoveryCode(ctx, db.pool, userID, hash)
+}
+
+// useRecoveryCode is UseRecoveryCode on ex: the pool, or a transaction.
+func useRecoveryCode(ctx context.Context, ex execer, userID, hash string) (bool, error) {
+	tag, err := ex.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1 AND hash = $2`, userID, hash)
 	if err != nil {
 		return false, fail("use recovery code", err)
 	}
@@ -232,6 +266,74 @@ func (db *DB) RecoveryCodes(ctx context.Context, userID string) (int, error) {
 		return 0, fail("recovery codes", err)
 	}
 	return n, nil
+}
+
+// ChangeFactorsWithMail makes c and enqueues msgs in one transaction, as
+// mail.TicketStore says, with the statements of the FactorStore methods
+// that c names: of callers at once that use one TOTP step or recovery
+// code, the row lock lets one through and makes the others find it used.
+// ok is false, and nothing changes, when a condition of c does not hold;
+// n is how many factors c.DeleteAll removed. It returns an error wrapping
+// valet.ErrNotFound when c.Create or c.SetRecoveryCodes is set and
+// c.UserID names no user, valet.ErrConflict when the id or credential id
+// of c.Create or a message id is taken, valet.ErrInvalidRequest when
+// c.Create is another user's, and valet.ErrUnavailable when the database
+// fails; with one, nothing changes.
+func (db *DB) ChangeFactorsWithMail(ctx context.Context, c valet.FactorChange, msgs ...mail.OutboxMessage) (int, bool, error) {
+	if c.Create != nil && c.Create.UserID != c.UserID {
+		return 0, false, fmt.Errorf("%w: postgres: change factors: the factor to create is another user's", valet.ErrInvalidRequest)
+	}
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return 0, false, fail("change factors", err)
+	}
+	// Returning before the commit, with an error or a condition that does
+	// not hold, rolls back what the parts before made.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if c.Create != nil {
+		if err := createFactor(ctx, tx, *c.Create); err != nil {
+			return 0, false, err
+		}
+	}
+	if st := c.Step; st != nil {
+		if ok, err := useFactorStep(ctx, tx, c.UserID, st.ID, st.Step, st.At); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	if c.Delete != "" {
+		if ok, err := deleteFactor(ctx, tx, c.UserID, c.Delete); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	n := 0
+	if c.DeleteAll {
+		if n, err = deleteFactors(ctx, tx, c.UserID); err != nil {
+			return 0, false, err
+		}
+	}
+	if c.UseRecoveryCode != "" {
+		if ok, err := useRecoveryCode(ctx, tx, c.UserID, c.UseRecoveryCode); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	if c.SetRecoveryCodes {
+		if err := setRecoveryCodes(ctx, tx, c.UserID, c.RecoveryCodes); err != nil {
+			return 0, false, err
+		}
+	}
+	var b pgx.Batch
+	queueMail(&b, msgs)
+	if b.Len() > 0 {
+		if err := runBatch(ctx, tx, &b); err != nil {
+			return 0, false, fail("change factors", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, false, fail("change factors", err)
+	}
+	return n, true, nil
 }
 
 // PutPending stores value under key until expires, replacing what key

@@ -68,23 +68,48 @@ func purposeNames(ps []valet.TicketPurpose) []string {
 // It returns an error wrapping valet.ErrConflict when t.ID or a message id
 // is taken and valet.ErrUnavailable when the database fails.
 func (db *DB) CreateTicket(ctx context.Context, t valet.Ticket, msgs ...mail.OutboxMessage) error {
+	var b pgx.Batch
+	queueTicket(&b, t)
+	queueMail(&b, msgs)
+	return db.batchTx(ctx, "create ticket", &b)
+}
+
+// CreateUserWithTicket stores the new user u, then the ticket t as
+// CreateTicket does, and enqueues msgs, in one transaction sent in one
+// round trip. It returns an error wrapping valet.ErrConflict, and stores
+// nothing, when u's id or email, t.ID or the id of a message is taken, and
+// valet.ErrUnavailable when the database fails.
+func (db *DB) CreateUserWithTicket(ctx context.Context, u valet.User, t valet.Ticket, msgs ...mail.OutboxMessage) error {
+	var b pgx.Batch
+	b.Queue(insertUser, userArgs(u)...)
+	queueTicket(&b, t)
+	queueMail(&b, msgs)
+	return db.batchTx(ctx, "create user", &b)
+}
+
+// queueTicket queues on b the statements that store t in place of its
+// user's tickets of the same purpose and email.
+func queueTicket(b *pgx.Batch, t valet.Ticket) {
+	b.Queue(`DELETE FROM tickets WHERE user_id = $1 AND purpose = $2 AND email = $3`, t.UserID, string(t.Purpose), t.Email)
+	b.Queue(`INSERT INTO tickets (`+ticketColumns+`) VALUES ($1, $2, $3, $4, $5, 0, $6, $7)`,
+		t.ID, t.CodeHash, t.UserID, string(t.Purpose), t.Email, t.CreatedAt, t.ExpiresAt)
+}
+
+// batchTx runs b in a transaction of its own and commits it: all of b's
+// statements, or with an error none.
+func (db *DB) batchTx(ctx context.Context, op string, b *pgx.Batch) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
-		return fail("create ticket", err)
+		return fail(op, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	var b pgx.Batch
-	b.Queue(`DELETE FROM tickets WHERE user_id = $1 AND purpose = $2 AND email = $3`, t.UserID, string(t.Purpose), t.Email)
-	b.Queue(`INSERT INTO tickets (`+ticketColumns+`) VALUES ($1, $2, $3, $4, $5, 0, $6, $7)`,
-		t.ID, t.CodeHash, t.UserID, string(t.Purpose), t.Email, t.CreatedAt, t.ExpiresAt)
-	queueMail(&b, msgs)
-	if err := runBatch(ctx, tx, &b); err != nil {
-		return fail("create ticket", err)
+	if err := runBatch(ctx, tx, b); err != nil {
+		return fail(op, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fail("create ticket", err)
+		return fail(op, err)
 	}
 	return nil
 }

@@ -20,13 +20,17 @@ const userColumns = `id, email, password_hash, roles, disabled, created_at, upda
 func (db *DB) CreateUser(ctx context.Context, u valet.User) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	_, err := db.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt, u.EmailVerified, nullTime(u.EmailVerifiedAt))
-	if err != nil {
+	if _, err := db.pool.Exec(ctx, insertUser, userArgs(u)...); err != nil {
 		return fail("create user", err)
 	}
 	return nil
+}
+
+const insertUser = `INSERT INTO users (` + userColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+// userArgs are the arguments of insertUser for u.
+func userArgs(u valet.User) []any {
+	return []any{u.ID, u.Email, u.PasswordHash, roles(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt, u.EmailVerified, nullTime(u.EmailVerifiedAt)}
 }
 
 // UserByID returns the user with id. It returns an error wrapping

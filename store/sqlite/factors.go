@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/mail"
 )
 
 const factorColumns = `id, user_id, kind, name, secret, credential_id, confirmed, last_step, created_at, last_used_at`
@@ -39,9 +40,15 @@ func credentialOf(id string) sql.NullString {
 // when f.UserID names no user, valet.ErrConflict when f.ID or a non-empty
 // f.CredentialID is taken, and valet.ErrUnavailable on other failures.
 func (db *DB) CreateFactor(ctx context.Context, f valet.Factor) error {
+	return db.createFactor(ctx, db.rw, f)
+}
+
+// createFactor is CreateFactor on ex: the writing connection or a
+// transaction on it.
+func (db *DB) createFactor(ctx context.Context, ex execer, f valet.Factor) error {
 	// One statement checks the user and stores the factor, so that the
 	// user cannot go in between.
-	res, err := db.rw.ExecContext(ctx, `INSERT INTO factors (`+factorColumns+`)
+	res, err := ex.ExecContext(ctx, `INSERT INTO factors (`+factorColumns+`)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)`,
 		f.ID, f.UserID, string(f.Kind), f.Name, blob(f.Secret), credentialOf(f.CredentialID),
 		boolInt(f.Confirmed), f.LastStep, micros(f.CreatedAt), micros(f.LastUsedAt))
@@ -105,7 +112,13 @@ func (db *DB) UpdateFactor(ctx context.Context, f valet.Factor) (bool, error) {
 // earlier than step, and reports whether it did. It returns an error
 // wrapping valet.ErrUnavailable on failure.
 func (db *DB) UseFactorStep(ctx context.Context, userID, id string, step int64, at time.Time) (bool, error) {
-	res, err := db.rw.ExecContext(ctx, `UPDATE factors SET last_step = ?3, last_used_at = ?4, confirmed = 1
+	return db.useFactorStep(ctx, db.rw, userID, id, step, at)
+}
+
+// useFactorStep is UseFactorStep on ex: the writing connection or a
+// transaction on it.
+func (db *DB) useFactorStep(ctx context.Context, ex execer, userID, id string, step int64, at time.Time) (bool, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE factors SET last_step = ?3, last_used_at = ?4, confirmed = 1
 		WHERE user_id = ?1 AND id = ?2 AND last_step < ?3`,
 		userID, id, step, micros(at))
 	if err != nil {
@@ -117,7 +130,13 @@ func (db *DB) UseFactorStep(ctx context.Context, userID, id string, step int64, 
 // DeleteFactor removes factor id of userID and reports whether it existed.
 // It returns an error wrapping valet.ErrUnavailable on failure.
 func (db *DB) DeleteFactor(ctx context.Context, userID, id string) (bool, error) {
-	res, err := db.rw.ExecContext(ctx, `DELETE FROM factors WHERE user_id = ? AND id = ?`, userID, id)
+	return db.deleteFactor(ctx, db.rw, userID, id)
+}
+
+// deleteFactor is DeleteFactor on ex: the writing connection or a
+// transaction on it.
+func (db *DB) deleteFactor(ctx context.Context, ex execer, userID, id string) (bool, error) {
+	res, err := ex.ExecContext(ctx, `DELETE FROM factors WHERE user_id = ? AND id = ?`, userID, id)
 	if err != nil {
 		return false, db.fail(ctx, "delete factor", err)
 	}
@@ -128,22 +147,29 @@ func (db *DB) DeleteFactor(ctx context.Context, userID, id string) (bool, error)
 // write transaction and returns how many factors it removed. It returns an
 // error wrapping valet.ErrUnavailable on failure, having removed none.
 func (db *DB) DeleteFactors(ctx context.Context, userID string) (int, error) {
-	var n int64
-	err := db.write(ctx, "delete factors", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM factors WHERE user_id = ?`, userID)
-		if err != nil {
-			return db.fail(ctx, "delete factors", err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return db.fail(ctx, "delete factors", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
-			return db.fail(ctx, "delete factors", err)
-		}
-		return nil
+	var n int
+	err := db.write(ctx, "delete factors", func(tx *sql.Tx) (err error) {
+		n, err = db.deleteFactors(ctx, tx, userID)
+		return err
 	})
 	if err != nil {
 		return 0, err
+	}
+	return n, nil
+}
+
+// deleteFactors is DeleteFactors in tx, which the caller commits.
+func (db *DB) deleteFactors(ctx context.Context, tx *sql.Tx, userID string) (int, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM factors WHERE user_id = ?`, userID)
+	if err != nil {
+		return 0, db.fail(ctx, "delete factors", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, db.fail(ctx, "delete factors", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
+		return 0, db.fail(ctx, "delete factors", err)
 	}
 	return int(n), nil
 }
@@ -154,38 +180,49 @@ func (db *DB) DeleteFactors(ctx context.Context, userID string) (int, error) {
 // user, and valet.ErrUnavailable on failure.
 func (db *DB) SetRecoveryCodes(ctx context.Context, userID string, hashes []string) error {
 	return db.write(ctx, "set recovery codes", func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE id = ?`, userID).Scan(&n); err != nil {
-			return db.fail(ctx, "set recovery codes", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("sqlite: set recovery codes: user: %w", valet.ErrNotFound)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
-			return db.fail(ctx, "set recovery codes", err)
-		}
-		if len(hashes) == 0 {
-			return nil
-		}
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO recovery_codes (user_id, hash) VALUES (?, ?) ON CONFLICT DO NOTHING`)
-		if err != nil {
-			return db.fail(ctx, "set recovery codes", err)
-		}
-		defer insert.Close()
-		for _, h := range hashes {
-			if _, err := insert.ExecContext(ctx, userID, h); err != nil {
-				return db.fail(ctx, "set recovery codes", err)
-			}
-		}
-		return nil
+		return db.setRecoveryCodes(ctx, tx, userID, hashes)
 	})
+}
+
+// setRecoveryCodes is SetRecoveryCodes in tx, which the caller commits.
+func (db *DB) setRecoveryCodes(ctx context.Context, tx *sql.Tx, userID string, hashes []string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE id = ?`, userID).Scan(&n); err != nil {
+		return db.fail(ctx, "set recovery codes", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: set recovery codes: user: %w", valet.ErrNotFound)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
+		return db.fail(ctx, "set recovery codes", err)
+	}
+	if len(hashes) == 0 {
+		return nil
+	}
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO recovery_codes (user_id, hash) VALUES (?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return db.fail(ctx, "set recovery codes", err)
+	}
+	defer insert.Close()
+	for _, h := range hashes {
+		if _, err := insert.ExecContext(ctx, userID, h); err != nil {
+			return db.fail(ctx, "set recovery codes", err)
+		}
+	}
+	return nil
 }
 
 // UseRecoveryCode deletes the recovery code of userID with hash, in one
 // statement, and reports whether there was one. It returns an error
 // wrapping valet.ErrUnavailable on failure.
 func (db *DB) UseRecoveryCode(ctx context.Context, userID, hash string) (bool, error) {
-	res, err := db.rw.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash)
+	return db.useRecoveryCode(ctx, db.rw, userID, hash)
+}
+
+// useRecoveryCode is UseRecoveryCode on ex: the writing connection or a
+// transaction on it.
+func (db *DB) useRecoveryCode(ctx context.Context, ex execer, userID, hash string) (bool, error) {
+	res, err := ex.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash)
 	if err != nil {
 		return false, db.fail(ctx, "use recovery code", err)
 	}
@@ -201,6 +238,78 @@ func (db *DB) RecoveryCodes(ctx context.Context, userID string) (int, error) {
 	}
 	return n, nil
 }
+
+// ChangeFactorsWithMail makes c and enqueues msgs in one write
+// transaction, as mail.TicketStore says, with the statements of the
+// FactorStore methods that c names. ok is false, and nothing changes, when
+// a condition of c does not hold; n is how many factors c.DeleteAll
+// removed. It returns an error wrapping valet.ErrNotFound when c.Create or
+// c.SetRecoveryCodes is set and c.UserID names no user, valet.ErrConflict
+// when the id or credential id of c.Create or a message id is taken,
+// valet.ErrInvalidRequest when c.Create is another user's, and
+// valet.ErrUnavailable on other failures; with one, nothing changes.
+func (db *DB) ChangeFactorsWithMail(ctx context.Context, c valet.FactorChange, msgs ...mail.OutboxMessage) (int, bool, error) {
+	if c.Create != nil && c.Create.UserID != c.UserID {
+		return 0, false, fmt.Errorf("%w: sqlite: change factors: the factor to create is another user's", valet.ErrInvalidRequest)
+	}
+	// held turns a result of a condition into errNoChange, which rolls the
+	// transaction back.
+	held := func(ok bool, err error) error {
+		if err == nil && !ok {
+			return errNoChange
+		}
+		return err
+	}
+	var n int
+	err := db.write(ctx, "change factors", func(tx *sql.Tx) error {
+		if c.Create != nil {
+			if err := db.createFactor(ctx, tx, *c.Create); err != nil {
+				return err
+			}
+		}
+		if st := c.Step; st != nil {
+			if err := held(db.useFactorStep(ctx, tx, c.UserID, st.ID, st.Step, st.At)); err != nil {
+				return err
+			}
+		}
+		if c.Delete != "" {
+			if err := held(db.deleteFactor(ctx, tx, c.UserID, c.Delete)); err != nil {
+				return err
+			}
+		}
+		if c.DeleteAll {
+			var err error
+			if n, err = db.deleteFactors(ctx, tx, c.UserID); err != nil {
+				return err
+			}
+		}
+		if c.UseRecoveryCode != "" {
+			if err := held(db.useRecoveryCode(ctx, tx, c.UserID, c.UseRecoveryCode)); err != nil {
+				return err
+			}
+		}
+		if c.SetRecoveryCodes {
+			if err := db.setRecoveryCodes(ctx, tx, c.UserID, c.RecoveryCodes); err != nil {
+				return err
+			}
+		}
+		if err := enqueueTx(ctx, tx, msgs); err != nil {
+			return db.fail(ctx, "change factors", err)
+		}
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return n, true, nil
+}
+
+// errNoChange rolls back a change of factors whose condition does not
+// hold.
+var errNoChange = errors.New("sqlite: a condition of the change does not hold")
 
 // PutPending stores value under key until expires, replacing what key
 // held. It returns an error wrapping valet.ErrUnavailable on failure.

@@ -49,19 +49,42 @@ func enqueueTx(ctx context.Context, tx *sql.Tx, msgs []mail.OutboxMessage) error
 // valet.ErrUnavailable on other failures.
 func (db *DB) CreateTicket(ctx context.Context, t valet.Ticket, msgs ...mail.OutboxMessage) error {
 	return db.write(ctx, "create ticket", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tickets WHERE user_id = ? AND purpose = ? AND email = ?`,
-			t.UserID, string(t.Purpose), t.Email); err != nil {
-			return db.fail(ctx, "create ticket", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tickets (`+ticketColumns+`) VALUES (?, ?, ?, ?, ?, 0, ?, ?)`,
-			t.ID, t.CodeHash, t.UserID, string(t.Purpose), t.Email, t.CreatedAt.UnixMicro(), t.ExpiresAt.UnixMicro()); err != nil {
-			return db.fail(ctx, "create ticket", err)
-		}
-		if err := enqueueTx(ctx, tx, msgs); err != nil {
+		if err := createTicketTx(ctx, tx, t, msgs); err != nil {
 			return db.fail(ctx, "create ticket", err)
 		}
 		return nil
 	})
+}
+
+// CreateUserWithTicket stores the new user u, then the ticket t as
+// CreateTicket does, and enqueues msgs, in one write transaction. It
+// returns an error wrapping valet.ErrConflict, and stores nothing, when
+// u's id or email, t.ID or the id of a message is taken, and
+// valet.ErrUnavailable on other failures.
+func (db *DB) CreateUserWithTicket(ctx context.Context, u valet.User, t valet.Ticket, msgs ...mail.OutboxMessage) error {
+	return db.write(ctx, "create user", func(tx *sql.Tx) error {
+		if err := db.insertUser(ctx, tx, u); err != nil {
+			return err
+		}
+		if err := createTicketTx(ctx, tx, t, msgs); err != nil {
+			return db.fail(ctx, "create user", err)
+		}
+		return nil
+	})
+}
+
+// createTicketTx stores t in place of its user's tickets of the same
+// purpose and email, and enqueues msgs, in tx.
+func createTicketTx(ctx context.Context, tx *sql.Tx, t valet.Ticket, msgs []mail.OutboxMessage) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tickets WHERE user_id = ? AND purpose = ? AND email = ?`,
+		t.UserID, string(t.Purpose), t.Email); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO tickets (`+ticketColumns+`) VALUES (?, ?, ?, ?, ?, 0, ?, ?)`,
+		t.ID, t.CodeHash, t.UserID, string(t.Purpose), t.Email, t.CreatedAt.UnixMicro(), t.ExpiresAt.UnixMicro()); err != nil {
+		return err
+	}
+	return enqueueTx(ctx, tx, msgs)
 }
 
 // Ticket returns ticket id unless it is gone or has expired at now. It

@@ -48,11 +48,17 @@ func rolesJSON(roles []string) (string, error) {
 // CreateUser stores u. It returns an error wrapping valet.ErrConflict when
 // u.Email or u.ID is taken and valet.ErrUnavailable on other failures.
 func (db *DB) CreateUser(ctx context.Context, u valet.User) error {
+	return db.insertUser(ctx, db.rw, u)
+}
+
+// insertUser stores the new user u through ex, the database or a
+// transaction, with CreateUser's errors.
+func (db *DB) insertUser(ctx context.Context, ex execer, u valet.User) error {
 	roles, err := rolesJSON(u.Roles)
 	if err != nil {
 		return fmt.Errorf("%w: sqlite: roles: %v", valet.ErrInvalidRequest, err)
 	}
-	_, err = db.rw.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = ex.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.PasswordHash, roles, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt),
 		boolInt(u.EmailVerified), micros(u.EmailVerifiedAt))
 	if err != nil {

@@ -69,6 +69,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) valet.Stores) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newStores) })
 	t.Run("Tickets", func(t *testing.T) { testTickets(t, newStores) })
 	t.Run("Factors", func(t *testing.T) { testFactors(t, newStores) })
+	t.Run("FactorChange", func(t *testing.T) { testFactorChange(t, newStores) })
 	t.Run("Clients", func(t *testing.T) { testClients(t, newStores) })
 	t.Run("ClientRefresh", func(t *testing.T) { testClientRefresh(t, newStores) })
 }

@@ -207,6 +207,63 @@ func testTickets(t *testing.T, newStores func(testing.TB) valet.Stores) {
 		}
 	})
 
+	run("CreateUserWithTicket", func(t *testing.T, ts ticketStores) {
+		ctx := testContext(t)
+		n := now()
+		u := newUser(t, "ada@example.test", n)
+		tk := newTicket(u, valet.TicketVerify, u.Email, n)
+		msg := newMail(t, n)
+		noErr(t, "CreateUserWithTicket", ts.CreateUserWithTicket(ctx, u, tk, msg))
+		got, err := ts.users.UserByID(ctx, u.ID)
+		noErr(t, "UserByID", err)
+		if d := diffUser(got, u); d != "" {
+			t.Errorf("after CreateUserWithTicket: %s", d)
+		}
+		wantTicket(t, ts, tk, n)
+		wantMail(t, ts, pending(msg))
+
+		// With an error, neither a user nor a ticket nor a mail is stored.
+		for _, c := range []struct {
+			name string
+			edit func(u *valet.User, tk *valet.Ticket, m *mail.OutboxMessage)
+		}{
+			{"a taken email", func(nu *valet.User, _ *valet.Ticket, _ *mail.OutboxMessage) { nu.Email = u.Email }},
+			{"a taken user id", func(nu *valet.User, _ *valet.Ticket, _ *mail.OutboxMessage) { nu.ID = u.ID }},
+			{"a taken ticket id", func(_ *valet.User, ntk *valet.Ticket, _ *mail.OutboxMessage) { ntk.ID = tk.ID }},
+			{"a taken message id", func(_ *valet.User, _ *valet.Ticket, m *mail.OutboxMessage) { m.ID = msg.ID }},
+		} {
+			nu := newUser(t, "bob@example.test", n)
+			ntk := newTicket(nu, valet.TicketVerify, nu.Email, n)
+			m := newMail(t, n)
+			c.edit(&nu, &ntk, &m)
+			ntk.UserID = nu.ID
+			wantErr(t, "CreateUserWithTicket with "+c.name, ts.CreateUserWithTicket(ctx, nu, ntk, m), valet.ErrConflict)
+			if nu.ID != u.ID {
+				_, err := ts.users.UserByID(ctx, nu.ID)
+				wantErr(t, "UserByID of the user refused with "+c.name, err, valet.ErrNotFound)
+			}
+			if nu.Email != u.Email {
+				_, err := ts.users.UserByEmail(ctx, nu.Email)
+				wantErr(t, "UserByEmail of the user refused with "+c.name, err, valet.ErrNotFound)
+			}
+			if ntk.ID != tk.ID {
+				wantNoTicket(t, ts, ntk.ID, n)
+			}
+			if m.ID != msg.ID {
+				_, err := ts.MailByID(ctx, m.ID)
+				wantErr(t, "MailByID of the mail refused with "+c.name, err, valet.ErrNotFound)
+			}
+		}
+		// What was stored first is untouched.
+		got, err = ts.users.UserByID(ctx, u.ID)
+		noErr(t, "UserByID", err)
+		if d := diffUser(got, u); d != "" {
+			t.Errorf("after refused creations: %s", d)
+		}
+		wantTicket(t, ts, tk, n)
+		wantMail(t, ts, pending(msg))
+	})
+
 	run("Expiry", func(t *testing.T, ts ticketStores) {
 		ctx := testContext(t)
 		u := setup(t, ts, "ada@example.test")
