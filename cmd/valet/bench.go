@@ -29,7 +29,11 @@ With --processes it measures what a user can run instead: each target is a
 valet serve process of its own (SQLite sessions, token, hybrid; Postgres and
 Redis sessions with --postgres and --redis), beside a bare net/http floor
 process, driven by wrk when it is installed (else by this process), with
-each server's own CPU per request read from /proc.
+each server's own CPU per request read from /proc. --compare adds baseline
+servers that are not valet to the same rounds: name=path, each program
+started with --addr 127.0.0.1:0 --body FILE, answering GET /v1/me with the
+bytes of FILE once the credential from its POST /login is checked (see
+bench/README.md for two: alexedwards/scs and golang-jwt).
 
 With --url it drives your deployment instead, logging in with --email and
 the password read from standard input. Only loopback addresses are driven
@@ -56,6 +60,7 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		revocations int
 		burst       int
 		processes   bool
+		compare     listFlag
 	)
 	fs.StringVar(&config, "config", "", "read settings from this YAML `FILE`, whose keys are the flag names")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "how long each target is driven in each round (at most 5m)")
@@ -78,11 +83,19 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&svg, "svg", "", "write an SVG bar chart of requests per second to this file")
 	fs.BoolVar(&quiet, "quiet", false, "print no progress lines")
 	fs.BoolVar(&processes, "processes", false, "run every target as a valet serve process of its own, driven by wrk (see above)")
+	fs.Var(&compare, "compare", "with --processes: baseline servers to measure too, as name=path, repeated or comma-separated (see above)")
 	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
 	if argon[0] < 8*1024 || argon[1] < 1 || argon[2] < 1 || argon[2] > 255 {
 		return usageError{"argon2 settings too weak: memory at least 8192 KiB, iterations and parallelism at least 1"}
+	}
+	baselines, err := parseCompare(compare)
+	if err != nil {
+		return err
+	}
+	if len(baselines) > 0 && !processes {
+		return usageError{"--compare needs --processes"}
 	}
 	cfg.Argon2 = password.Params{Memory: uint32(argon[0]), Iterations: uint32(argon[1]), Parallelism: uint8(argon[2])}
 	cfg.Targets, cfg.URLs = targets, urls
@@ -120,7 +133,7 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if !isSet(fs, "concurrency") {
 			conns = 16
 		}
-		if err := procBench(ctx, &md, progress, cfg.Duration, cfg.Rounds, conns, cfg.PostgresURL, cfg.RedisURL); err != nil {
+		if err := procBench(ctx, &md, progress, cfg.Duration, cfg.Rounds, conns, cfg.PostgresURL, cfg.RedisURL, baselines); err != nil {
 			return err
 		}
 		if _, err := stdout.Write(md.Bytes()); err != nil {

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -29,7 +32,7 @@ import (
 // procTarget is a server under test.
 type procTarget struct {
 	name string
-	// args are valet serve's flags; nil for the floor.
+	// args are valet serve's flags; nil for the floor and the baselines.
 	args []string
 	mode string
 	cmd  *exec.Cmd
@@ -50,8 +53,82 @@ type procResult struct {
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 var wrkRequests = regexp.MustCompile(`(\d+) requests in`)
 
+// baseline is a server named by --compare: a program that is not valet,
+// measured beside it. It is started with --addr 127.0.0.1:0 and --body FILE
+// (the bytes to answer GET /v1/me with), prints "listening on URL" on
+// standard output as the floor does, and hands out its credential on POST
+// /login: a session cookie, or {"access_token": "..."} for a Bearer header.
+// bench/cmd/scs-server and bench/cmd/jwt-server are two.
+type baseline struct {
+	name string // the row's name, as given
+	path string // the program, as exec.LookPath found it
+}
+
+// parseCompare checks --compare's name=path values before anything starts,
+// so that a typo costs no minutes of benchmarking first.
+func parseCompare(values []string) ([]baseline, error) {
+	var out []baseline
+	seen := map[string]bool{}
+	for _, v := range values {
+		name, path, ok := strings.Cut(v, "=")
+		name, path = strings.TrimSpace(name), strings.TrimSpace(path)
+		switch {
+		case !ok:
+			return nil, usageError{fmt.Sprintf("--compare: %q is not name=path", v)}
+		case name == "":
+			return nil, usageError{fmt.Sprintf("--compare: %q has no name before the =", v)}
+		case path == "":
+			return nil, usageError{fmt.Sprintf("--compare: %q has no path after the =", v)}
+		case strings.ContainsFunc(name, func(r rune) bool { return r == '|' || r < ' ' || r == 0x7f }):
+			// The name is a cell of a Markdown table.
+			return nil, usageError{fmt.Sprintf("--compare: the name %q holds a | or a control character", name)}
+		case seen[name]:
+			return nil, usageError{fmt.Sprintf("--compare: the name %q is given twice", name)}
+		}
+		seen[name] = true
+		// exec.LookPath is what running it would do: a path with a slash
+		// must be an executable file, a bare name is looked up in $PATH.
+		found, err := exec.LookPath(path)
+		if err != nil {
+			why := err.Error()
+			switch {
+			case errors.Is(err, exec.ErrNotFound):
+				why = "is not found in $PATH"
+			case errors.Is(err, fs.ErrNotExist):
+				why = "does not exist"
+			case errors.Is(err, syscall.EISDIR):
+				why = "is a directory"
+			case errors.Is(err, fs.ErrPermission):
+				why = "is not an executable file"
+			}
+			return nil, usageError{fmt.Sprintf("--compare: %s: %s %s", name, path, why)}
+		}
+		out = append(out, baseline{name: name, path: found})
+	}
+	return out, nil
+}
+
+// describe names b's row: its name, its program, and, for a Go program,
+// the modules it links (a baseline links the library it stands for), so
+// that the table says what was measured.
+func (b baseline) describe() string {
+	what := filepath.Base(b.path)
+	if info, err := buildinfo.ReadFile(b.path); err == nil {
+		var mods []string
+		for _, d := range info.Deps {
+			if d.Path != "github.com/valetauth/valet" {
+				mods = append(mods, strings.TrimPrefix(d.Path, "github.com/")+" "+d.Version)
+			}
+		}
+		if len(mods) > 0 {
+			what += ": " + strings.Join(mods, ", ")
+		}
+	}
+	return b.name + " (" + what + ")"
+}
+
 // procBench runs the process bench and writes a Markdown table to w.
-func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Duration, rounds, conns int, pg, redis string) error {
+func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Duration, rounds, conns int, pg, redis string, baselines []baseline) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -98,11 +175,30 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 			}
 		}
 	}
+	// The floor and the baselines answer the bytes valet's session target
+	// did, so that every target writes the same response.
+	bodyFile := filepath.Join(dir, "me.json")
+	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
+		return err
+	}
 	floor := &procTarget{name: "floor (bare net/http, same JSON)", mode: "—"}
-	if err := startFloor(ctx, floor, self, body); err != nil {
+	if err := startProc(ctx, floor, self, []string{"bench-floor", bodyFile}); err != nil {
 		return err
 	}
 	defer func() { _ = floor.cmd.Process.Kill(); _ = floor.cmd.Wait() }()
+	for _, b := range baselines {
+		t := &procTarget{name: b.describe(), mode: "—"}
+		// Appended before it starts, so that the deferred cleanup above
+		// stops it whatever happens next.
+		targets = append(targets, t)
+		fmt.Fprintf(progress, "starting %s\n", t.name)
+		if err := startProc(ctx, t, b.path, []string{"--addr", "127.0.0.1:0", "--body", bodyFile}); err != nil {
+			return fmt.Errorf("--compare %s: %w", b.name, err)
+		}
+		if err := checkBaseline(t, body); err != nil {
+			return fmt.Errorf("--compare %s: %w", b.name, err)
+		}
+	}
 	all := append([]*procTarget{floor}, targets...)
 	results := make([]*procResult, len(all))
 	for i, t := range all {
@@ -154,7 +250,11 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 	if !useWrk {
 		gen = "this process's HTTP client, " + strconv.Itoa(conns) + " connections (wrk is not installed)"
 	}
-	fmt.Fprintf(w, "%d round(s) of %v per target, targets interleaved; load from %s, each server a `valet serve` process of its own; server CPU from /proc.\n\n", rounds, dur, gen)
+	servers := "each server a `valet serve` process of its own"
+	if len(baselines) > 0 {
+		servers = "each server a process of its own (`valet serve`, or the baseline named in parentheses, answering the same body)"
+	}
+	fmt.Fprintf(w, "%d round(s) of %v per target, targets interleaved; load from %s, %s; server CPU from /proc.\n\n", rounds, dur, gen, servers)
 	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU |"+map[bool]string{true: " own client req/s, round 1 | wrk ÷ own client |", false: ""}[useWrk])
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |"+map[bool]string{true: " --- | --- |", false: ""}[useWrk])
 	floorRPS, floorCPU := medianOf(results[0].rps), medianOf(results[0].cpuPerReq)
@@ -180,9 +280,9 @@ func medianOf(xs []float64) float64 {
 
 var procListen = regexp.MustCompile(`listening on (https?://\S+)`)
 
-// startProc runs self with args and waits for its "listening on" line.
-func startProc(ctx context.Context, t *procTarget, self string, args []string) error {
-	t.cmd = exec.CommandContext(ctx, self, args...)
+// startProc runs program with args and waits for its "listening on" line.
+func startProc(ctx context.Context, t *procTarget, program string, args []string) error {
+	t.cmd = exec.CommandContext(ctx, program, args...)
 	t.cmd.Stderr = io.Discard
 	out, err := t.cmd.StdoutPipe()
 	if err != nil {
@@ -192,6 +292,7 @@ func startProc(ctx context.Context, t *procTarget, self string, args []string) e
 		return err
 	}
 	urls := make(chan string, 1)
+	exited := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -202,10 +303,20 @@ func startProc(ctx context.Context, t *procTarget, self string, args []string) e
 				}
 			}
 		}
+		// Standard output closed: the program has exited (or closed it),
+		// and a program that failed need not be waited for.
+		close(exited)
 	}()
 	select {
 	case t.url = <-urls:
 		return nil
+	case <-exited:
+		select {
+		case t.url = <-urls:
+			return nil
+		default:
+			return errors.New("exited without printing a \"listening on\" line")
+		}
 	case <-time.After(30 * time.Second):
 		return errors.New("did not start listening within 30 s")
 	}
@@ -245,6 +356,54 @@ func benchLogin(t *procTarget, email, pw string) error {
 	return nil
 }
 
+// checkBaseline logs in to a baseline with POST /login, keeps the
+// credential it answers (an access_token in JSON for a Bearer header, else
+// its cookies), and checks that GET /v1/me answers 200 with body with it
+// and refuses without it: a baseline that answered an error, or that did
+// not check the credential, would be measured doing less than valet does.
+func checkBaseline(t *procTarget, body []byte) error {
+	resp, err := http.Post(t.url+"/login", "application/json", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST /login: %d %s", resp.StatusCode, b)
+	}
+	var g struct {
+		AccessToken string `json:"access_token"`
+	}
+	var cookies []string
+	for _, c := range resp.Cookies() {
+		if c.Value != "" {
+			cookies = append(cookies, c.Name+"="+c.Value)
+		}
+	}
+	switch {
+	case json.Unmarshal(b, &g) == nil && g.AccessToken != "":
+		t.header = "Authorization: Bearer " + g.AccessToken
+	case len(cookies) > 0:
+		t.header = "Cookie: " + strings.Join(cookies, "; ")
+	default:
+		return errors.New("POST /login answered neither a cookie nor an access_token")
+	}
+	got, err := fetch(t.url+"/v1/me", t.header)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, body) {
+		return fmt.Errorf("GET /v1/me answered %q, not the body it was given (%q)", got, body)
+	}
+	if _, err := fetch(t.url+"/v1/me", ""); err == nil {
+		return errors.New("GET /v1/me answered 200 without the credential")
+	}
+	return nil
+}
+
 func fetch(url, header string) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -264,20 +423,6 @@ func fetch(url, header string) ([]byte, error) {
 		err = fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
 	return b, err
-}
-
-// startFloor runs the floor server: self bench-floor, answering body.
-func startFloor(ctx context.Context, t *procTarget, self string, body []byte) error {
-	f, err := os.CreateTemp("", "valet-floor-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(body); err != nil {
-		return err
-	}
-	_ = f.Close()
-	return startProc(ctx, t, self, []string{"bench-floor", f.Name()})
 }
 
 // benchFloorCmd is the floor: a bare net/http server that answers every
