@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/auth"
@@ -195,10 +196,15 @@ func (b *backend) openPostgres(ctx context.Context, base string) error {
 func (b *backend) dropRedisKeys() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := b.redis.Client()
+	DropRedisKeys(ctx, b.redis.Client(), b.prefix)
+}
+
+// DropRedisKeys deletes every key of c under prefix, ten thousand at a
+// time, until it has or ctx ends.
+func DropRedisKeys(ctx context.Context, c goredis.UniversalClient, prefix string) {
 	var cursor uint64
 	for {
-		keys, next, err := c.Scan(ctx, cursor, b.prefix+"*", 1000).Result()
+		keys, next, err := c.Scan(ctx, cursor, prefix+"*", 10_000).Result()
 		if err != nil {
 			return
 		}
