@@ -29,7 +29,9 @@ With --processes it measures what a user can run instead: each target is a
 valet serve process of its own (SQLite sessions, token, hybrid; Postgres and
 Redis sessions with --postgres and --redis), beside a bare net/http floor
 process, driven by wrk when it is installed (else by this process), with
-each server's own CPU per request read from /proc. --compare adds baseline
+each server's own CPU per request read from /proc; then every target again
+at one rate, 0.6 of the slowest one's, since a server's CPU per request
+falls as its rate rises. --compare adds baseline
 servers that are not valet to the same rounds: name=path, each program
 started with --addr 127.0.0.1:0 --body FILE, answering GET /v1/me with the
 bytes of FILE once the credential from its POST /login is checked (see

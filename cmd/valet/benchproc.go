@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -47,7 +48,11 @@ type procResult struct {
 	rps       []float64
 	cpuPerReq []float64 // µs of the server's CPU per request
 	clientRPS []float64 // this process's own client, for the wrk check
-	requests  int64
+	clientCPU float64   // µs of the server's CPU per request under it
+	// pacedRPS and pacedCPU are the figures at the rate every target is
+	// driven at in the end.
+	pacedRPS, pacedCPU []float64
+	requests           int64
 }
 
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -211,38 +216,56 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 			i := (j + r) % len(all) // a rotated order each round
 			t := all[i]
 			fmt.Fprintf(progress, "round %d: %s\n", r+1, t.name)
-			before, err := procCPU(t.cmd.Process.Pid)
-			if err != nil {
-				return err
-			}
-			var rps float64
-			var n int64
+			drive := leanClient
 			if useWrk {
-				rps, n, err = runWrk(ctx, t, dur, conns)
-			} else {
-				rps, n, err = leanClient(ctx, t, dur, conns)
+				drive = runWrk
 			}
+			rps, n, cpu, err := measure(ctx, t, dur, conns, drive)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
-			}
-			after, err := procCPU(t.cmd.Process.Pid)
-			if err != nil {
-				return err
 			}
 			res := results[i]
 			res.rps = append(res.rps, rps)
 			res.requests += n
 			if n > 0 {
-				res.cpuPerReq = append(res.cpuPerReq, float64((after-before).Microseconds())/float64(n))
+				res.cpuPerReq = append(res.cpuPerReq, cpu)
 			}
 			if useWrk && r == 0 {
 				// The independent check: this process's own client on the
-				// same target, right after.
-				crps, _, err := leanClient(ctx, t, dur, conns)
+				// same target, right after. It costs more than wrk, on the
+				// same CPUs, so its req/s is lower; the server's CPU per
+				// request should not depend on who sends the requests.
+				crps, _, ccpu, err := measure(ctx, t, dur, conns, leanClient)
 				if err != nil {
 					return err
 				}
-				res.clientRPS = append(res.clientRPS, crps)
+				res.clientRPS, res.clientCPU = append(res.clientRPS, crps), ccpu
+			}
+		}
+	}
+	// The same load for every target: a server's CPU per request falls as
+	// its rate rises (more requests a wake-up, a system call), so the
+	// ratios by CPU above, each server at its own rate, count that against
+	// the slower ones. At 0.6 of the slowest target's rate every target
+	// keeps up, and the CPU a request costs is compared at equal load.
+	slowest := math.Inf(1)
+	for _, res := range results {
+		slowest = min(slowest, medianOf(res.rps))
+	}
+	rate := 0.6 * slowest
+	for r := range rounds {
+		for j := range all {
+			i := (j + r) % len(all)
+			t := all[i]
+			fmt.Fprintf(progress, "round %d at %.0f req/s: %s\n", r+1, rate, t.name)
+			rps, n, cpu, err := measure(ctx, t, dur, conns, pacedClient(rate))
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			res := results[i]
+			res.pacedRPS = append(res.pacedRPS, rps)
+			if n > 0 {
+				res.pacedCPU = append(res.pacedCPU, cpu)
 			}
 		}
 	}
@@ -255,18 +278,47 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 		servers = "each server a process of its own (`valet serve`, or the baseline named in parentheses, answering the same body)"
 	}
 	fmt.Fprintf(w, "%d round(s) of %v per target, targets interleaved; load from %s, %s; server CPU from /proc.\n\n", rounds, dur, gen, servers)
-	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU |"+map[bool]string{true: " own client req/s, round 1 | wrk ÷ own client |", false: ""}[useWrk])
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |"+map[bool]string{true: " --- | --- |", false: ""}[useWrk])
+	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU |"+map[bool]string{true: " own client req/s, round 1 | wrk ÷ own client | server CPU µs/req, own client | own client ÷ wrk, CPU |", false: ""}[useWrk])
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |"+map[bool]string{true: " --- | --- | --- | --- |", false: ""}[useWrk])
 	floorRPS, floorCPU := medianOf(results[0].rps), medianOf(results[0].cpuPerReq)
 	for _, res := range results {
 		rps, cpu := medianOf(res.rps), medianOf(res.cpuPerReq)
 		line := fmt.Sprintf("| %s | %.0f | %.2f | %.1f | %.2f |", res.target.name, rps, rps/floorRPS, cpu, floorCPU/cpu)
 		if useWrk {
-			line += fmt.Sprintf(" %.0f | %.2f |", res.clientRPS[0], res.rps[0]/res.clientRPS[0])
+			line += fmt.Sprintf(" %.0f | %.2f | %.1f | %.2f |", res.clientRPS[0], res.rps[0]/res.clientRPS[0], res.clientCPU, res.clientCPU/res.cpuPerReq[0])
 		}
 		fmt.Fprintln(w, line)
 	}
+	fmt.Fprintf(w, "\nAt the same load: every target driven at %.0f req/s (0.6 of the slowest one's rate above) by this process's client, %d connections.\n\n", rate, conns)
+	fmt.Fprintln(w, "| target | req/s (median) | server CPU µs/req | × floor by CPU |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- |")
+	floorPaced := medianOf(results[0].pacedCPU)
+	for _, res := range results {
+		cpu := medianOf(res.pacedCPU)
+		fmt.Fprintf(w, "| %s | %.0f | %.1f | %.2f |\n", res.target.name, medianOf(res.pacedRPS), cpu, floorPaced/cpu)
+	}
 	return nil
+}
+
+// measure drives t with drive and returns its req/s, its requests and the
+// µs of the server's CPU per request meanwhile.
+func measure(ctx context.Context, t *procTarget, dur time.Duration, conns int,
+	drive func(context.Context, *procTarget, time.Duration, int) (float64, int64, error)) (rps float64, n int64, cpu float64, err error) {
+	before, err := procCPU(t.cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if rps, n, err = drive(ctx, t, dur, conns); err != nil {
+		return 0, 0, 0, err
+	}
+	after, err := procCPU(t.cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if n > 0 {
+		cpu = float64((after - before).Microseconds()) / float64(n)
+	}
+	return rps, n, cpu, nil
 }
 
 func medianOf(xs []float64) float64 {
@@ -469,6 +521,19 @@ func runWrk(ctx context.Context, t *procTarget, dur time.Duration, conns int) (f
 
 // leanClient drives t from this process with conns keep-alive connections.
 func leanClient(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, error) {
+	return pacedClient(0)(ctx, t, dur, conns)
+}
+
+// pacedClient returns a client like leanClient that sends at most rate
+// requests a second in all (none when rate is 0): connection w sends its
+// k-th request no sooner than (k*conns+w)/rate seconds after the start.
+func pacedClient(rate float64) func(context.Context, *procTarget, time.Duration, int) (float64, int64, error) {
+	return func(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, error) {
+		return driveClient(ctx, t, dur, conns, rate)
+	}
+}
+
+func driveClient(ctx context.Context, t *procTarget, dur time.Duration, conns int, rate float64) (float64, int64, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
@@ -478,10 +543,22 @@ func leanClient(ctx context.Context, t *procTarget, dur time.Duration, conns int
 	counts := make(chan int64, conns)
 	errs := make(chan error, conns)
 	start := time.Now()
-	for range conns {
+	for w := range conns {
 		go func() {
 			var n int64
 			for ctx.Err() == nil {
+				if rate > 0 {
+					due := start.Add(time.Duration(float64(n*int64(conns)+int64(w)) / rate * float64(time.Second)))
+					if wait := time.Until(due); wait > 0 {
+						select {
+						case <-ctx.Done():
+						case <-time.After(wait):
+						}
+						if ctx.Err() != nil {
+							break
+						}
+					}
+				}
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url+"/v1/me", nil)
 				if k != "" {
 					req.Header.Set(k, v)
