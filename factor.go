@@ -122,7 +122,8 @@ type FactorStore interface {
 // changes.
 type FactorChange struct {
 	UserID string
-	// Create is stored as CreateFactor stores it.
+	// Create is stored as CreateFactor stores it. It must be UserID's:
+	// another user's is refused with ErrInvalidRequest.
 	Create *Factor
 	// Step records an accepted TOTP code as UseFactorStep does, which
 	// confirms the factor.
