@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/jsonenc"
 )
 
 // me answers GET /v1/me: the caller's user, its second factors, and how it
@@ -45,7 +45,7 @@ func appendMe(b []byte, id *valet.Identity, kinds []valet.FactorKind) []byte {
 	b = append(b, `,"expires_at":`...)
 	b = appendTime(b, id.ExpiresAt)
 	b = append(b, `,"mode":`...)
-	b = appendString(b, string(id.Mode))
+	b = jsonenc.AppendString(b, string(id.Mode))
 	// Says that the server's policy wants a second factor that this
 	// sign-in did not use: add one before anything else.
 	if id.MustEnrol {
@@ -53,13 +53,13 @@ func appendMe(b []byte, id *valet.Identity, kinds []valet.FactorKind) []byte {
 	}
 	if id.SessionID != "" {
 		b = append(b, `,"session_id":`...)
-		b = appendString(b, id.SessionID)
+		b = jsonenc.AppendString(b, id.SessionID)
 	}
 	u := id.User
 	b = append(b, `},"user":{"id":`...)
-	b = appendString(b, u.ID)
+	b = jsonenc.AppendString(b, u.ID)
 	b = append(b, `,"email":`...)
-	b = appendString(b, u.Email)
+	b = jsonenc.AppendString(b, u.Email)
 	b = append(b, `,"email_verified":`...)
 	b = appendBool(b, u.EmailVerified)
 	b = append(b, `,"roles":`...)
@@ -100,64 +100,7 @@ func appendStrings[S ~string](b []byte, ss []S) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, string(s))
+		b = jsonenc.AppendString(b, string(s))
 	}
 	return append(b, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaped as encoding/json
-// escapes it with HTML escaping on (json.Encoder's default): ", \ and
-// control characters; <, > and & as \u003c, \u003e and \u0026, so that
-// no string from a user can close a script element; U+2028 and U+2029,
-// which end a line in JavaScript; and each byte of invalid UTF-8 as
-// \ufffd.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, `\b`...)
-			case '\f':
-				b = append(b, `\f`...)
-			case '\n':
-				b = append(b, `\n`...)
-			case '\r':
-				b = append(b, `\r`...)
-			case '\t':
-				b = append(b, `\t`...)
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

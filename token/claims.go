@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/jsonenc"
 )
 
 // Claims are the registered claims of RFC 7519 that valet uses, plus its
@@ -90,7 +90,7 @@ func appendEvents(dst []byte, e Events) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, name)
+		dst = jsonenc.AppendString(dst, name)
 		dst = append(dst, ':', '{', '}')
 	}
 	return append(dst, '}')
@@ -130,7 +130,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 
 func appendAudience(dst []byte, a Audience) []byte {
 	if len(a) == 1 {
-		return appendJSONString(dst, a[0])
+		return jsonenc.AppendString(dst, a[0])
 	}
 	return appendJSONStrings(dst, a)
 }
@@ -150,11 +150,11 @@ func appendClaims(dst []byte, c *Claims) []byte {
 	}
 	if c.Issuer != "" {
 		field("iss")
-		dst = appendJSONString(dst, c.Issuer)
+		dst = jsonenc.AppendString(dst, c.Issuer)
 	}
 	if c.Subject != "" {
 		field("sub")
-		dst = appendJSONString(dst, c.Subject)
+		dst = jsonenc.AppendString(dst, c.Subject)
 	}
 	if len(c.Audience) > 0 {
 		field("aud")
@@ -172,15 +172,15 @@ func appendClaims(dst []byte, c *Claims) []byte {
 	}
 	if c.ID != "" {
 		field("jti")
-		dst = appendJSONString(dst, c.ID)
+		dst = jsonenc.AppendString(dst, c.ID)
 	}
 	if c.SessionID != "" {
 		field("sid")
-		dst = appendJSONString(dst, c.SessionID)
+		dst = jsonenc.AppendString(dst, c.SessionID)
 	}
 	if c.DeviceID != "" {
 		field("did")
-		dst = appendJSONString(dst, c.DeviceID)
+		dst = jsonenc.AppendString(dst, c.DeviceID)
 	}
 	if len(c.Roles) > 0 {
 		field("roles")
@@ -188,7 +188,7 @@ func appendClaims(dst []byte, c *Claims) []byte {
 	}
 	if c.Email != "" {
 		field("email")
-		dst = appendJSONString(dst, c.Email)
+		dst = jsonenc.AppendString(dst, c.Email)
 	}
 	if c.EmailVerified {
 		field("email_verified")
@@ -204,15 +204,15 @@ func appendClaims(dst []byte, c *Claims) []byte {
 	}
 	if c.Nonce != "" {
 		field("nonce")
-		dst = appendJSONString(dst, c.Nonce)
+		dst = jsonenc.AppendString(dst, c.Nonce)
 	}
 	if c.AuthorizedParty != "" {
 		field("azp")
-		dst = appendJSONString(dst, c.AuthorizedParty)
+		dst = jsonenc.AppendString(dst, c.AuthorizedParty)
 	}
 	if c.Scope != "" {
 		field("scope")
-		dst = appendJSONString(dst, c.Scope)
+		dst = jsonenc.AppendString(dst, c.Scope)
 	}
 	if len(c.Events) > 0 {
 		field("events")
@@ -227,65 +227,9 @@ func appendJSONStrings(dst []byte, list []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, s)
+		dst = jsonenc.AppendString(dst, s)
 	}
 	return append(dst, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s as encoding/json does, HTML escaping included:
-// invalid UTF-8 becomes U+FFFD and U+2028 and U+2029 are escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // The claims parseClaims knows, as bits of a set of those seen.

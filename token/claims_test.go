@@ -209,22 +209,6 @@ func FuzzClaimsJSON(f *testing.F) {
 	})
 }
 
-// FuzzAppendJSONString holds appendJSONString to encoding/json's quoting.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\/\b\f\n\r\t\x00\x1f\x7f", "<&>", "\u2028\u2029", "é😀", "\xff\xc3", "\xed\xa0\x80"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
-		}
-	})
-}
-
 func TestValidJSONObject(t *testing.T) {
 	tests := []struct {
 		in      string
