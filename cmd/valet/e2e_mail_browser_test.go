@@ -218,7 +218,8 @@ func TestBrowserSignInForPeople(t *testing.T) {
 		id = eval[string](p, `document.activeElement.id`)
 	}
 	if id != "signin-password" {
-		t.Errorf("after a wrong password the focus is on %q, want the password field", id)
+		t.Errorf("after a wrong password the focus is on %q, want the password field; %s", id,
+			eval[string](p, `[document.activeElement.outerHTML.slice(0, 120), "hasFocus=" + document.hasFocus(), document.visibilityState, document.readyState, "autofocus on password=" + document.querySelector("#signin-password").hasAttribute("autofocus"), location.pathname].join(" | ")`))
 	}
 	p.accessible("wrong-password")
 

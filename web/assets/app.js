@@ -1,6 +1,7 @@
 // Progressive enhancement for valet's pages. Every form and link works
-// without this file; it only makes times local, passwords revealable,
-// says when Caps Lock is on in a password field, and copies recovery codes.
+// without this file; it only makes times local, moves the focus to the
+// field with an error, makes passwords revealable, says when Caps Lock is
+// on in a password field, and copies recovery codes.
 (function () {
   "use strict";
 
@@ -20,6 +21,14 @@
         el.textContent = format.format(d);
       }
     });
+  }
+
+  // The field the server marks autofocus (the one with an error) gets the
+  // focus even where the browser skipped autofocus, as it may for a page
+  // that loads in a tab other than the one in front.
+  var marked = document.querySelector("[autofocus]");
+  if (marked && (document.activeElement === null || document.activeElement === document.body)) {
+    marked.focus();
   }
 
   // A button beside each password field shows what was typed, for people
