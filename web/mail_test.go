@@ -101,11 +101,14 @@ func TestRecoveryPages(t *testing.T) {
 	p = b.post("/recovery", url.Values{"email": {"nobody@example.com"}})
 	mustSee(t, "unknown address", p, 200, "Check your mail", "nobody@example.com")
 	p = b.post("/recovery", url.Values{"email": {"ada@example.com"}})
-	mustSee(t, "known address", p, 200, "Check your mail", "ada@example.com", `autocomplete="one-time-code"`)
+	mustSee(t, "known address", p, 200, "Check your mail", "ada@example.com", `autocomplete="one-time-code"`, "leaves a second factor in place")
 	noInline(t, "check your mail", p)
 	m := box.next(t)
 	if m.To != "ada@example.com" {
 		t.Fatalf("mail to %q", m.To)
+	}
+	if !strings.Contains(m.Text, "leaves a second factor in place") {
+		t.Errorf("the recovery mail does not say that a second factor stays:\n%s", m.Text)
 	}
 	link, code := linkAndCode(t, m)
 	if !strings.HasPrefix(link, "/recovery?token=") {
@@ -114,7 +117,7 @@ func TestRecoveryPages(t *testing.T) {
 
 	// Opening the link uses nothing up.
 	p = b.get(link)
-	mustSee(t, "reset form", p, 200, "Choose a new password", `action="/recovery/reset"`)
+	mustSee(t, "reset form", p, 200, "Choose a new password", `action="/recovery/reset"`, "leaves a second factor in place")
 	noInline(t, "reset form", p)
 	tok := hiddenToken(t, b.get(link))
 	const next = "a wholly new passphrase"
