@@ -40,6 +40,19 @@ func startPasskeyServer(tb testing.TB, args ...string) (*server, string) {
 // returns its id.
 func (p *person) addAuthenticator(synced bool) webauthn.AuthenticatorID {
 	p.tb.Helper()
+	return p.addVirtual(webauthn.AuthenticatorTransportInternal, synced)
+}
+
+// addSecurityKey gives the person's tab a virtual USB security key with a
+// PIN that keeps discoverable credentials, bound to the key. It returns
+// its id.
+func (p *person) addSecurityKey() webauthn.AuthenticatorID {
+	p.tb.Helper()
+	return p.addVirtual(webauthn.AuthenticatorTransportUsb, false)
+}
+
+func (p *person) addVirtual(transport webauthn.AuthenticatorTransport, synced bool) webauthn.AuthenticatorID {
+	p.tb.Helper()
 	return runIn(p, "add a virtual authenticator", func(ctx context.Context, tg *chromedp.Target) (webauthn.AuthenticatorID, error) {
 		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 			return "", err
@@ -48,7 +61,7 @@ func (p *person) addAuthenticator(synced bool) webauthn.AuthenticatorID {
 			Options: &webauthn.VirtualAuthenticatorOptions{
 				Protocol:                    webauthn.AuthenticatorProtocolCtap2,
 				Ctap2version:                webauthn.Ctap2versionCtap21,
-				Transport:                   webauthn.AuthenticatorTransportInternal,
+				Transport:                   transport,
 				HasResidentKey:              true,
 				HasUserVerification:         true,
 				IsUserVerified:              true,
@@ -59,6 +72,16 @@ func (p *person) addAuthenticator(synced bool) webauthn.AuthenticatorID {
 		})
 		return res.AuthenticatorID, err
 	})
+}
+
+// removeAuthenticator takes the virtual authenticator id away, as a
+// security key is unplugged.
+func (p *person) removeAuthenticator(id webauthn.AuthenticatorID) {
+	p.tb.Helper()
+	p.do("remove a virtual authenticator", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: id})
+		return err
+	}))
 }
 
 // presence sets whether the authenticator finds its user present at once.
@@ -266,6 +289,38 @@ func TestBrowserMFAPasskeys(t *testing.T) {
 	ada.do("use the passkey", chromedp.Click(chromedp.CSS(`#mfa-passkey`)), chromedp.WaitVisible(chromedp.CSS(`#signed-in-with`)))
 	ada.waitPath("after the second factor", "/account")
 	ada.see("#signed-in-with", "password and synced passkey unlocked with a PIN or biometric")
+
+	// A second passkey, on a security key of its own: both are listed by
+	// name, and removing one leaves the other. The laptop's authenticator
+	// holds an excluded credential, so it is left without presence while
+	// the key answers.
+	key := ada.addSecurityKey()
+	ada.presence(auth, false)
+	ada.do("add a second passkey",
+		chromedp.SendKeys(chromedp.CSS(`#passkey-name`), "Blue key"),
+		chromedp.Click(chromedp.CSS(`#add-passkey`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+	)
+	ada.presence(auth, true)
+	ada.see(".flash", "Your passkey is added")
+	if n := ada.credentials(key); n != 1 {
+		t.Fatalf("the security key holds %d credentials, want 1", n)
+	}
+	names := eval[[]string](ada, `[...document.querySelectorAll('li.factor[data-kind="webauthn"]')].map(li => li.textContent.replace(/\s+/g, " ").trim())`)
+	if len(names) != 2 || !strings.Contains(names[0], "Laptop") || !strings.Contains(names[1], "Blue key") ||
+		strings.Contains(names[1], "synced") {
+		t.Fatalf("the passkeys listed: %q, want Laptop (synced) and Blue key (not synced)", names)
+	}
+	ada.do("remove the security key's passkey",
+		chromedp.Click(chromedp.CSS(`li.factor[data-name="Blue key"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+	)
+	ada.see(".flash", "The second factor is removed.")
+	names = eval[[]string](ada, `[...document.querySelectorAll('li.factor[data-kind="webauthn"]')].map(li => li.textContent)`)
+	if len(names) != 1 || !strings.Contains(names[0], "Laptop") {
+		t.Fatalf("after removing one passkey the list is %q, want Laptop alone", names)
+	}
+	ada.removeAuthenticator(key)
 
 	// Removed, it signs in no more.
 	ada.do("remove the passkey",
