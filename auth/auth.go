@@ -65,6 +65,9 @@ type Throttle interface {
 	// checked, and before a passkey sign-in (account empty). It is kept
 	// apart from the password checks too.
 	Factor(ctx context.Context, account, ip string) error
+	// FactorSucceeded is called after a second factor of account (a user
+	// id) was right: the limit is on wrong ones.
+	FactorSucceeded(ctx context.Context, account string) error
 }
 
 // Config configures a Service. Zero fields take the defaults named.

@@ -209,8 +209,12 @@ func (s *Service) Factors(ctx context.Context, userID string) ([]FactorInfo, int
 	return out, n, nil
 }
 
-// methods returns the second-factor methods the user has, in a fixed
-// order, and its confirmed factors.
+// methods returns the second-factor methods the user can use on this
+// server, in a fixed order, and its confirmed factors. The two differ for
+// an account whose only factor is a passkey on a server without passkeys:
+// it has a factor (confirmed is not empty) that nothing here can check, so
+// methods holds at most recovery_code. Whether the account has a second
+// factor is len(confirmed) > 0, never len(methods) > 0.
 func (s *Service) methods(ctx context.Context, userID string) ([]string, []valet.Factor, error) {
 	fs, err := s.factorStore()
 	if err != nil {
@@ -252,11 +256,17 @@ func (s *Service) methods(ctx context.Context, userID string) ([]string, []valet
 
 // askSecondFactor parks a login whose password was right and returns the
 // MFARequiredError that asks for its second factor, or nil when the user
-// has none.
+// has none. A user whose factors this server cannot check, with no
+// recovery code left, is refused (errFactorUnusable): the password alone
+// must never stand in for the factor.
 func (s *Service) askSecondFactor(ctx context.Context, u valet.User, mode valet.Mode, c Client) error {
-	methods, _, err := s.methods(ctx, u.ID)
-	if err != nil || len(methods) == 0 {
+	methods, confirmed, err := s.methods(ctx, u.ID)
+	if err != nil || len(confirmed) == 0 {
 		return err
+	}
+	if len(methods) == 0 {
+		s.audit(ctx, "login.failure", u.ID, "", c, "reason", "factor_unusable")
+		return errFactorUnusable()
 	}
 	tok := valet.NewID()
 	now := s.cfg.Now()
@@ -283,6 +293,15 @@ func (s *Service) takeLogin(ctx context.Context, mfaToken string) (string, pendi
 		return "", pending{}, errMFAToken()
 	}
 	return key, p, nil
+}
+
+// errFactorUnusable refuses the sign-in of an account whose second factor
+// this server cannot check (a passkey, on a server without passkeys) and
+// that has no recovery code left. It is said only to who knows the
+// password.
+func errFactorUnusable() error {
+	return valet.Errorf(valet.ErrForbidden, "This account's second factor cannot be used on this server, and no recovery code is left. "+
+		"An administrator can remove the factor with: valet user mfa reset --email EMAIL.")
 }
 
 func errMFAToken() error {
@@ -338,6 +357,7 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, method, code string, c
 		}
 		return nil, err
 	}
+	s.factorSucceeded(ctx, u.ID)
 	if u.Disabled {
 		return nil, valet.Errorf(valet.ErrUserDisabled, "This account is disabled.")
 	}
@@ -534,6 +554,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, id *valet.Identity, factorID,
 		// The step was used, or the factor removed, in between.
 		return nil, errWrongFactor()
 	}
+	s.factorSucceeded(ctx, id.User.ID)
 	s.factorAdded(ctx, id, f, []string{valet.AMROTP, valet.AMRMulti}, c)
 	return codes, nil
 }
@@ -668,11 +689,11 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, id *valet.Identity, c Cl
 	if err := s.RequireRecent(ctx, id); err != nil {
 		return nil, err
 	}
-	methods, _, err := s.methods(ctx, id.User.ID)
+	_, confirmed, err := s.methods(ctx, id.User.ID)
 	if err != nil {
 		return nil, err
 	}
-	if len(methods) == 0 {
+	if len(confirmed) == 0 {
 		return nil, valet.Errorf(valet.ErrInvalidRequest, "Add a second factor first: recovery codes stand in for one.")
 	}
 	codes, hashes := newRecoveryCodeSet()
@@ -806,11 +827,13 @@ func (s *Service) RequireRecent(ctx context.Context, id *valet.Identity) error {
 // second factor that is proof enough, and for one with a factor it is less
 // than the sign-in was, so the sign-in must be recent.
 func (s *Service) requireRecentBeyondPassword(ctx context.Context, id *valet.Identity) error {
-	m, _, err := s.methods(ctx, id.User.ID)
+	// A factor that this server cannot check still makes the password
+	// less than the sign-in was.
+	_, confirmed, err := s.methods(ctx, id.User.ID)
 	if err != nil {
 		return err
 	}
-	if len(m) == 0 {
+	if len(confirmed) == 0 {
 		return nil
 	}
 	return s.RequireRecent(ctx, id)
@@ -828,15 +851,20 @@ func humanWindow(d time.Duration) string {
 
 // ReauthMethods returns how the caller can prove who they are again: a
 // second factor when the account has one (the password alone would be
-// weaker than the sign-in), else the password.
+// weaker than the sign-in), else the password. An account whose factors
+// this server cannot check (a passkey, on a server without passkeys) gets
+// an empty list: only a new sign-in, with a recovery code, is left to it.
 func (s *Service) ReauthMethods(ctx context.Context, userID string) ([]string, error) {
-	m, _, err := s.methods(ctx, userID)
+	m, confirmed, err := s.methods(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
+	if len(confirmed) == 0 {
+		return []string{MethodPassword}, nil
+	}
 	m = slices.DeleteFunc(m, func(x string) bool { return x == MethodRecoveryCode })
 	if len(m) == 0 {
-		return []string{MethodPassword}, nil
+		return []string{}, nil
 	}
 	return m, nil
 }
@@ -852,6 +880,10 @@ func (s *Service) Reauthenticate(ctx context.Context, id *valet.Identity, method
 	allowed, err := s.ReauthMethods(ctx, id.User.ID)
 	if err != nil {
 		return err
+	}
+	if len(allowed) == 0 {
+		return valet.Errorf(valet.ErrForbidden, "This account's second factor cannot be used on this server, so it cannot confirm this change. "+
+			"Sign in again with a recovery code, or ask an administrator to remove the factor with valet user mfa reset.")
 	}
 	if !slices.Contains(allowed, method) {
 		return valet.Errorf(valet.ErrInvalidRequest, "Confirm with one of: %s.", strings.Join(allowed, ", "))
@@ -882,6 +914,7 @@ func (s *Service) Reauthenticate(ctx context.Context, id *valet.Identity, method
 			}
 			return err
 		}
+		s.factorSucceeded(ctx, u.ID)
 	}
 	if err := s.cfg.Stores.Sessions.SetSessionAuth(ctx, id.SessionID, s.cfg.Now().UTC(), mergeAMR(id.AMR, amr)); err != nil {
 		return err
@@ -891,6 +924,18 @@ func (s *Service) Reauthenticate(ctx context.Context, id *valet.Identity, method
 	}
 	s.audit(ctx, "reauth", u.ID, id.SessionID, c, "method", method)
 	return nil
+}
+
+// factorSucceeded gives the account back the second factors it tried,
+// one having been right. A failure to reach the counters leaves them as
+// they are, stricter than they need be, and is logged.
+func (s *Service) factorSucceeded(ctx context.Context, userID string) {
+	if s.cfg.Throttle == nil {
+		return
+	}
+	if err := s.cfg.Throttle.FactorSucceeded(ctx, userID); err != nil {
+		s.log.WarnContext(ctx, "forgetting the second factors tried failed", "user_id", userID, "err", err)
+	}
 }
 
 func factorName(name, def string) (string, error) {

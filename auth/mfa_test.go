@@ -250,11 +250,11 @@ func TestFactorThrottleIsItsOwn(t *testing.T) {
 	ctx := context.Background()
 	g := throttle.New(throttle.NewMemory(throttle.MemoryConfig{}), throttle.Policy{
 		LoginAccount: []throttle.Limit{{Burst: 50, Period: time.Hour}},
-		// One goes to the confirmation of the factor.
+		// The confirmation of the factor was right: it gives its try back.
 		FactorAccount: []throttle.Limit{{Burst: 4, Period: time.Hour}},
 	})
 	e := newMFA(t, func(c *Config) { c.Throttle = g })
-	for i := range 3 {
+	for i := range 4 {
 		need := e.password(t, valet.ModeSession)
 		if _, err := e.s.LoginMFA(ctx, need.Token, MethodTOTP, "000000", nil, Client{}); !errors.Is(err, valet.ErrInvalidCode) {
 			t.Fatalf("try %d: %v", i, err)
@@ -262,11 +262,26 @@ func TestFactorThrottleIsItsOwn(t *testing.T) {
 	}
 	need := e.password(t, valet.ModeSession)
 	if _, err := e.s.LoginMFA(ctx, need.Token, MethodTOTP, e.code(t, 0), nil, Client{}); !errors.Is(err, valet.ErrRateLimited) {
-		t.Fatalf("fourth factor: %v, want rate limited", err)
+		t.Fatalf("fifth factor: %v, want rate limited", err)
 	}
 	// The password's own limit is untouched: the password step still
 	// answers (the second factor is what is locked).
 	e.password(t, valet.ModeSession)
+
+	// Right factors spend nothing: a person who signs in more often than
+	// the limit never meets it.
+	g = throttle.New(throttle.NewMemory(throttle.MemoryConfig{}), throttle.Policy{
+		LoginAccount:  []throttle.Limit{{Burst: 50, Period: time.Hour}},
+		FactorAccount: []throttle.Limit{{Burst: 2, Period: time.Hour}},
+	})
+	e = newMFA(t, func(c *Config) { c.Throttle = g })
+	for i := range 6 {
+		e.clock.Advance(30 * time.Second) // a new step: a code works once
+		need := e.password(t, valet.ModeSession)
+		if _, err := e.s.LoginMFA(ctx, need.Token, MethodTOTP, e.code(t, 0), nil, Client{}); err != nil {
+			t.Fatalf("right factor %d of a limit of 2: %v", i+1, err)
+		}
+	}
 }
 
 func TestReauthWindow(t *testing.T) {

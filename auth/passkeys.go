@@ -75,7 +75,13 @@ func (s *Service) takeCeremony(ctx context.Context, response []byte, purpose str
 // without, any passkey that the authenticator keeps for this site signs
 // its user in alone (FinishPasskeyLogin), which is also what a browser
 // offers in the autofill of the email field.
-func (s *Service) BeginPasskeyLogin(ctx context.Context, mfaToken string) ([]byte, error) {
+//
+// A challenge without an mfaToken asks nothing of the caller and is stored
+// until it expires (PasskeyTTL), so each counts against the second-factor
+// limit of the client's address (Throttle.Factor with no account, the limit
+// FinishPasskeyLogin spends): past it the call returns an error wrapping
+// valet.ErrRateLimited and stores nothing. The address is c's.
+func (s *Service) BeginPasskeyLogin(ctx context.Context, mfaToken string, c Client) ([]byte, error) {
 	if s.passkeys == nil {
 		return nil, errNoPasskeys()
 	}
@@ -83,6 +89,11 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, mfaToken string) ([]byt
 		return nil, err
 	}
 	if mfaToken == "" {
+		if s.cfg.Throttle != nil {
+			if err := s.cfg.Throttle.Factor(ctx, "", c.IP); err != nil {
+				return nil, s.throttled(ctx, err, "login.passkey.begin", "", c)
+			}
+		}
 		opts, ch, state, err := s.passkeys.BeginLogin(nil)
 		if err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
@@ -249,6 +260,12 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, response []byte, mode 
 		s.audit(ctx, "login.failure", u.ID, "", c, "reason", "email_unverified")
 		return nil, valet.Errorf(valet.ErrEmailUnverified, "Verify your email address first: open the link we sent to it, or ask for a new one.")
 	}
+	if !res.UserVerified && s.cfg.MFA.Requires(u) {
+		// One factor where the policy asks two: the person has a factor,
+		// so sending them to add one would not do.
+		s.audit(ctx, "login.failure", u.ID, "", c, "reason", "single_factor")
+		return nil, valet.Errorf(valet.ErrForbidden, "This server asks two factors of this account, and the passkey did not check who you are (no PIN or biometric). Sign in with your password, then the passkey.")
+	}
 	amr := []string{passkeyAMR(f)}
 	if res.UserVerified {
 		amr = append(amr, valet.AMRUser, valet.AMRMulti)
@@ -327,7 +344,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, id *valet.Ident
 	if err != nil {
 		return valet.Factor{}, nil, s.passkeyError(ctx, u.ID, err)
 	}
-	had, _, err := s.methods(ctx, u.ID)
+	_, had, err := s.methods(ctx, u.ID)
 	if err != nil {
 		return valet.Factor{}, nil, err
 	}

@@ -25,7 +25,7 @@ type MFA interface {
 	RequireRecent(ctx context.Context, id *valet.Identity) error
 	ReauthMethods(ctx context.Context, userID string) ([]string, error)
 	Reauthenticate(ctx context.Context, id *valet.Identity, method, secret string, credential []byte, c auth.Client) error
-	BeginPasskeyLogin(ctx context.Context, mfaToken string) ([]byte, error)
+	BeginPasskeyLogin(ctx context.Context, mfaToken string, c auth.Client) ([]byte, error)
 	BeginPasskeyReauth(ctx context.Context, id *valet.Identity) ([]byte, error)
 	FinishPasskeyLogin(ctx context.Context, response []byte, mode valet.Mode, c auth.Client) (*auth.Grant, error)
 	BeginPasskeyRegistration(ctx context.Context, id *valet.Identity, name string) ([]byte, error)
@@ -226,7 +226,7 @@ func (a *API) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 	)
 	switch in.Purpose {
 	case "", "login":
-		opts, err = a.svc.BeginPasskeyLogin(r.Context(), in.MFAToken)
+		opts, err = a.svc.BeginPasskeyLogin(r.Context(), in.MFAToken, a.client(r))
 	case "reauth":
 		id, ierr := a.Identify(r)
 		if ierr != nil {

@@ -296,6 +296,21 @@ func (g *Guard) Factor(ctx context.Context, account, ip string) error {
 	return g.both(ctx, "factor", account, ip, g.p.FactorAccount, g.p.FactorIP)
 }
 
+// FactorSucceeded forgets the second factors tried for account (a user id)
+// once one was right, as LoginSucceeded does for the password: the limit
+// is on wrong factors, and a person who signs in often never meets it.
+// The client address keeps its count. It returns an error wrapping
+// valet.ErrUnavailable when the counters cannot be reached.
+func (g *Guard) FactorSucceeded(ctx context.Context, account string) error {
+	key := actionAccountKey("factor", account)
+	for i := range g.p.FactorAccount {
+		if err := g.store.Reset(ctx, tierKey(key, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // both counts an attempt of action against the client address and, when
 // account is not empty, the account: the address is looked at first, so
 // that a refusal there costs the account nothing.

@@ -163,6 +163,44 @@ func TestGuardAccount(t *testing.T) {
 	retryAfter(t, g.Login(ctx, "ada@example.com", "198.51.100.1"), "account")
 }
 
+// TestGuardFactorSucceeded: the account's limit of second factors counts
+// wrong ones: a right one gives the account its tries back, and leaves
+// the address's count and other accounts' as they were.
+func TestGuardFactorSucceeded(t *testing.T) {
+	ctx := context.Background()
+	g, _ := newGuard(Policy{
+		FactorAccount: []Limit{{3, 15 * time.Minute}, {6, 24 * time.Hour}},
+		FactorIP:      []Limit{{8, 15 * time.Minute}},
+	})
+	for i := range 3 {
+		if err := g.Factor(ctx, "u1", "192.0.2.1"); err != nil {
+			t.Fatalf("try %d refused: %v", i+1, err)
+		}
+	}
+	retryAfter(t, g.Factor(ctx, "u1", "192.0.2.2"), "account")
+	if err := g.Factor(ctx, "u2", "192.0.2.3"); err != nil {
+		t.Fatalf("another account is refused: %v", err)
+	}
+	if err := g.FactorSucceeded(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	// Every tier is given back: three more, and no fewer, then refused.
+	for i := range 3 {
+		if err := g.Factor(ctx, "u1", "192.0.2.4"); err != nil {
+			t.Fatalf("after a right factor, try %d refused: %v", i+1, err)
+		}
+	}
+	retryAfter(t, g.Factor(ctx, "u1", "192.0.2.4"), "account")
+	// The address keeps what it spent: 192.0.2.1 tried 3, 192.0.2.4 3
+	// (its refusal spent none), so it has 5 left of 8.
+	for i := range 5 {
+		if err := g.Factor(ctx, "u"+fmt.Sprint(10+i), "192.0.2.1"); err != nil {
+			t.Fatalf("address try %d refused: %v", i+1, err)
+		}
+	}
+	retryAfter(t, g.Factor(ctx, "u20", "192.0.2.1"), "ip")
+}
+
 // TestGuardGrowingDelay: an attacker who waits out each refusal meets the
 // daily limit and a much longer wait.
 func TestGuardGrowingDelay(t *testing.T) {

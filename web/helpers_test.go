@@ -142,6 +142,7 @@ type fakeThrottle struct {
 func (t fakeThrottle) Login(context.Context, string, string) error          { return t.refuse }
 func (t fakeThrottle) LoginFailed(context.Context, string, string) error    { return nil }
 func (t fakeThrottle) LoginSucceeded(context.Context, string, string) error { return nil }
+func (t fakeThrottle) FactorSucceeded(context.Context, string) error        { return nil }
 func (t fakeThrottle) Signup(context.Context, string) error                 { return t.refuse }
 func (t fakeThrottle) Refresh(context.Context, string) error                { return nil }
 func (t fakeThrottle) Mail(context.Context, string, string) error           { return t.refuse }

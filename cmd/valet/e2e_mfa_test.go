@@ -287,10 +287,10 @@ func TestMFAThrottleAndReauth(t *testing.T) {
 	r = do(t, srv.URL, req{Method: "DELETE", Path: "/v1/sessions", Cookie: cookie})
 	expect(t, "end other sessions after reauth", r, 204)
 
-	// Throttle: the enrolment's confirmation took one; three wrong codes
-	// use the rest, the fourth attempt is refused while the password
-	// step still answers.
-	for i := range 2 {
+	// Throttle: the right codes (the enrolment's confirmation, the
+	// reauth) gave their tries back, so four wrong codes use the limit;
+	// the fifth attempt is refused while the password step still answers.
+	for i := range 4 {
 		tok := passwordStep(t, srv, "ada@example.com", "session")
 		r := do(t, srv.URL, req{Method: "POST", Path: "/v1/login/mfa", Body: map[string]string{"mfa_token": tok, "method": "totp", "code": "000000"}})
 		expect(t, fmt.Sprintf("wrong code %d", i), r, 400, "invalid_code")
@@ -346,15 +346,25 @@ func TestMFAThrottleAndReauth(t *testing.T) {
 }
 
 // TestMFARequiredPolicy: with --mfa required-for-role=admin, an admin
-// without a factor signs in but may do nothing but add one.
+// without a factor signs in but may do nothing but add one, and a user
+// without the role is not held; with --mfa required, every user is.
 func TestMFARequiredPolicy(t *testing.T) {
 	skipInShort(t)
 	dir := t.TempDir()
 	store := []string{"--data-dir", dir}
 	valetCLI(t, store, withdrawPW+"\n", "user", "create", "--email", "root@example.com", "--role", "admin")
+	valetCLI(t, store, withdrawPW+"\n", "user", "create", "--email", "ada@example.com")
 	srv := startServer(t, nil, append(store, "--mfa", "required-for-role=admin")...)
+	plain := loginDevice(t, srv, "ada@example.com", "token")
+	r := do(t, srv.URL, req{Path: "/v1/me", Bearer: plain.access})
+	expect(t, "me of a user without the role", r, 200)
+	if r.json(t)["auth"].(map[string]any)["mfa_enrollment_required"] == true {
+		t.Errorf("a user without the role is held to enrol: %s", r.Body)
+	}
+	r = do(t, srv.URL, req{Path: "/v1/sessions", Bearer: plain.access})
+	expect(t, "sessions of a user without the role", r, 200)
 	d := loginDevice(t, srv, "root@example.com", "token")
-	r := do(t, srv.URL, req{Path: "/v1/me", Bearer: d.access})
+	r = do(t, srv.URL, req{Path: "/v1/me", Bearer: d.access})
 	expect(t, "me", r, 200)
 	if r.json(t)["auth"].(map[string]any)["mfa_enrollment_required"] != true {
 		t.Errorf("me %s", r.Body)
@@ -373,6 +383,33 @@ func TestMFARequiredPolicy(t *testing.T) {
 	}
 	r = do(t, srv.URL, req{Path: "/v1/admin/users", Bearer: d.access})
 	expect(t, "admin API after enrolling", r, 200)
+
+	// --mfa required holds every user, in every mode, until a factor is
+	// confirmed: the API answers 403 but for what enrolling needs, and
+	// forward auth refuses an API caller.
+	srv.stop()
+	srv = startServer(t, nil, append(store, "--mfa", "required")...)
+	for _, mode := range []string{"session", "token", "hybrid"} {
+		d := loginDevice(t, srv, "ada@example.com", mode)
+		cred := req{Cookie: d.cookie, Bearer: d.access}
+		get := func(path string) response {
+			c := cred
+			c.Path = path
+			return do(t, srv.URL, c)
+		}
+		r := get("/v1/me")
+		expect(t, mode+": me", r, 200)
+		if r.json(t)["auth"].(map[string]any)["mfa_enrollment_required"] != true {
+			t.Errorf("%s: --mfa required, a user without a factor: me %s", mode, r.Body)
+		}
+		expect(t, mode+": forward auth before enrolling", get("/v1/authz"), 403)
+		expect(t, mode+": factor list", get("/v1/mfa"), 200)
+		expect(t, mode+": session list", get("/v1/sessions"), 200)
+		c := cred
+		c.Method, c.Path, c.Body = "POST", "/v1/password", map[string]string{"current_password": withdrawPW, "new_password": "another long passphrase"}
+		expect(t, mode+": password change before enrolling", do(t, srv.URL, c), 403, "forbidden")
+	}
+
 	for _, bad := range []string{"sometimes", "required-for-role=", "required-for-role=A B"} {
 		out, err := runValet(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--mfa", bad}, store...)...)
 		if err == nil || !strings.Contains(out, "--mfa") {

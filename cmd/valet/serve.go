@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -440,7 +441,7 @@ func (t *throttleFlags) register(fs *flag.FlagSet) {
 	fs.Var(&t.codeAccount, "throttle-code-account", "one-time codes tried per address (a ticket dies after 5 wrong ones besides): N/DURATION tiers, or off")
 	fs.Var(&t.codeIP, "throttle-code-ip", "one-time codes and link tokens tried per client address: N/DURATION tiers, or off")
 	t.factorAccount, t.factorIP = limitsFlag(p.FactorAccount), limitsFlag(p.FactorIP)
-	fs.Var(&t.factorAccount, "throttle-factor-account", "second factors (TOTP, recovery codes, passkeys) tried per account, kept apart from the password's: N/DURATION tiers, or off")
+	fs.Var(&t.factorAccount, "throttle-factor-account", "wrong second factors (TOTP, recovery codes, passkeys) per account, kept apart from the password's (a right one gives the tries back): N/DURATION tiers, or off")
 	fs.Var(&t.factorIP, "throttle-factor-ip", "second factors and passkey sign-ins tried per client address: N/DURATION tiers, or off")
 }
 
@@ -476,24 +477,44 @@ func (l *limitsFlag) Set(v string) error {
 }
 
 // passkeyParty returns the WebAuthn relying party of a server at
-// publicURL: its id is the cookie domain when there is one (so that a
-// passkey serves every host under it), else the public host; the one
-// origin allowed is the public URL's. An address that is an IP cannot be
-// a relying party: browsers refuse it.
+// publicURL (passkeyConfig), or an error that says why passkeys are off.
 func passkeyParty(publicURL, cookieDomain string) (*passkey.RP, error) {
+	cfg, err := passkeyConfig(publicURL, cookieDomain)
+	if err != nil {
+		return nil, err
+	}
+	return passkey.New(cfg)
+}
+
+// passkeyConfig returns the relying party of a server at publicURL: its
+// id is the cookie domain when there is one (so that a passkey serves
+// every host under it), else the public host; the one origin allowed is
+// the public URL's, port included. Host names are compared and kept lower
+// case, without a trailing dot. An address that is an IP cannot be a
+// relying party (browsers refuse it), nor can a cookie domain that the
+// public host is not under: a passkey would then be good for hosts that
+// are not this server's.
+func passkeyConfig(publicURL, cookieDomain string) (passkey.Config, error) {
 	u, err := url.Parse(publicURL)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("--public-url %q has no host", publicURL)
+		return passkey.Config{}, fmt.Errorf("--public-url %q has no host", publicURL)
 	}
-	host := u.Hostname()
-	if net.ParseIP(host) != nil {
-		return nil, valet.Errorf(valet.ErrInvalidRequest, "passkeys need --public-url with a host name (localhost works), not an IP address")
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return passkey.Config{}, valet.Errorf(valet.ErrInvalidRequest, "passkeys need --public-url with a host name (localhost works), not an IP address")
 	}
 	rpID := host
-	if cookieDomain != "" {
-		rpID = cookieDomain
+	if d := strings.Trim(strings.ToLower(cookieDomain), "."); d != "" {
+		if host != d && !strings.HasSuffix(host, "."+d) {
+			return passkey.Config{}, valet.Errorf(valet.ErrInvalidRequest, "passkeys need --public-url under --cookie-domain: %s is not under %s", host, d)
+		}
+		rpID = d
 	}
-	return passkey.New(passkey.Config{RPID: rpID, RPName: "valet", Origins: []string{u.Scheme + "://" + u.Host}})
+	origin := strings.ToLower(u.Scheme) + "://" + host
+	if p := u.Port(); p != "" {
+		origin += ":" + p
+	}
+	return passkey.Config{RPID: rpID, RPName: "valet", Origins: []string{origin}}, nil
 }
 
 // forwardAuthSettings checks --cookie-domain and --public-url: the cookie
