@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/valetauth/valet/passkey"
+	"github.com/valetauth/valet/passkey/passkeytest"
 )
 
 // The seed corpus is in testdata/fuzz, with the answers of a real ceremony
@@ -13,9 +14,9 @@ import (
 func FuzzChallenge(f *testing.F) {
 	fx := newFixture(f)
 	opts, _, _, _ := fx.rp.BeginLogin(nil)
-	f.Add(fx.ka.get(f, opts))
+	f.Add(fx.ka.Get(f, opts))
 	opts, _, _, _ = fx.rp.BeginRegistration(*fx.alice, true)
-	f.Add(newSoftKey(f, origin, 0, false).create(f, opts))
+	f.Add(passkeytest.New(f, origin, 0, false).Create(f, opts))
 	f.Fuzz(func(t *testing.T, response []byte) {
 		c, err := passkey.Challenge(response)
 		if err != nil {
@@ -33,7 +34,7 @@ func FuzzChallenge(f *testing.F) {
 func FuzzFinishLogin(f *testing.F) {
 	fx := newFixture(f)
 	opts, _, state, _ := fx.rp.BeginLogin(nil)
-	f.Add(fx.ka.get(f, opts))
+	f.Add(fx.ka.Get(f, opts))
 	f.Fuzz(func(t *testing.T, response []byte) {
 		_, err := fx.rp.FinishLogin(nil, state, response, fx.dir.lookup)
 		if err != nil && !errors.Is(err, passkey.ErrInvalid) && !errors.Is(err, passkey.ErrCloned) {
@@ -45,7 +46,7 @@ func FuzzFinishLogin(f *testing.F) {
 func FuzzFinishRegistration(f *testing.F) {
 	fx := newFixture(f)
 	opts, _, state, _ := fx.rp.BeginRegistration(*fx.alice, true)
-	f.Add(newSoftKey(f, origin, 0, false).create(f, opts))
+	f.Add(passkeytest.New(f, origin, 0, false).Create(f, opts))
 	f.Fuzz(func(t *testing.T, response []byte) {
 		_, err := fx.rp.FinishRegistration(*fx.alice, state, response)
 		if err != nil && !errors.Is(err, passkey.ErrInvalid) {

@@ -2,6 +2,7 @@ package passkey_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +12,24 @@ import (
 	"time"
 
 	"github.com/valetauth/valet/passkey"
+	"github.com/valetauth/valet/passkey/passkeytest"
 )
 
 const (
 	rpID   = "example.com"
 	origin = "https://auth.example.com"
 )
+
+var b64 = base64.RawURLEncoding
+
+func marshal(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
 
 // clock is a settable time for Config.Now.
 type clock struct{ t time.Time }
@@ -44,13 +57,13 @@ func (d directory) lookup(handle, credentialID string) (passkey.User, error) {
 }
 
 // register registers key k for u and keeps the credential in u and d.
-func register(tb testing.TB, rp *passkey.RP, k *softKey, u *passkey.User, discoverable bool, d directory) passkey.Credential {
+func register(tb testing.TB, rp *passkey.RP, k *passkeytest.Key, u *passkey.User, discoverable bool, d directory) passkey.Credential {
 	tb.Helper()
 	opts, _, state, err := rp.BeginRegistration(*u, discoverable)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cred, err := rp.FinishRegistration(*u, state, k.create(tb, opts))
+	cred, err := rp.FinishRegistration(*u, state, k.Create(tb, opts))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,29 +91,29 @@ func store(tb testing.TB, u *passkey.User, c passkey.Credential) {
 }
 
 // second signs u in with key k as a second factor.
-func second(tb testing.TB, rp *passkey.RP, k *softKey, u *passkey.User, edits ...edit) (passkey.LoginResult, error) {
+func second(tb testing.TB, rp *passkey.RP, k *passkeytest.Key, u *passkey.User, edits ...passkeytest.Edit) (passkey.LoginResult, error) {
 	tb.Helper()
 	opts, _, state, err := rp.BeginLogin(u)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return rp.FinishLogin(u, state, k.get(tb, opts, edits...), nil)
+	return rp.FinishLogin(u, state, k.Get(tb, opts, edits...), nil)
 }
 
 // alone signs in with key k without naming a user.
-func alone(tb testing.TB, rp *passkey.RP, k *softKey, d directory, edits ...edit) (passkey.LoginResult, error) {
+func alone(tb testing.TB, rp *passkey.RP, k *passkeytest.Key, d directory, edits ...passkeytest.Edit) (passkey.LoginResult, error) {
 	tb.Helper()
 	opts, _, state, err := rp.BeginLogin(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return rp.FinishLogin(nil, state, k.get(tb, opts, edits...), d.lookup)
+	return rp.FinishLogin(nil, state, k.Get(tb, opts, edits...), d.lookup)
 }
 
 func TestSecondFactor(t *testing.T) {
 	rp := newRP(t, &clock{time.Now()})
 	alice := &passkey.User{ID: "u_alice", Name: "alice@example.com"}
-	k := newSoftKey(t, origin, flagUV, true)
+	k := passkeytest.New(t, origin, passkeytest.UV, true)
 	cred := register(t, rp, k, alice, false, nil)
 	if cred.Synced() || cred.BackupState || !cred.UserVerified || cred.SignCount != 0 {
 		t.Errorf("registered %+v, want a hardware key with UV and count 0", cred)
@@ -129,8 +142,8 @@ func TestDiscoverable(t *testing.T) {
 	alice := &passkey.User{ID: "u_alice", Name: "alice@example.com"}
 	bob := &passkey.User{ID: "u_bob", Name: "bob@example.com"}
 	// A synced passkey: backed up, no counter.
-	ka := newSoftKey(t, origin, flagUV|flagBE|flagBS, false)
-	kb := newSoftKey(t, origin, 0, true)
+	ka := passkeytest.New(t, origin, passkeytest.UV|passkeytest.BE|passkeytest.BS, false)
+	kb := passkeytest.New(t, origin, 0, true)
 	cred := register(t, rp, ka, alice, true, d)
 	register(t, rp, kb, bob, true, d)
 	if !cred.Synced() || !cred.BackupState {
@@ -158,7 +171,7 @@ func TestDiscoverable(t *testing.T) {
 func TestRegistrationOptions(t *testing.T) {
 	rp := newRP(t, &clock{time.Now()})
 	alice := &passkey.User{ID: "u_alice", Name: "alice@example.com"}
-	old := register(t, rp, newSoftKey(t, origin, 0, false), alice, false, nil)
+	old := register(t, rp, passkeytest.New(t, origin, 0, false), alice, false, nil)
 	for _, tc := range []struct {
 		discoverable bool
 		residentKey  string
@@ -231,7 +244,7 @@ func TestCredProps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	response := newSoftKey(t, origin, 0, false).create(t, opts, extensions(`{"credProps":{"rk":true}}`))
+	response := passkeytest.New(t, origin, 0, false).Create(t, opts, passkeytest.Extensions(`{"credProps":{"rk":true}}`))
 	cred, err := rp.FinishRegistration(alice, state, response)
 	if err != nil {
 		t.Fatal(err)
@@ -244,8 +257,8 @@ func TestCredProps(t *testing.T) {
 func TestLoginOptions(t *testing.T) {
 	rp := newRP(t, &clock{time.Now()})
 	alice := &passkey.User{ID: "u_alice", Name: "alice@example.com"}
-	c1 := register(t, rp, newSoftKey(t, origin, 0, false), alice, false, nil)
-	c2 := register(t, rp, newSoftKey(t, origin, 0, false), alice, true, nil)
+	c1 := register(t, rp, passkeytest.New(t, origin, 0, false), alice, false, nil)
+	c2 := register(t, rp, passkeytest.New(t, origin, 0, false), alice, true, nil)
 	for _, tc := range []struct {
 		name  string
 		user  *passkey.User
@@ -311,7 +324,7 @@ func TestBeginErrors(t *testing.T) {
 func TestDecode(t *testing.T) {
 	rp := newRP(t, &clock{time.Now()})
 	alice := &passkey.User{ID: "u_alice", Name: "alice@example.com"}
-	cred := register(t, rp, newSoftKey(t, origin, flagBE, false), alice, true, nil)
+	cred := register(t, rp, passkeytest.New(t, origin, passkeytest.BE, false), alice, true, nil)
 	got, err := passkey.Decode(cred.Data)
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +352,7 @@ type fixture struct {
 	clock      *clock
 	dir        directory
 	alice, bob *passkey.User
-	ka, kb     *softKey
+	ka, kb     *passkeytest.Key
 }
 
 func newFixture(tb testing.TB) *fixture {
@@ -348,41 +361,23 @@ func newFixture(tb testing.TB) *fixture {
 	f.rp = newRP(tb, f.clock)
 	f.alice = &passkey.User{ID: "u_alice", Name: "alice@example.com"}
 	f.bob = &passkey.User{ID: "u_bob", Name: "bob@example.com"}
-	f.ka = newSoftKey(tb, origin, flagUV, true)
-	f.kb = newSoftKey(tb, origin, flagUV, true)
+	f.ka = passkeytest.New(tb, origin, passkeytest.UV, true)
+	f.kb = passkeytest.New(tb, origin, passkeytest.UV, true)
 	register(tb, f.rp, f.ka, f.alice, true, f.dir)
 	register(tb, f.rp, f.kb, f.bob, true, f.dir)
 	return f
 }
 
 // registerNew registers a new key for alice, its answer edited.
-func (f *fixture) registerNew(tb testing.TB, edits ...edit) error {
+func (f *fixture) registerNew(tb testing.TB, edits ...passkeytest.Edit) error {
 	tb.Helper()
 	opts, _, state, err := f.rp.BeginRegistration(*f.alice, true)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	_, err = f.rp.FinishRegistration(*f.alice, state, newSoftKey(tb, origin, 0, false).create(tb, opts, edits...))
+	_, err = f.rp.FinishRegistration(*f.alice, state, passkeytest.New(tb, origin, 0, false).Create(tb, opts, edits...))
 	return err
 }
-
-func set[T any](p func(*answer) *T, v T) edit {
-	return func(a *answer) { *p(a) = v }
-}
-
-func origin_(v string) edit    { return set(func(a *answer) *string { return &a.Origin }, v) }
-func typ(v string) edit        { return set(func(a *answer) *string { return &a.Type }, v) }
-func challenge(v string) edit  { return set(func(a *answer) *string { return &a.Challenge }, v) }
-func rpHash(v string) edit     { return set(func(a *answer) *string { return &a.RPID }, v) }
-func handle(v string) edit     { return set(func(a *answer) *[]byte { return &a.UserHandle }, []byte(v)) }
-func extensions(v string) edit { return set(func(a *answer) *string { return &a.Extensions }, v) }
-func clearFlags(v byte) edit   { return func(a *answer) { a.Flags &^= v } }
-func addFlags(v byte) edit     { return func(a *answer) { a.Flags |= v } }
-
-var (
-	tamper      edit = func(a *answer) { a.TamperSignature = true }
-	crossOrigin edit = func(a *answer) { a.CrossOrigin = true }
-)
 
 func TestAttacks(t *testing.T) {
 	otherChallenge := b64.EncodeToString(bytes.Repeat([]byte{7}, 32))
@@ -392,121 +387,121 @@ func TestAttacks(t *testing.T) {
 	}{
 		// The origin, which only one string matches.
 		{"registration from another scheme", func(tb testing.TB, f *fixture) error {
-			return f.registerNew(tb, origin_("http://auth.example.com"))
+			return f.registerNew(tb, passkeytest.Origin("http://auth.example.com"))
 		}},
 		{"registration from another port", func(tb testing.TB, f *fixture) error {
-			return f.registerNew(tb, origin_("https://auth.example.com:8443"))
+			return f.registerNew(tb, passkeytest.Origin("https://auth.example.com:8443"))
 		}},
 		{"registration from a suffix trick", func(tb testing.TB, f *fixture) error {
-			return f.registerNew(tb, origin_("https://auth.example.com.evil.com"))
+			return f.registerNew(tb, passkeytest.Origin("https://auth.example.com.evil.com"))
 		}},
 		{"sign-in from another scheme", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.ka, f.alice, origin_("http://auth.example.com"))
+			_, err := second(tb, f.rp, f.ka, f.alice, passkeytest.Origin("http://auth.example.com"))
 			return err
 		}},
 		{"sign-in from another port", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.ka, f.alice, origin_("https://auth.example.com:8443"))
+			_, err := second(tb, f.rp, f.ka, f.alice, passkeytest.Origin("https://auth.example.com:8443"))
 			return err
 		}},
 		{"sign-in from a subdomain not listed", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, origin_("https://evil.example.com"))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.Origin("https://evil.example.com"))
 			return err
 		}},
 		{"sign-in from the relying party id not listed", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, origin_("https://example.com"))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.Origin("https://example.com"))
 			return err
 		}},
 		{"sign-in from a suffix trick", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, origin_("https://auth.example.com.evil.com"))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.Origin("https://auth.example.com.evil.com"))
 			return err
 		}},
 		{"sign-in from an origin with a path", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, origin_(origin+"/login"))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.Origin(origin+"/login"))
 			return err
 		}},
 		{"sign-in from an origin in upper case", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, origin_("https://AUTH.example.com"))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.Origin("https://AUTH.example.com"))
 			return err
 		}},
 		{"sign-in from an opaque origin", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, origin_("android:apk-key-hash:abc"))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.Origin("android:apk-key-hash:abc"))
 			return err
 		}},
 		{"sign-in from a frame of another site", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, crossOrigin)
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.CrossOrigin)
 			return err
 		}},
 		// The relying party the authenticator signed for.
 		{"registration for rpId evil.com", func(tb testing.TB, f *fixture) error {
-			return f.registerNew(tb, rpHash("evil.com"))
+			return f.registerNew(tb, passkeytest.RPID("evil.com"))
 		}},
 		{"sign-in for rpId evil.com", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.ka, f.alice, rpHash("evil.com"))
+			_, err := second(tb, f.rp, f.ka, f.alice, passkeytest.RPID("evil.com"))
 			return err
 		}},
 		{"sign-in for rpId auth.example.com", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, rpHash("auth.example.com"))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.RPID("auth.example.com"))
 			return err
 		}},
 		// The challenge and the ceremony's state.
 		{"registration with a wrong challenge", func(tb testing.TB, f *fixture) error {
-			return f.registerNew(tb, challenge(otherChallenge))
+			return f.registerNew(tb, passkeytest.Challenge(otherChallenge))
 		}},
 		{"sign-in with a wrong challenge", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.ka, f.alice, challenge(otherChallenge))
+			_, err := second(tb, f.rp, f.ka, f.alice, passkeytest.Challenge(otherChallenge))
 			return err
 		}},
 		{"registration state replayed with another challenge", func(tb testing.TB, f *fixture) error {
 			_, _, stateA, _ := f.rp.BeginRegistration(*f.alice, true)
 			optsB, _, _, _ := f.rp.BeginRegistration(*f.alice, true)
-			_, err := f.rp.FinishRegistration(*f.alice, stateA, newSoftKey(tb, origin, 0, false).create(tb, optsB))
+			_, err := f.rp.FinishRegistration(*f.alice, stateA, passkeytest.New(tb, origin, 0, false).Create(tb, optsB))
 			return err
 		}},
 		{"sign-in state replayed with another challenge", func(tb testing.TB, f *fixture) error {
 			_, _, stateA, _ := f.rp.BeginLogin(nil)
 			optsB, _, _, _ := f.rp.BeginLogin(nil)
-			_, err := f.rp.FinishLogin(nil, stateA, f.ka.get(tb, optsB), f.dir.lookup)
+			_, err := f.rp.FinishLogin(nil, stateA, f.ka.Get(tb, optsB), f.dir.lookup)
 			return err
 		}},
 		{"registration state in a sign-in", func(tb testing.TB, f *fixture) error {
 			opts, _, state, _ := f.rp.BeginRegistration(*f.alice, true)
-			_, err := f.rp.FinishLogin(f.alice, state, f.ka.get(tb, opts), nil)
+			_, err := f.rp.FinishLogin(f.alice, state, f.ka.Get(tb, opts), nil)
 			return err
 		}},
 		{"sign-in state in a registration", func(tb testing.TB, f *fixture) error {
 			opts, _, state, _ := f.rp.BeginLogin(f.alice)
-			_, err := f.rp.FinishRegistration(*f.alice, state, newSoftKey(tb, origin, 0, false).create(tb, opts))
+			_, err := f.rp.FinishRegistration(*f.alice, state, passkeytest.New(tb, origin, 0, false).Create(tb, opts))
 			return err
 		}},
 		{"second-factor state in a discoverable sign-in", func(tb testing.TB, f *fixture) error {
 			opts, _, state, _ := f.rp.BeginLogin(f.alice)
-			_, err := f.rp.FinishLogin(nil, state, f.ka.get(tb, opts), f.dir.lookup)
+			_, err := f.rp.FinishLogin(nil, state, f.ka.Get(tb, opts), f.dir.lookup)
 			return err
 		}},
 		{"discoverable state in a second factor", func(tb testing.TB, f *fixture) error {
 			opts, _, state, _ := f.rp.BeginLogin(nil)
-			_, err := f.rp.FinishLogin(f.alice, state, f.ka.get(tb, opts), nil)
+			_, err := f.rp.FinishLogin(f.alice, state, f.ka.Get(tb, opts), nil)
 			return err
 		}},
 		{"second-factor state of another user", func(tb testing.TB, f *fixture) error {
 			opts, _, state, _ := f.rp.BeginLogin(f.bob)
-			_, err := f.rp.FinishLogin(f.alice, state, f.ka.get(tb, opts), nil)
+			_, err := f.rp.FinishLogin(f.alice, state, f.ka.Get(tb, opts), nil)
 			return err
 		}},
 		{"registration state of another user", func(tb testing.TB, f *fixture) error {
 			opts, _, state, _ := f.rp.BeginRegistration(*f.bob, true)
-			_, err := f.rp.FinishRegistration(*f.alice, state, newSoftKey(tb, origin, 0, false).create(tb, opts))
+			_, err := f.rp.FinishRegistration(*f.alice, state, passkeytest.New(tb, origin, 0, false).Create(tb, opts))
 			return err
 		}},
 		{"expired state", func(tb testing.TB, f *fixture) error {
 			opts, _, state, _ := f.rp.BeginLogin(nil)
 			f.clock.t = f.clock.t.Add(passkey.DefaultTimeout)
-			_, err := f.rp.FinishLogin(nil, state, f.ka.get(tb, opts), f.dir.lookup)
+			_, err := f.rp.FinishLogin(nil, state, f.ka.Get(tb, opts), f.dir.lookup)
 			return err
 		}},
 		{"state that is not one", func(tb testing.TB, f *fixture) error {
 			opts, _, _, _ := f.rp.BeginLogin(nil)
-			_, err := f.rp.FinishLogin(nil, []byte(`{"ceremony":"webauthn.get"}`), f.ka.get(tb, opts), f.dir.lookup)
+			_, err := f.rp.FinishLogin(nil, []byte(`{"ceremony":"webauthn.get"}`), f.ka.Get(tb, opts), f.dir.lookup)
 			return err
 		}},
 		{"state of another relying party", func(tb testing.TB, f *fixture) error {
@@ -515,28 +510,28 @@ func TestAttacks(t *testing.T) {
 				tb.Fatal(err)
 			}
 			opts, _, state, _ := other.BeginLogin(nil)
-			_, err = f.rp.FinishLogin(nil, state, f.ka.get(tb, opts, rpHash(rpID)), f.dir.lookup)
+			_, err = f.rp.FinishLogin(nil, state, f.ka.Get(tb, opts, passkeytest.RPID(rpID)), f.dir.lookup)
 			return err
 		}},
 		// The type of the client data.
 		{"webauthn.get in a registration", func(tb testing.TB, f *fixture) error {
-			return f.registerNew(tb, typ("webauthn.get"))
+			return f.registerNew(tb, passkeytest.Type("webauthn.get"))
 		}},
 		{"webauthn.create in a sign-in", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.ka, f.alice, typ("webauthn.create"))
+			_, err := second(tb, f.rp, f.ka, f.alice, passkeytest.Type("webauthn.create"))
 			return err
 		}},
 		{"payment.get in a sign-in", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, typ("payment.get"))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.Type("payment.get"))
 			return err
 		}},
 		// The signature and the credential.
 		{"tampered signature, second factor", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.ka, f.alice, tamper)
+			_, err := second(tb, f.rp, f.ka, f.alice, passkeytest.TamperSignature)
 			return err
 		}},
 		{"tampered signature, discoverable", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, tamper)
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.TamperSignature)
 			return err
 		}},
 		{"credential of another user as a second factor", func(tb testing.TB, f *fixture) error {
@@ -544,51 +539,51 @@ func TestAttacks(t *testing.T) {
 			return err
 		}},
 		{"credential of another user with this user's handle", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.kb, f.alice, handle(f.alice.ID))
+			_, err := second(tb, f.rp, f.kb, f.alice, passkeytest.UserHandle([]byte(f.alice.ID)))
 			return err
 		}},
 		{"second factor with another user's handle", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.ka, f.alice, handle(f.bob.ID))
+			_, err := second(tb, f.rp, f.ka, f.alice, passkeytest.UserHandle([]byte(f.bob.ID)))
 			return err
 		}},
 		{"unknown credential, discoverable", func(tb testing.TB, f *fixture) error {
-			k := newSoftKey(tb, origin, 0, true)
-			k.handle = []byte(f.alice.ID)
+			k := passkeytest.New(tb, origin, 0, true)
+			k.SetHandle([]byte(f.alice.ID))
 			_, err := alone(tb, f.rp, k, f.dir)
 			return err
 		}},
 		{"credential of another user with this user's handle, discoverable", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.kb, f.dir, handle(f.alice.ID))
+			_, err := alone(tb, f.rp, f.kb, f.dir, passkeytest.UserHandle([]byte(f.alice.ID)))
 			return err
 		}},
 		{"lookup that returns another user", func(tb testing.TB, f *fixture) error {
 			opts, _, state, _ := f.rp.BeginLogin(nil)
-			_, err := f.rp.FinishLogin(nil, state, f.ka.get(tb, opts), func(string, string) (passkey.User, error) {
+			_, err := f.rp.FinishLogin(nil, state, f.ka.Get(tb, opts), func(string, string) (passkey.User, error) {
 				return *f.bob, nil
 			})
 			return err
 		}},
 		{"discoverable without a user handle", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, set(func(a *answer) *[]byte { return &a.UserHandle }, nil))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.UserHandle(nil))
 			return err
 		}},
 		// The flags.
 		{"registration without user presence", func(tb testing.TB, f *fixture) error {
-			return f.registerNew(tb, clearFlags(flagUP))
+			return f.registerNew(tb, passkeytest.ClearFlags(passkeytest.UP))
 		}},
 		{"sign-in without user presence", func(tb testing.TB, f *fixture) error {
-			_, err := second(tb, f.rp, f.ka, f.alice, clearFlags(flagUP))
+			_, err := second(tb, f.rp, f.ka, f.alice, passkeytest.ClearFlags(passkeytest.UP))
 			return err
 		}},
 		{"registration backed up but not eligible", func(tb testing.TB, f *fixture) error {
-			return f.registerNew(tb, addFlags(flagBS))
+			return f.registerNew(tb, passkeytest.AddFlags(passkeytest.BS))
 		}},
 		{"sign-in that became backup eligible", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, addFlags(flagBE))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.AddFlags(passkeytest.BE))
 			return err
 		}},
 		{"extension output not asked for", func(tb testing.TB, f *fixture) error {
-			_, err := alone(tb, f.rp, f.ka, f.dir, extensions(`{"largeBlob":{"blob":"AAAA"}}`))
+			_, err := alone(tb, f.rp, f.ka, f.dir, passkeytest.Extensions(`{"largeBlob":{"blob":"AAAA"}}`))
 			return err
 		}},
 	} {
@@ -614,9 +609,9 @@ func TestMalformed(t *testing.T) {
 	secondOpts, _, secondState, _ := f.rp.BeginLogin(f.alice)
 	aloneOpts, _, aloneState, _ := f.rp.BeginLogin(nil)
 	valid := map[string][]byte{
-		"registration":  newSoftKey(t, origin, 0, false).create(t, regOpts),
-		"second factor": f.ka.get(t, secondOpts),
-		"discoverable":  f.ka.get(t, aloneOpts),
+		"registration":  passkeytest.New(t, origin, 0, false).Create(t, regOpts),
+		"second factor": f.ka.Get(t, secondOpts),
+		"discoverable":  f.ka.Get(t, aloneOpts),
 	}
 	readers := []struct {
 		name, answer string
@@ -739,12 +734,12 @@ func TestCloned(t *testing.T) {
 				}
 				store(t, f.alice, res.Credential)
 			}
-			f.ka.count = tc.count
+			f.ka.SetCount(tc.count)
 			_, err := second(t, f.rp, f.ka, f.alice)
 			if !errors.Is(err, passkey.ErrCloned) {
 				t.Errorf("second factor: err = %v, want ErrCloned", err)
 			}
-			f.ka.count = tc.count
+			f.ka.SetCount(tc.count)
 			if _, err := alone(t, f.rp, f.ka, f.dir); !errors.Is(err, passkey.ErrCloned) {
 				t.Errorf("discoverable: err = %v, want ErrCloned", err)
 			}
@@ -752,7 +747,7 @@ func TestCloned(t *testing.T) {
 	}
 	t.Run("authenticator without a counter", func(t *testing.T) {
 		f := newFixture(t)
-		k := newSoftKey(t, origin, flagBE|flagBS, false)
+		k := passkeytest.New(t, origin, passkeytest.BE|passkeytest.BS, false)
 		register(t, f.rp, k, f.alice, true, f.dir)
 		for range 3 {
 			res, err := alone(t, f.rp, k, f.dir)
@@ -768,21 +763,21 @@ func TestLookupFailure(t *testing.T) {
 	f := newFixture(t)
 	down := errors.New("store down")
 	opts, _, state, _ := f.rp.BeginLogin(nil)
-	_, err := f.rp.FinishLogin(nil, state, f.ka.get(t, opts), func(string, string) (passkey.User, error) {
+	_, err := f.rp.FinishLogin(nil, state, f.ka.Get(t, opts), func(string, string) (passkey.User, error) {
 		return passkey.User{}, down
 	})
 	if !errors.Is(err, down) || errors.Is(err, passkey.ErrInvalid) {
 		t.Errorf("err = %v, want the lookup's error and no ErrInvalid", err)
 	}
 	opts, _, state, _ = f.rp.BeginLogin(nil)
-	_, err = f.rp.FinishLogin(nil, state, f.ka.get(t, opts), func(string, string) (passkey.User, error) {
+	_, err = f.rp.FinishLogin(nil, state, f.ka.Get(t, opts), func(string, string) (passkey.User, error) {
 		return passkey.User{ID: f.alice.ID, Credentials: [][]byte{[]byte("{")}}, nil
 	})
 	if err == nil || errors.Is(err, passkey.ErrInvalid) {
 		t.Errorf("a stored credential that is not one: err = %v, want an error that is no ErrInvalid", err)
 	}
 	opts, _, state, _ = f.rp.BeginLogin(nil)
-	if _, err := f.rp.FinishLogin(nil, state, f.ka.get(t, opts), nil); err == nil || errors.Is(err, passkey.ErrInvalid) {
+	if _, err := f.rp.FinishLogin(nil, state, f.ka.Get(t, opts), nil); err == nil || errors.Is(err, passkey.ErrInvalid) {
 		t.Errorf("no lookup: err = %v, want an error that is no ErrInvalid", err)
 	}
 }
@@ -791,7 +786,7 @@ func TestExpiry(t *testing.T) {
 	f := newFixture(t)
 	opts, _, state, _ := f.rp.BeginLogin(f.alice)
 	f.clock.t = f.clock.t.Add(passkey.DefaultTimeout - time.Second)
-	if _, err := f.rp.FinishLogin(f.alice, state, f.ka.get(t, opts), nil); err != nil {
+	if _, err := f.rp.FinishLogin(f.alice, state, f.ka.Get(t, opts), nil); err != nil {
 		t.Errorf("a second before expiry: %v", err)
 	}
 	rp, err := passkey.New(passkey.Config{RPID: rpID, Origins: []string{origin}, Timeout: time.Minute, Now: f.clock.now})
@@ -800,7 +795,7 @@ func TestExpiry(t *testing.T) {
 	}
 	opts, _, state, _ = rp.BeginLogin(f.alice)
 	f.clock.t = f.clock.t.Add(time.Minute)
-	if _, err := rp.FinishLogin(f.alice, state, f.ka.get(t, opts), nil); !errors.Is(err, passkey.ErrInvalid) {
+	if _, err := rp.FinishLogin(f.alice, state, f.ka.Get(t, opts), nil); !errors.Is(err, passkey.ErrInvalid) {
 		t.Errorf("at expiry: err = %v, want ErrInvalid", err)
 	}
 }
@@ -877,12 +872,12 @@ func TestOriginForms(t *testing.T) {
 				t.Fatal(err)
 			}
 			u := &passkey.User{ID: "u", Name: "u@example.com"}
-			k := newSoftKey(t, tc.browser, 0, true)
+			k := passkeytest.New(t, tc.browser, 0, true)
 			register(t, rp, k, u, false, nil)
 			if _, err := second(t, rp, k, u); err != nil {
 				t.Errorf("from %s: %v", tc.browser, err)
 			}
-			if _, err := second(t, rp, k, u, origin_(tc.configured)); tc.configured != tc.browser && !errors.Is(err, passkey.ErrInvalid) {
+			if _, err := second(t, rp, k, u, passkeytest.Origin(tc.configured)); tc.configured != tc.browser && !errors.Is(err, passkey.ErrInvalid) {
 				t.Errorf("from %s: err = %v, want ErrInvalid", tc.configured, err)
 			}
 		})
@@ -948,8 +943,8 @@ func TestChallenge(t *testing.T) {
 		response  []byte
 		challenge string
 	}{
-		{"registration", newSoftKey(t, origin, 0, false).create(t, regOpts), regChallenge},
-		{"sign-in", f.ka.get(t, loginOpts), loginChallenge},
+		{"registration", passkeytest.New(t, origin, 0, false).Create(t, regOpts), regChallenge},
+		{"sign-in", f.ka.Get(t, loginOpts), loginChallenge},
 	} {
 		if got, err := passkey.Challenge(c.response); err != nil || got != c.challenge {
 			t.Errorf("Challenge of a %s = %q, %v; want %q", c.name, got, err, c.challenge)
@@ -969,8 +964,8 @@ func TestConcurrent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A softKey is not safe for concurrent use: answer first.
-		response := k.get(t, opts)
+		// A Key is not safe for concurrent use: answer first.
+		response := k.Get(t, opts)
 		go func() {
 			_, err := f.rp.FinishLogin(nil, state, response, f.dir.lookup)
 			errs <- err
