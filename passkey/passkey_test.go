@@ -22,15 +22,6 @@ const (
 
 var b64 = base64.RawURLEncoding
 
-func marshal(tb testing.TB, v any) []byte {
-	tb.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
 // clock is a settable time for Config.Now.
 type clock struct{ t time.Time }
 
@@ -642,7 +633,7 @@ func TestMalformed(t *testing.T) {
 				t.Fatal(err)
 			}
 			fn(m)
-			return marshal(t, m)
+			return passkeytest.Marshal(t, m)
 		}
 	}
 	response := func(m map[string]any) map[string]any { return m["response"].(map[string]any) }
@@ -890,7 +881,7 @@ func TestChallenge(t *testing.T) {
 		return []byte(`{"id":"AA","response":{"clientDataJSON":"` + cd + `"}}`)
 	}
 	withChallenge := func(c any) []byte {
-		return withData(b64.EncodeToString(marshal(t, map[string]any{"type": "webauthn.get", "challenge": c, "origin": origin})))
+		return withData(b64.EncodeToString(passkeytest.Marshal(t, map[string]any{"type": "webauthn.get", "challenge": c, "origin": origin})))
 	}
 	for _, tc := range []struct {
 		name     string

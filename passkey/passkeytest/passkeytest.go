@@ -248,7 +248,7 @@ func (k *Key) Create(tb testing.TB, options []byte, edits ...Edit) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return marshal(tb, map[string]any{
+	return Marshal(tb, map[string]any{
 		"id": b64.EncodeToString(a.ID), "rawId": b64.EncodeToString(a.ID), "type": "public-key",
 		"response": map[string]any{
 			"clientDataJSON":    b64.EncodeToString(a.clientData()),
@@ -295,7 +295,7 @@ func (k *Key) Get(tb testing.TB, options []byte, edits ...Edit) []byte {
 	if a.UserHandle != nil {
 		resp["userHandle"] = b64.EncodeToString(a.UserHandle)
 	}
-	return marshal(tb, map[string]any{
+	return Marshal(tb, map[string]any{
 		"id": b64.EncodeToString(a.ID), "rawId": b64.EncodeToString(a.ID), "type": "public-key",
 		"response":                resp,
 		"clientExtensionResults":  json.RawMessage(a.Extensions),
@@ -303,7 +303,9 @@ func (k *Key) Get(tb testing.TB, options []byte, edits ...Edit) []byte {
 	})
 }
 
-func marshal(tb testing.TB, v any) []byte {
+// Marshal returns v as JSON, failing tb when it cannot: the bodies the
+// tests build around a key's answers.
+func Marshal(tb testing.TB, v any) []byte {
 	tb.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
