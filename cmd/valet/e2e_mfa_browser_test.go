@@ -299,8 +299,9 @@ func TestBrowserMFAPasskeys(t *testing.T) {
 	ada.do("add a second passkey",
 		chromedp.SendKeys(chromedp.CSS(`#passkey-name`), "Blue key"),
 		chromedp.Click(chromedp.CSS(`#add-passkey`)),
-		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
 	)
+	// The page the addition lands on, not the one it was asked from.
+	ada.waitFor("the key's passkey listed", `!!document.querySelector('li.factor[data-name="Blue key"]') && !!document.querySelector(".flash")`)
 	ada.presence(auth, true)
 	ada.see(".flash", "Your passkey is added")
 	if n := ada.credentials(key); n != 1 {
@@ -313,8 +314,8 @@ func TestBrowserMFAPasskeys(t *testing.T) {
 	}
 	ada.do("remove the security key's passkey",
 		chromedp.Click(chromedp.CSS(`li.factor[data-name="Blue key"] button`)),
-		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
 	)
+	ada.waitFor("the key's passkey gone", `!document.querySelector('li.factor[data-name="Blue key"]') && !!document.querySelector(".flash")`)
 	ada.see(".flash", "The second factor is removed.")
 	names = eval[[]string](ada, `[...document.querySelectorAll('li.factor[data-kind="webauthn"]')].map(li => li.textContent)`)
 	if len(names) != 1 || !strings.Contains(names[0], "Laptop") {
