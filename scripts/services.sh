@@ -76,6 +76,10 @@ if [ "${#proxies[@]}" -gt 0 ]; then
   [ "$own_policy" = 0 ] || rm -f "$policy"
 fi
 
+# wrk, the load generator of valet bench --processes (cmd/valet/bench_test.go
+# runs it both with wrk and with its own client).
+command -v wrk >/dev/null || apt_install wrk
+
 # oauth2-proxy for the relying-party test (cmd/valet/e2e_oauth2proxy_test.go),
 # built from the Go module proxy outside valet's module, into the directory
 # where the test looks (and which it fills itself when this did not run).
@@ -93,4 +97,4 @@ if ! [ -x "$o2p_dir/oauth2-proxy" ] && command -v go >/dev/null; then
   rm -rf "$o2p_tmp"
 fi
 
-echo "services: postgres, redis and chromium are ready; nginx, caddy, axe-core and oauth2-proxy are installed"
+echo "services: postgres, redis and chromium are ready; nginx, caddy, wrk, axe-core and oauth2-proxy are installed"

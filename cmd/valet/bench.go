@@ -28,8 +28,10 @@ watching memory. Prints a Markdown table (and with --svg draws a chart).
 With --processes it measures what a user can run instead: each target is a
 valet serve process of its own (SQLite sessions, token, hybrid; Postgres and
 Redis sessions with --postgres and --redis), beside a bare net/http floor
-process, driven by wrk when it is installed (else by this process), with
-each server's own CPU per request read from /proc; then every target again
+process and the same floor with valet serve's response headers and server
+timeouts, driven by wrk when it is installed (else by a lean HTTP/1.1
+client in this process), with each server's own CPU per request read from
+/proc and that of the load generator beside it; then every target again
 at one rate, 0.6 of the slowest one's, since a server's CPU per request
 falls as its rate rises. --compare adds baseline
 servers that are not valet to the same rounds: name=path, each program

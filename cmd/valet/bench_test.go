@@ -1,16 +1,25 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valetauth/valet/internal/loadtest"
+	"github.com/valetauth/valet/internal/testenv"
 )
 
 // TestBench runs `valet bench` for a moment against the floor, session mode
@@ -208,61 +217,98 @@ func tableAfter(tb testing.TB, md, heading string) [][]string {
 }
 
 // TestBenchProcesses runs valet bench --processes for one short round: every
-// target is a server process of its own, and each row has its figures. A
-// baseline from --compare (here a stdlib stand-in; bench/servers_test.go
-// runs the real ones) is one more row.
+// target is a server process of its own, and each row of each table has
+// its figures. A baseline from --compare (here a stdlib stand-in;
+// bench/servers_test.go runs the real ones) is one more row. It runs with
+// wrk, whose figures this process's own client checks, and without it
+// (wrk not in $PATH), where the own client drives alone.
 func TestBenchProcesses(t *testing.T) {
 	skipInShort(t)
 	baseline := fakeBaseline(t, "good")
-	out, stderr, code := valetRun(t, nil, "bench", "--processes", "--duration", "1s", "--rounds", "1", "--quiet",
-		"--compare", "stand-in="+baseline)
-	if code != 0 {
-		t.Fatalf("valet bench --processes: exit %d\n%s\n%s", code, out, stderr)
+	sqlite := []string{"floor (bare net/http, same JSON)", "floor as served (the same, with valet serve's headers and timeouts, sent the token target's request)",
+		"session, SQLite (the default)", "token", "hybrid"}
+	all := slices.Clone(sqlite)
+	if os.Getenv(testenv.Postgres) != "" {
+		all = append(all, "session, Postgres")
 	}
-	for _, target := range []string{"floor (bare net/http, same JSON)", "session, SQLite (the default)", "token", "hybrid", "stand-in (good)"} {
-		var row string
-		for _, line := range strings.Split(out, "\n") {
-			if strings.HasPrefix(line, "| "+target+" |") && row == "" {
-				row = line // the first table's
+	if os.Getenv(testenv.Redis) != "" {
+		all = append(all, "session, SQLite + Redis sessions")
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		wrk  bool
+		want []string
+	}{
+		{"wrk", nil, true, append(all, "stand-in (good)")},
+		// The own client alone, on SQLite only: the stores' rows are
+		// the subtest above's.
+		{"own client", []string{"PATH=" + t.TempDir(), testenv.Postgres + "=", testenv.Redis + "="}, false, append(sqlite, "stand-in (good)")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.wrk {
+				if _, err := exec.LookPath("wrk"); err != nil {
+					if testenv.Required() {
+						t.Fatalf("no wrk in $PATH and VALET_REQUIRE_SERVICES=1 (scripts/services.sh installs it)")
+					}
+					t.Skip("no wrk in $PATH")
+				}
 			}
-		}
-		cells := strings.Split(row, "|")
-		if len(cells) < 6 {
-			t.Fatalf("no row for %s in:\n%s", target, out)
-		}
-		for _, c := range cells[2:6] {
-			if v, err := strconv.ParseFloat(strings.TrimSpace(c), 64); err != nil || v <= 0 {
-				t.Fatalf("row %q has a cell %q that is no positive figure", row, c)
+			out, stderr, code := valetRun(t, tc.env, "bench", "--processes", "--duration", "1s", "--rounds", "1", "--quiet",
+				"--compare", "stand-in="+baseline)
+			if code != 0 {
+				t.Fatalf("valet bench --processes: exit %d\n%s\n%s", code, out, stderr)
 			}
-		}
+			heading, _, _ := strings.Cut(out, "\n")
+			gen := map[bool]string{true: "load from wrk -t1 -c16", false: "load from this process's HTTP client, 16 connections (wrk is not installed)"}[tc.wrk]
+			if !strings.Contains(heading, gen) {
+				t.Errorf("the heading %q does not say %q", heading, gen)
+			}
+			checkRows(t, tableAfter(t, out, heading), tc.want, 5)
+			const check = "The check: round 1 again, driven by this process's own client, right after wrk."
+			if tc.wrk {
+				checkRows(t, tableAfter(t, out, check), tc.want, 7)
+			} else if strings.Contains(out, check) {
+				t.Errorf("a check of wrk's figures without wrk:\n%s", out)
+			}
+			// The last table has every target at one rate, with positive
+			// figures (whether each kept up depends on the machine's
+			// load, which a test must not assert).
+			_, paced, ok := strings.Cut(out, "\nAt the same load: every target driven at ")
+			if !ok {
+				t.Fatalf("no table at the same load in:\n%s", out)
+			}
+			rateText, _, _ := strings.Cut(paced, " ")
+			if rate, err := strconv.ParseFloat(rateText, 64); err != nil || rate <= 0 {
+				t.Errorf("the rate of the same-load table is %q", rateText)
+			}
+			line, _, _ := strings.Cut(paced, "\n")
+			checkRows(t, tableAfter(t, out, "At the same load: every target driven at "+line), tc.want, 3)
+		})
 	}
-	// The second table has every target at one rate, with positive
-	// figures (whether each kept up depends on the machine's load, which a
-	// test must not assert).
-	first, paced, ok := strings.Cut(out, "At the same load: every target driven at ")
-	if !ok {
-		t.Fatalf("no table at the same load in:\n%s", out)
-	}
-	rateText, _, _ := strings.Cut(paced, " ")
-	rate, err := strconv.ParseFloat(rateText, 64)
-	if err != nil || rate <= 0 {
-		t.Fatalf("the rate of the same-load table is %q", rateText)
-	}
-	rows := 0
-	for _, line := range strings.Split(paced, "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) != 6 || strings.Contains(line, "---") || strings.Contains(line, "| target |") {
+}
+
+// checkRows checks that rows, a table as tableAfter returns it, has one
+// row for each of targets, in that order, and that the n cells after each
+// name are positive figures.
+func checkRows(tb testing.TB, rows [][]string, targets []string, n int) {
+	tb.Helper()
+	rows = rows[2:] // the header and the line under it
+	var names []string
+	for _, r := range rows {
+		names = append(names, r[0])
+		if len(r) < n+1 {
+			tb.Errorf("row %q has %d cells, want %d", r, len(r), n+1)
 			continue
 		}
-		rows++
-		for _, c := range cells[2:5] {
-			if v, err := strconv.ParseFloat(strings.TrimSpace(c), 64); err != nil || v <= 0 {
-				t.Fatalf("row %q has a cell %q that is no positive figure", line, c)
+		for _, c := range r[1 : n+1] {
+			if v, err := strconv.ParseFloat(c, 64); err != nil || v <= 0 {
+				tb.Errorf("row %q has a cell %q that is no positive figure", r, c)
 			}
 		}
 	}
-	if want := strings.Count(first, "\n| ") - 2; rows != want {
-		t.Errorf("%d rows at the same load, want one a target (%d):\n%s", rows, want, paced)
+	if !slices.Equal(names, targets) {
+		tb.Errorf("rows %q, want %q", names, targets)
 	}
 }
 
@@ -383,4 +429,119 @@ func fakeBaseline(tb testing.TB, mode string) string {
 		tb.Fatal(err)
 	}
 	return wrapper
+}
+
+// TestBenchFloorAsServed: the floor as served answers what valet serve's
+// GET /v1/me answers, headers and body, so that the difference between
+// the two rows of valet bench --processes is valet's own work; and it runs
+// in the server valet serve runs in, with its limits (a header sent too
+// slowly is cut off).
+func TestBenchFloorAsServed(t *testing.T) {
+	skipInShort(t)
+	s := startServer(t, nil, "--data-dir", t.TempDir())
+	tok := signupLogin(t, s.URL, "floor@example.com", "token")["access_token"].(string)
+	// As wrk asks, without gzip (which would add Vary to valet's answer).
+	plain := map[string]string{"Accept-Encoding": "identity"}
+	me := do(t, s.URL, req{Method: "GET", Path: "/v1/me", Bearer: tok, Header: plain})
+	expect(t, "GET /v1/me", me, 200)
+	body := filepath.Join(t.TempDir(), "me.json")
+	if err := os.WriteFile(body, me.Body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	floor := exec.Command(binPath, "bench-floor", "--as-served", body)
+	out, err := floor.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := floor.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = floor.Process.Kill(); _ = floor.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	m := listenRE.FindStringSubmatch(line)
+	if err != nil || m == nil {
+		t.Fatalf("bench-floor printed %q (%v)", line, err)
+	}
+	got := do(t, m[1], req{Method: "GET", Path: "/v1/me", Bearer: tok, Header: plain})
+	expect(t, "the floor as served", got, 200)
+	if !bytes.Equal(got.Body, me.Body) {
+		t.Errorf("body %q, want valet's %q", got.Body, me.Body)
+	}
+	for _, h := range []http.Header{got.Header, me.Header} {
+		h.Del("Date")
+	}
+	if !reflect.DeepEqual(got.Header, me.Header) {
+		t.Errorf("headers %v, want valet serve's %v", got.Header, me.Header)
+	}
+	// ReadHeaderTimeout: a request line left unfinished is cut off.
+	c, err := net.Dial("tcp", strings.TrimPrefix(m[1], "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /v1/me HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	start := time.Now()
+	n, err := c.Read(make([]byte, 1))
+	if n != 0 || !errors.Is(err, io.EOF) {
+		t.Errorf("an unfinished request got %d bytes, %v; want the connection closed", n, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("closed after %v, want about 5 s", d)
+	}
+
+	if _, stderr, code := valetRun(t, nil, "bench-floor", "--as-served"); code != 2 || !strings.Contains(stderr, "valet bench-floor [--as-served] FILE") {
+		t.Errorf("bench-floor without a file: exit %d, %q", code, stderr)
+	}
+}
+
+// TestBenchReadAnswer: the lean client of valet bench counts an answer
+// only when it is a whole 200 on a connection kept open, and says what was
+// wrong with any other.
+func TestBenchReadAnswer(t *testing.T) {
+	const ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+	for _, tc := range []struct{ name, in, err string }{
+		{"200", ok, ""},
+		{"200, lower-case header", "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}", ""},
+		{"200, two in a row", ok + ok, ""},
+		{"401", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nnope.", "GET /v1/me: 401"},
+		{"503", "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", "GET /v1/me: 503"},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", "not an HTTP/1.1 answer"},
+		{"no status", "hello\r\n\r\n", "not an HTTP/1.1 answer"},
+		{"short status line", "HTTP/1.1 2\r\n\r\n", "not an HTTP/1.1 answer"},
+		{"status not a number", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "not an HTTP/1.1 answer"},
+		{"status of four digits", "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", "not an HTTP/1.1 answer"},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "without Content-Length"},
+		{"Connection: close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", "closes the connection"},
+		{"negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "Content-Length"},
+		{"length not a number", "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n{}", "Content-Length"},
+		{"header without a colon", "HTTP/1.1 200 OK\r\nContent-Length 2\r\n\r\n{}", "without a colon"},
+		{"body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", "EOF"},
+		{"headers cut short", "HTTP/1.1 200 OK\r\nContent-Len", "EOF"},
+		{"nothing", "", "EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			br := bufio.NewReader(strings.NewReader(tc.in))
+			err := readAnswer(br)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("readAnswer: %v", err)
+				}
+				if strings.Count(tc.in, "HTTP/1.1") == 2 {
+					if err := readAnswer(br); err != nil {
+						t.Fatalf("the second answer: %v", err)
+					}
+				}
+				if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+					t.Errorf("bytes were left unread")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("readAnswer: %v, want an error with %q", err, tc.err)
+			}
+		})
+	}
 }

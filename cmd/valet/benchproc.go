@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/internal/loadtest"
 )
 
 // The process bench: every target is a server process of its own, started
@@ -47,8 +51,10 @@ type procResult struct {
 	target    *procTarget
 	rps       []float64
 	cpuPerReq []float64 // µs of the server's CPU per request
-	clientRPS []float64 // this process's own client, for the wrk check
-	clientCPU float64   // µs of the server's CPU per request under it
+	genCPU    []float64 // µs of the load generator's CPU per request
+	// own is round 1 again under this process's own client, the check of
+	// wrk's figures.
+	own figures
 	// pacedRPS and pacedCPU are the figures at the rate every target is
 	// driven at in the end.
 	pacedRPS, pacedCPU []float64
@@ -144,9 +150,10 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 	}
 	defer os.RemoveAll(dir)
 	common := []string{"--addr", "127.0.0.1:0", "--log-level", "error", "--throttle-refresh", "off", "--throttle-login-ip", "off"}
+	token := &procTarget{name: "token", mode: "token", args: []string{"--data-dir", filepath.Join(dir, "token")}}
 	targets := []*procTarget{
 		{name: "session, SQLite (the default)", mode: "session", args: []string{"--data-dir", filepath.Join(dir, "session")}},
-		{name: "token", mode: "token", args: []string{"--data-dir", filepath.Join(dir, "token")}},
+		token,
 		{name: "hybrid", mode: "hybrid", args: []string{"--data-dir", filepath.Join(dir, "hybrid")}},
 	}
 	if pg != "" {
@@ -191,6 +198,16 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 		return err
 	}
 	defer func() { _ = floor.cmd.Process.Kill(); _ = floor.cmd.Wait() }()
+	// The floor as valet serve serves: what net/http costs with valet's
+	// response headers and server timeouts, before any work of valet's.
+	// It is sent the token target's request, Authorization header and
+	// all, which it does not read: the token row less this one is what
+	// valet's own work costs.
+	served := &procTarget{header: token.header, name: "floor as served (the same, with valet serve's headers and timeouts, sent the token target's request)", mode: "—"}
+	if err := startProc(ctx, served, self, []string{"bench-floor", "--as-served", bodyFile}); err != nil {
+		return err
+	}
+	defer func() { _ = served.cmd.Process.Kill(); _ = served.cmd.Wait() }()
 	for _, b := range baselines {
 		t := &procTarget{name: b.describe(), mode: "—"}
 		// Appended before it starts, so that the deferred cleanup above
@@ -204,7 +221,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 			return fmt.Errorf("--compare %s: %w", b.name, err)
 		}
 	}
-	all := append([]*procTarget{floor}, targets...)
+	all := append([]*procTarget{floor, served}, targets...)
 	results := make([]*procResult, len(all))
 	for i, t := range all {
 		results[i] = &procResult{target: t}
@@ -220,26 +237,25 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 			if useWrk {
 				drive = runWrk
 			}
-			rps, n, cpu, err := measure(ctx, t, dur, conns, drive)
+			f, err := measure(ctx, t, dur, conns, drive)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			res := results[i]
-			res.rps = append(res.rps, rps)
-			res.requests += n
-			if n > 0 {
-				res.cpuPerReq = append(res.cpuPerReq, cpu)
+			res.rps = append(res.rps, f.rps)
+			res.requests += f.n
+			if f.n > 0 {
+				res.cpuPerReq = append(res.cpuPerReq, f.cpu)
+				res.genCPU = append(res.genCPU, f.gen)
 			}
 			if useWrk && r == 0 {
 				// The independent check: this process's own client on the
-				// same target, right after. It costs more than wrk, on the
-				// same CPUs, so its req/s is lower; the server's CPU per
-				// request should not depend on who sends the requests.
-				crps, _, ccpu, err := measure(ctx, t, dur, conns, leanClient)
-				if err != nil {
+				// same target, right after. The server's CPU per request
+				// should not depend on who sends the requests, nor its
+				// rate, for generators that cost about the same.
+				if res.own, err = measure(ctx, t, dur, conns, leanClient); err != nil {
 					return err
 				}
-				res.clientRPS, res.clientCPU = append(res.clientRPS, crps), ccpu
 			}
 		}
 	}
@@ -258,14 +274,14 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 			i := (j + r) % len(all)
 			t := all[i]
 			fmt.Fprintf(progress, "round %d at %.0f req/s: %s\n", r+1, rate, t.name)
-			rps, n, cpu, err := measure(ctx, t, dur, conns, pacedClient(rate))
+			f, err := measure(ctx, t, dur, conns, pacedClient(rate))
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			res := results[i]
-			res.pacedRPS = append(res.pacedRPS, rps)
-			if n > 0 {
-				res.pacedCPU = append(res.pacedCPU, cpu)
+			res.pacedRPS = append(res.pacedRPS, f.rps)
+			if f.n > 0 {
+				res.pacedCPU = append(res.pacedCPU, f.cpu)
 			}
 		}
 	}
@@ -278,16 +294,22 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 		servers = "each server a process of its own (`valet serve`, or the baseline named in parentheses, answering the same body)"
 	}
 	fmt.Fprintf(w, "%d round(s) of %v per target, targets interleaved; load from %s, %s; server CPU from /proc.\n\n", rounds, dur, gen, servers)
-	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU |"+map[bool]string{true: " own client req/s, round 1 | wrk ÷ own client | server CPU µs/req, own client | own client ÷ wrk, CPU |", false: ""}[useWrk])
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |"+map[bool]string{true: " --- | --- | --- | --- |", false: ""}[useWrk])
+	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU | load generator's CPU µs/req |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
 	floorRPS, floorCPU := medianOf(results[0].rps), medianOf(results[0].cpuPerReq)
 	for _, res := range results {
 		rps, cpu := medianOf(res.rps), medianOf(res.cpuPerReq)
-		line := fmt.Sprintf("| %s | %.0f | %.2f | %.1f | %.2f |", res.target.name, rps, rps/floorRPS, cpu, floorCPU/cpu)
-		if useWrk {
-			line += fmt.Sprintf(" %.0f | %.2f | %.1f | %.2f |", res.clientRPS[0], res.rps[0]/res.clientRPS[0], res.clientCPU, res.clientCPU/res.cpuPerReq[0])
+		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f | %.2f | %.1f |\n", res.target.name, rps, rps/floorRPS, cpu, floorCPU/cpu, medianOf(res.genCPU))
+	}
+	if useWrk {
+		fmt.Fprintln(w, "\nThe check: round 1 again, driven by this process's own client, right after wrk.")
+		fmt.Fprintln(w, "")
+		fmt.Fprintln(w, "| target | req/s, wrk | req/s, own client | wrk ÷ own client | server CPU µs/req, wrk | server CPU µs/req, own client | own client ÷ wrk, CPU | own client's CPU µs/req |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+		for _, res := range results {
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %.1f |\n", res.target.name, res.rps[0], res.own.rps, res.rps[0]/res.own.rps,
+				res.cpuPerReq[0], res.own.cpu, res.own.cpu/res.cpuPerReq[0], res.own.gen)
 		}
-		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "\nAt the same load: every target driven at %.0f req/s (0.6 of the slowest one's rate above) by this process's client, %d connections.\n\n", rate, conns)
 	fmt.Fprintln(w, "| target | req/s (median) | server CPU µs/req | × floor by CPU |")
@@ -300,25 +322,39 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 	return nil
 }
 
-// measure drives t with drive and returns its req/s, its requests and the
-// µs of the server's CPU per request meanwhile.
-func measure(ctx context.Context, t *procTarget, dur time.Duration, conns int,
-	drive func(context.Context, *procTarget, time.Duration, int) (float64, int64, error)) (rps float64, n int64, cpu float64, err error) {
+// figures are what one drive of a target measured.
+type figures struct {
+	rps float64
+	n   int64   // requests answered
+	cpu float64 // µs of the server's CPU per request
+	gen float64 // µs of the load generator's CPU per request
+}
+
+// driver sends requests to t for dur over conns connections and returns
+// its req/s, its requests, and the CPU time the load generator used.
+type driver func(ctx context.Context, t *procTarget, dur time.Duration, conns int) (rps float64, n int64, gen time.Duration, err error)
+
+// measure drives t with drive and returns its figures, the server's CPU
+// read from /proc before and after.
+func measure(ctx context.Context, t *procTarget, dur time.Duration, conns int, drive driver) (figures, error) {
 	before, err := procCPU(t.cmd.Process.Pid)
 	if err != nil {
-		return 0, 0, 0, err
+		return figures{}, err
 	}
-	if rps, n, err = drive(ctx, t, dur, conns); err != nil {
-		return 0, 0, 0, err
+	rps, n, gen, err := drive(ctx, t, dur, conns)
+	if err != nil {
+		return figures{}, err
 	}
 	after, err := procCPU(t.cmd.Process.Pid)
 	if err != nil {
-		return 0, 0, 0, err
+		return figures{}, err
 	}
+	f := figures{rps: rps, n: n}
 	if n > 0 {
-		cpu = float64((after - before).Microseconds()) / float64(n)
+		f.cpu = float64((after - before).Microseconds()) / float64(n)
+		f.gen = float64(gen.Microseconds()) / float64(n)
 	}
-	return rps, n, cpu, nil
+	return f, nil
 }
 
 func medianOf(xs []float64) float64 {
@@ -478,10 +514,17 @@ func fetch(url, header string) ([]byte, error) {
 }
 
 // benchFloorCmd is the floor: a bare net/http server that answers every
-// request with the bytes of FILE as JSON. valet bench starts it.
+// request with the bytes of FILE as JSON. valet bench starts it. With
+// --as-served it answers as valet serve does, short of valet's own work:
+// the same response headers, and in the server valet serve runs, with its
+// timeouts.
 func benchFloorCmd(args []string, stdout io.Writer) error {
+	asServed := len(args) > 0 && args[0] == "--as-served"
+	if asServed {
+		args = args[1:]
+	}
 	if len(args) != 1 {
-		return usageError{"valet bench-floor FILE"}
+		return usageError{"valet bench-floor [--as-served] FILE"}
 	}
 	body, err := os.ReadFile(args[0])
 	if err != nil {
@@ -492,52 +535,75 @@ func benchFloorCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "valet: listening on http://%s\n", ln.Addr())
-	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+	if !asServed {
+		return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+		}))
+	}
+	jsonType, noStore := []string{"application/json"}, []string{"no-store"}
+	return httpServer(httpapi.SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Content-Type"], h["Cache-Control"] = jsonType, noStore
 		_, _ = w.Write(body)
-	}))
+	}))).Serve(ln)
 }
 
-func runWrk(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, error) {
+// runWrk drives t with wrk, a process of its own.
+func runWrk(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, time.Duration, error) {
 	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(dur.Seconds())) + "s"}
 	if t.header != "" {
 		args = append(args, "-H", t.header)
 	}
-	out, err := exec.CommandContext(ctx, "wrk", append(args, t.url+"/v1/me")...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "wrk", append(args, t.url+"/v1/me")...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, 0, fmt.Errorf("wrk: %v: %s", err, out)
+		return 0, 0, 0, fmt.Errorf("wrk: %v: %s", err, out)
 	}
 	if strings.Contains(string(out), "Non-2xx") {
-		return 0, 0, fmt.Errorf("wrk saw errors: %s", out)
+		return 0, 0, 0, fmt.Errorf("wrk saw errors: %s", out)
 	}
 	m, n := wrkRPS.FindSubmatch(out), wrkRequests.FindSubmatch(out)
 	if m == nil || n == nil {
-		return 0, 0, fmt.Errorf("cannot read wrk's output: %s", out)
+		return 0, 0, 0, fmt.Errorf("cannot read wrk's output: %s", out)
 	}
 	rps, _ := strconv.ParseFloat(string(m[1]), 64)
 	reqs, _ := strconv.ParseInt(string(n[1]), 10, 64)
-	return rps, reqs, nil
+	return rps, reqs, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
 // leanClient drives t from this process with conns keep-alive connections.
-func leanClient(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, error) {
+func leanClient(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, time.Duration, error) {
 	return pacedClient(0)(ctx, t, dur, conns)
 }
 
 // pacedClient returns a client like leanClient that sends at most rate
 // requests a second in all (none when rate is 0): connection w sends its
 // k-th request no sooner than (k*conns+w)/rate seconds after the start.
-func pacedClient(rate float64) func(context.Context, *procTarget, time.Duration, int) (float64, int64, error) {
-	return func(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, error) {
-		return driveClient(ctx, t, dur, conns, rate)
+func pacedClient(rate float64) driver {
+	return func(ctx context.Context, t *procTarget, dur time.Duration, conns int) (float64, int64, time.Duration, error) {
+		cpu0 := loadtest.CPUTime()
+		rps, n, err := driveClient(ctx, t, dur, conns, rate)
+		return rps, n, loadtest.CPUTime() - cpu0, err
 	}
 }
 
+// driveClient sends GET /v1/me over conns connections of its own, one
+// request at a time on each, as wrk does. It speaks just enough HTTP/1.1
+// for that: the request's bytes are made once, and an answer is read up to
+// its Content-Length and checked for status 200, so that it costs the
+// server's CPUs less than the server does (net/http's client took some
+// 20 µs a request, as much as the servers it measured).
 func driveClient(ctx context.Context, t *procTarget, dur time.Duration, conns int, rate float64) (float64, int64, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
-	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr}
-	k, v, _ := strings.Cut(t.header, ": ")
+	u, err := url.Parse(t.url)
+	if err != nil {
+		return 0, 0, err
+	}
+	req := "GET /v1/me HTTP/1.1\r\nHost: " + u.Host + "\r\n"
+	if t.header != "" {
+		req += t.header + "\r\n"
+	}
+	request := []byte(req + "\r\n")
 	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
 	counts := make(chan int64, conns)
@@ -545,35 +611,9 @@ func driveClient(ctx context.Context, t *procTarget, dur time.Duration, conns in
 	start := time.Now()
 	for w := range conns {
 		go func() {
-			var n int64
-			for ctx.Err() == nil {
-				if rate > 0 {
-					due := start.Add(time.Duration(float64(n*int64(conns)+int64(w)) / rate * float64(time.Second)))
-					if wait := time.Until(due); wait > 0 {
-						select {
-						case <-ctx.Done():
-						case <-time.After(wait):
-						}
-						if ctx.Err() != nil {
-							break
-						}
-					}
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.url+"/v1/me", nil)
-				if k != "" {
-					req.Header.Set(k, v)
-				}
-				resp, err := c.Do(req)
-				if err != nil {
-					break
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					errs <- fmt.Errorf("GET /v1/me: %d", resp.StatusCode)
-					break
-				}
-				n++
+			n, err := driveConn(ctx, u.Host, request, start, w, conns, rate)
+			if err != nil && ctx.Err() == nil {
+				errs <- err
 			}
 			counts <- n
 		}()
@@ -588,6 +628,98 @@ func driveClient(ctx context.Context, t *procTarget, dur time.Duration, conns in
 	default:
 	}
 	return float64(total) / time.Since(start).Seconds(), total, nil
+}
+
+// driveConn is one connection of driveClient: it sends request over and
+// over until ctx ends, w-th of conns in the pacing at rate, and returns how
+// many answers were 200.
+func driveConn(ctx context.Context, addr string, request []byte, start time.Time, w, conns int, rate float64) (int64, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	// The deadline ends a read or a write under way when the run does.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer stop()
+	br := bufio.NewReaderSize(c, 16<<10)
+	var n int64
+	for ctx.Err() == nil {
+		if rate > 0 {
+			due := start.Add(time.Duration(float64(n*int64(conns)+int64(w)) / rate * float64(time.Second)))
+			if wait := time.Until(due); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return n, nil
+				case <-time.After(wait):
+				}
+			}
+		}
+		if _, err := c.Write(request); err != nil {
+			return n, err
+		}
+		if err := readAnswer(br); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// readAnswer reads one HTTP/1.1 answer from br and returns an error unless
+// it is a 200 with a Content-Length whose body was read whole, on a
+// connection the server keeps open.
+func readAnswer(br *bufio.Reader) error {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || !isDigits(line[9:12]) || line[12] != ' ' && line[12] != '\r' {
+		return fmt.Errorf("GET /v1/me: not an HTTP/1.1 answer: %q", line)
+	}
+	status := string(line[9:12])
+	length := -1
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		h := bytes.TrimRight(line, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		k, v, ok := bytes.Cut(h, []byte(":"))
+		switch {
+		case !ok:
+			return fmt.Errorf("GET /v1/me: a header line without a colon: %q", line)
+		case string(k) == "Content-Length" || bytes.EqualFold(k, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil || length < 0 {
+				return fmt.Errorf("GET /v1/me: Content-Length %q", v)
+			}
+		case bytes.EqualFold(k, []byte("Connection")) && bytes.EqualFold(bytes.TrimSpace(v), []byte("close")):
+			return errors.New("GET /v1/me: the server closes the connection")
+		}
+	}
+	if length < 0 {
+		return errors.New("GET /v1/me: an answer without Content-Length")
+	}
+	if _, err := br.Discard(length); err != nil {
+		return err
+	}
+	if status != "200" {
+		return fmt.Errorf("GET /v1/me: %s", status)
+	}
+	return nil
 }
 
 // procCPU returns the user and system CPU time of process pid so far.

@@ -263,18 +263,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer worker.Close()
-	srv := &http.Server{
-		Handler:           serveHandler(api, provider, web.New(svc, api, pages), sf.storeTimeout),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		// net/http's own complaints (TLS handshakes, bad requests) go to
-		// valet's log, not as bare lines on stderr.
-		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		TLSConfig: tlsConf,
-	}
+	srv := httpServer(serveHandler(api, provider, web.New(svc, api, pages), sf.storeTimeout))
+	// net/http's own complaints (TLS handshakes, bad requests) go to
+	// valet's log, not as bare lines on stderr.
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv.TLSConfig = tlsConf
 	scheme := "http"
 	if tlsConf != nil {
 		scheme = "https"
@@ -339,6 +332,21 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// httpServer is the server valet serve runs h in: its timeouts bound a
+// slow client (a header sent byte by byte, a body never finished, an
+// answer never read) and its header limit a large one. valet bench's floor
+// as served runs in it too.
+func httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 // serveHandler is what valet serve answers with: the API, the provider

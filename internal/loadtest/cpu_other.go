@@ -4,6 +4,6 @@ package loadtest
 
 import "time"
 
-// cpuTime returns 0: the CPU time of a process is read with getrusage,
+// CPUTime returns 0: the CPU time of a process is read with getrusage,
 // which this system does not have.
-func cpuTime() time.Duration { return 0 }
+func CPUTime() time.Duration { return 0 }

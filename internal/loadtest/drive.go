@@ -102,7 +102,7 @@ func drive(ctx context.Context, conc int, d time.Duration, max int64, sent *atom
 		start  = time.Now()
 		end    = start.Add(d)
 		before = sent.Load()
-		cpu0   = cpuTime()
+		cpu0   = CPUTime()
 	)
 	for i := range conc {
 		call := newCall(i)
@@ -129,7 +129,7 @@ func drive(ctx context.Context, conc int, d time.Duration, max int64, sent *atom
 		requests: int64(len(all)),
 		errors:   errs.Load(),
 		elapsed:  time.Since(start),
-		cpu:      cpuTime() - cpu0,
+		cpu:      CPUTime() - cpu0,
 		sent:     sent.Load() - before,
 		lat:      all,
 	}

@@ -490,9 +490,9 @@ func measureLogin(ctx context.Context, cfg *Config, rep *Report) error {
 		)
 		for r := range cfg.Rounds {
 			runtime.GC()
-			cpu0 := cpuTime()
+			cpu0 := CPUTime()
 			raw, n := rawArgon2(ctx, params, slots, cfg.Duration)
-			rawCPU += cpuTime() - cpu0
+			rawCPU += CPUTime() - cpu0
 			rawN += float64(n)
 			runtime.GC()
 			var sent atomic.Int64
