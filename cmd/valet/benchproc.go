@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet/httpapi"
+	"github.com/valetauth/valet/internal/gcfloor"
 	"github.com/valetauth/valet/internal/loadtest"
 )
 
@@ -517,7 +518,7 @@ func fetch(url, header string) ([]byte, error) {
 // request with the bytes of FILE as JSON. valet bench starts it. With
 // --as-served it answers as valet serve does, short of valet's own work:
 // the same response headers, and in the server valet serve runs, with its
-// timeouts.
+// timeouts and its floor for garbage collection.
 func benchFloorCmd(args []string, stdout io.Writer) error {
 	asServed := len(args) > 0 && args[0] == "--as-served"
 	if asServed {
@@ -540,6 +541,9 @@ func benchFloorCmd(args []string, stdout io.Writer) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(body)
 		}))
+	}
+	if os.Getenv("GOGC") == "" {
+		defer gcfloor.Start(heapFloor)()
 	}
 	jsonType, noStore := []string{"application/json"}, []string{"no-store"}
 	return httpServer(httpapi.SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

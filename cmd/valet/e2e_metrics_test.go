@@ -151,3 +151,31 @@ func TestMetrics(t *testing.T) {
 }
 
 var seriesNameRE = regexp.MustCompile(`valet_[a-z_]+`)
+
+// TestServeHeapFloor: valet serve lets the heap grow to its floor before
+// it collects garbage (the GC percent it reports is raised over Go's 100
+// while little is live), and GOGC in the environment, when set, is left
+// to say how to collect.
+func TestServeHeapFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  []string
+		ok   func(float64) bool
+		want string
+	}{
+		{"default", nil, func(p float64) bool { return p > 100 }, "over 100"},
+		{"GOGC=100", []string{"GOGC=100"}, func(p float64) bool { return p == 100 }, "100"},
+		{"GOGC=250", []string{"GOGC=250"}, func(p float64) bool { return p == 250 }, "250"},
+		// Off is reported as the largest uint64.
+		{"GOGC=off", []string{"GOGC=off"}, func(p float64) bool { return p >= 1<<63 }, "off (2^64-1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, tc.env, "--data-dir", t.TempDir())
+			p, ok := scrape(t, s.URL+"/metrics")["go_gc_gogc_percent"]
+			if !ok || !tc.ok(p) {
+				t.Errorf("go_gc_gogc_percent is %v (reported: %v), want %s", p, ok, tc.want)
+			}
+			expect(t, "healthz", do(t, s.URL, req{Method: "GET", Path: "/healthz"}), 200)
+		})
+	}
+}
