@@ -14,7 +14,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,9 +52,9 @@ type procResult struct {
 	rps       []float64
 	cpuPerReq []float64 // µs of the server's CPU per request
 	genCPU    []float64 // µs of the load generator's CPU per request
-	// own is round 1 again under this process's own client, the check of
-	// wrk's figures.
-	own figures
+	// ownRPS, ownCPU and ownGen are each round again under this
+	// process's own client, right after wrk: the check of wrk's figures.
+	ownRPS, ownCPU, ownGen []float64
 	// pacedRPS and pacedCPU are the figures at the rate every target is
 	// driven at in the end.
 	pacedRPS, pacedCPU []float64
@@ -249,14 +248,16 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 				res.cpuPerReq = append(res.cpuPerReq, f.cpu)
 				res.genCPU = append(res.genCPU, f.gen)
 			}
-			if useWrk && r == 0 {
+			if useWrk {
 				// The independent check: this process's own client on the
 				// same target, right after. The server's CPU per request
 				// should not depend on who sends the requests, nor its
 				// rate, for generators that cost about the same.
-				if res.own, err = measure(ctx, t, dur, conns, leanClient); err != nil {
+				f, err := measure(ctx, t, dur, conns, leanClient)
+				if err != nil {
 					return err
 				}
+				res.ownRPS, res.ownCPU, res.ownGen = append(res.ownRPS, f.rps), append(res.ownCPU, f.cpu), append(res.ownGen, f.gen)
 			}
 		}
 	}
@@ -303,13 +304,14 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f | %.2f | %.1f |\n", res.target.name, rps, rps/floorRPS, cpu, floorCPU/cpu, medianOf(res.genCPU))
 	}
 	if useWrk {
-		fmt.Fprintln(w, "\nThe check: round 1 again, driven by this process's own client, right after wrk.")
+		fmt.Fprintln(w, "\nThe check: every round again, driven by this process's own client right after wrk; medians.")
 		fmt.Fprintln(w, "")
 		fmt.Fprintln(w, "| target | req/s, wrk | req/s, own client | wrk ÷ own client | server CPU µs/req, wrk | server CPU µs/req, own client | own client ÷ wrk, CPU | own client's CPU µs/req |")
 		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 		for _, res := range results {
-			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %.1f |\n", res.target.name, res.rps[0], res.own.rps, res.rps[0]/res.own.rps,
-				res.cpuPerReq[0], res.own.cpu, res.own.cpu/res.cpuPerReq[0], res.own.gen)
+			rps, cpu, orps, ocpu := medianOf(res.rps), medianOf(res.cpuPerReq), medianOf(res.ownRPS), medianOf(res.ownCPU)
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %.1f |\n", res.target.name, rps, orps, rps/orps,
+				cpu, ocpu, ocpu/cpu, medianOf(res.ownGen))
 		}
 	}
 	fmt.Fprintf(w, "\nAt the same load: every target driven at %.0f req/s (0.6 of the slowest one's rate above) by this process's client, %d connections.\n\n", rate, conns)
@@ -590,140 +592,6 @@ func pacedClient(rate float64) driver {
 		rps, n, err := driveClient(ctx, t, dur, conns, rate)
 		return rps, n, loadtest.CPUTime() - cpu0, err
 	}
-}
-
-// driveClient sends GET /v1/me over conns connections of its own, one
-// request at a time on each, as wrk does. It speaks just enough HTTP/1.1
-// for that: the request's bytes are made once, and an answer is read up to
-// its Content-Length and checked for status 200, so that it costs the
-// server's CPUs less than the server does (net/http's client took some
-// 20 µs a request, as much as the servers it measured).
-func driveClient(ctx context.Context, t *procTarget, dur time.Duration, conns int, rate float64) (float64, int64, error) {
-	u, err := url.Parse(t.url)
-	if err != nil {
-		return 0, 0, err
-	}
-	req := "GET /v1/me HTTP/1.1\r\nHost: " + u.Host + "\r\n"
-	if t.header != "" {
-		req += t.header + "\r\n"
-	}
-	request := []byte(req + "\r\n")
-	ctx, cancel := context.WithTimeout(ctx, dur)
-	defer cancel()
-	counts := make(chan int64, conns)
-	errs := make(chan error, conns)
-	start := time.Now()
-	for w := range conns {
-		go func() {
-			n, err := driveConn(ctx, u.Host, request, start, w, conns, rate)
-			if err != nil && ctx.Err() == nil {
-				errs <- err
-			}
-			counts <- n
-		}()
-	}
-	var total int64
-	for range conns {
-		total += <-counts
-	}
-	select {
-	case err := <-errs:
-		return 0, 0, err
-	default:
-	}
-	return float64(total) / time.Since(start).Seconds(), total, nil
-}
-
-// driveConn is one connection of driveClient: it sends request over and
-// over until ctx ends, w-th of conns in the pacing at rate, and returns how
-// many answers were 200.
-func driveConn(ctx context.Context, addr string, request []byte, start time.Time, w, conns int, rate float64) (int64, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	// The deadline ends a read or a write under way when the run does.
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
-	defer stop()
-	br := bufio.NewReaderSize(c, 16<<10)
-	var n int64
-	for ctx.Err() == nil {
-		if rate > 0 {
-			due := start.Add(time.Duration(float64(n*int64(conns)+int64(w)) / rate * float64(time.Second)))
-			if wait := time.Until(due); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return n, nil
-				case <-time.After(wait):
-				}
-			}
-		}
-		if _, err := c.Write(request); err != nil {
-			return n, err
-		}
-		if err := readAnswer(br); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
-
-func isDigits(b []byte) bool {
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// readAnswer reads one HTTP/1.1 answer from br and returns an error unless
-// it is a 200 with a Content-Length whose body was read whole, on a
-// connection the server keeps open.
-func readAnswer(br *bufio.Reader) error {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		return err
-	}
-	if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || !isDigits(line[9:12]) || line[12] != ' ' && line[12] != '\r' {
-		return fmt.Errorf("GET /v1/me: not an HTTP/1.1 answer: %q", line)
-	}
-	status := string(line[9:12])
-	length := -1
-	for {
-		line, err = br.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		h := bytes.TrimRight(line, "\r\n")
-		if len(h) == 0 {
-			break
-		}
-		k, v, ok := bytes.Cut(h, []byte(":"))
-		switch {
-		case !ok:
-			return fmt.Errorf("GET /v1/me: a header line without a colon: %q", line)
-		case string(k) == "Content-Length" || bytes.EqualFold(k, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil || length < 0 {
-				return fmt.Errorf("GET /v1/me: Content-Length %q", v)
-			}
-		case bytes.EqualFold(k, []byte("Connection")) && bytes.EqualFold(bytes.TrimSpace(v), []byte("close")):
-			return errors.New("GET /v1/me: the server closes the connection")
-		}
-	}
-	if length < 0 {
-		return errors.New("GET /v1/me: an answer without Content-Length")
-	}
-	if _, err := br.Discard(length); err != nil {
-		return err
-	}
-	if status != "200" {
-		return fmt.Errorf("GET /v1/me: %s", status)
-	}
-	return nil
 }
 
 // procCPU returns the user and system CPU time of process pid so far.

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// epollAvailable says that driveEpoll can run here.
+const epollAvailable = true
+
+// epollConn is one connection of driveEpoll: its socket and what has come
+// of the answer it waits for.
+type epollConn struct {
+	fd  int
+	buf []byte
+}
+
+// driveEpoll sends request over conns connections until the deadline,
+// one at a time on each, from one thread that waits for every connection
+// in one epoll set, as wrk does, and returns how many answers were 200.
+func driveEpoll(ctx context.Context, addr string, request []byte, deadline time.Time, conns int) (int64, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("the lean client takes an address and a port: %v", err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Close(ep)
+	cs := make([]*epollConn, 0, conns)
+	defer func() {
+		for _, c := range cs {
+			_ = syscall.Close(c.fd)
+		}
+	}()
+	byFD := map[int32]*epollConn{}
+	for range conns {
+		fd, err := dialBlocking(ap)
+		if err != nil {
+			return 0, err
+		}
+		c := &epollConn{fd: fd, buf: make([]byte, 0, 16<<10)}
+		cs = append(cs, c)
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			return 0, err
+		}
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
+		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return 0, err
+		}
+		byFD[int32(fd)] = c
+		if err := writeAll(fd, request); err != nil {
+			return 0, err
+		}
+	}
+	events := make([]syscall.EpollEvent, conns)
+	var n int64
+	for ctx.Err() == nil {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		ready, err := syscall.EpollWait(ep, events, int(min(left, 100*time.Millisecond)/time.Millisecond)+1)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		for _, ev := range events[:ready] {
+			c := byFD[ev.Fd]
+			done, err := c.read()
+			if err != nil {
+				return n, err
+			}
+			if !done {
+				continue
+			}
+			n++
+			if err := writeAll(c.fd, request); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// read reads what has come on c and reports whether the answer is whole;
+// its bytes are then let go for the next one.
+func (c *epollConn) read() (bool, error) {
+	for {
+		if len(c.buf) == cap(c.buf) {
+			return false, errors.New("GET /v1/me: an answer larger than 16 KiB")
+		}
+		m, err := syscall.Read(c.fd, c.buf[len(c.buf):cap(c.buf)])
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			return false, nil
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			return false, err
+		case m == 0:
+			return false, errors.New("GET /v1/me: the server closed the connection")
+		}
+		c.buf = c.buf[:len(c.buf)+m]
+		size, err := parseAnswer(c.buf)
+		if err != nil || size == 0 {
+			if err == nil {
+				continue // read on: more may have come
+			}
+			return false, err
+		}
+		if size != len(c.buf) {
+			return false, errors.New("GET /v1/me: more bytes than one answer")
+		}
+		c.buf = c.buf[:0]
+		return true, nil
+	}
+}
+
+// dialBlocking connects a TCP socket to ap, without Go's poller, and sets
+// TCP_NODELAY as Go's dialer does.
+func dialBlocking(ap netip.AddrPort) (int, error) {
+	family := syscall.AF_INET
+	var sa syscall.Sockaddr = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		family = syscall.AF_INET6
+		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	if err := syscall.Connect(fd, sa); err != nil {
+		_ = syscall.Close(fd)
+		return 0, fmt.Errorf("connect %s: %v", ap, err)
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); err != nil {
+		_ = syscall.Close(fd)
+		return 0, err
+	}
+	return fd, nil
+}
+
+// writeAll writes b to the non-blocking socket fd; a request is far
+// smaller than a socket's buffer, so it goes in one write unless the
+// server has stopped reading.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		m, err := syscall.Write(fd, b)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			return errors.New("GET /v1/me: the server does not read its requests")
+		case err != nil:
+			return err
+		}
+		b = b[m:]
+	}
+	return nil
+}
