@@ -5,10 +5,12 @@
 // cost that hardly depends on how little there is to collect. With a floor
 // the heap may first grow to floor bytes: after each collection the GC
 // percent is set so that the next one comes at the larger of the floor and
-// twice what is live, as Go's default would have it.
+// where Go's default would have it.
 //
-// The percent is worked out again after every collection, from what that
-// collection found live, so a heap that grows past the floor is back to
+// The percent is worked out as Go's pacer sets its goal (what is live,
+// grown by the percent of what is live and of the stacks and globals it
+// scans, and no less than a minimum heap that grows with the percent), and
+// again after every collection, from what that collection found live, so a heap that grows past the floor is back to
 // Go's default at the next collection; a memory limit (GOMEMLIMIT) holds
 // as before.
 package gcfloor
@@ -65,29 +67,58 @@ type keeper struct {
 }
 
 // Percent returns the GC percent that puts the next collection at the
-// larger of floor and live grown by base percent.
-func Percent(floor, live uint64, base int) int {
-	if live == 0 {
-		live = 1
+// larger of floor and where GOGC=base would put it. Go's pacer sets the
+// goal at live + (live + roots) × percent/100, where roots are the stacks
+// and globals it scans; so does Percent.
+func Percent(floor, live, roots uint64, base int) int {
+	scan := float64(live) + float64(roots)
+	if scan == 0 {
+		scan = 1
 	}
-	if float64(live)*(1+float64(base)/100) >= float64(floor) {
+	if float64(live)+scan*float64(base)/100 >= float64(floor) {
 		return base
 	}
-	p := math.Ceil(float64(floor-live) * 100 / float64(live))
+	p := math.Ceil((float64(floor) - float64(live)) * 100 / scan)
 	return int(min(p, math.MaxInt32))
 }
 
-var liveSample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+var samples = []metrics.Sample{
+	{Name: "/gc/heap/live:bytes"},
+	{Name: "/gc/scan/stack:bytes"},
+	{Name: "/gc/scan/globals:bytes"},
+}
 
 // adjust sets the GC percent from what the last collection left live.
 // The caller holds mu.
 func (f *keeper) adjust() {
-	metrics.Read(liveSample)
-	if liveSample[0].Value.Kind() != metrics.KindUint64 {
+	metrics.Read(samples)
+	var v [3]uint64
+	for i, s := range samples {
+		if s.Value.Kind() != metrics.KindUint64 {
+			return // a runtime without these measures: Go's default stays
+		}
+		v[i] = s.Value.Uint64()
+	}
+	p := Percent(f.floor, v[0], v[1]+v[2], f.base)
+	debug.SetGCPercent(p)
+	if p <= f.base {
 		return
 	}
-	debug.SetGCPercent(Percent(f.floor, liveSample[0].Value.Uint64(), f.base))
+	// The pacer also keeps a minimum heap that grows with the percent (4
+	// MiB × GOGC/100); where that is what holds, the goal is beyond the
+	// floor, in proportion to the percent, which is brought down to match.
+	metrics.Read(goal)
+	if goal[0].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	if g := goal[0].Value.Uint64(); g > f.floor {
+		if q := int(math.Ceil(float64(p) * float64(f.floor) / float64(g))); q < p {
+			debug.SetGCPercent(max(q, f.base))
+		}
+	}
 }
+
+var goal = []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
 
 // arm runs f's adjust after the next collection, and arms it again, until
 // f is stopped: a finalizer runs once the collection that found its object
