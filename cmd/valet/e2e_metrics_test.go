@@ -154,26 +154,36 @@ var seriesNameRE = regexp.MustCompile(`valet_[a-z_]+`)
 
 // TestServeHeapFloor: valet serve lets the heap grow to its floor before
 // it collects garbage (the GC percent it reports is raised over Go's 100
-// while little is live), and GOGC in the environment, when set, is left
-// to say how to collect.
+// while little is live, and the goal of the next collection is the
+// floor), and GOGC in the environment, when set, is left to say how to
+// collect.
 func TestServeHeapFloor(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		env  []string
-		ok   func(float64) bool
-		want string
+		name      string
+		env       []string
+		ok        func(float64) bool
+		want      string
+		goalFloor bool
 	}{
-		{"default", nil, func(p float64) bool { return p > 100 }, "over 100"},
-		{"GOGC=100", []string{"GOGC=100"}, func(p float64) bool { return p == 100 }, "100"},
-		{"GOGC=250", []string{"GOGC=250"}, func(p float64) bool { return p == 250 }, "250"},
+		{"default", nil, func(p float64) bool { return p > 100 }, "over 100", true},
+		{"GOGC=100", []string{"GOGC=100"}, func(p float64) bool { return p == 100 }, "100", false},
+		{"GOGC=250", []string{"GOGC=250"}, func(p float64) bool { return p == 250 }, "250", false},
 		// Off is reported as the largest uint64.
-		{"GOGC=off", []string{"GOGC=off"}, func(p float64) bool { return p >= 1<<63 }, "off (2^64-1)"},
+		{"GOGC=off", []string{"GOGC=off"}, func(p float64) bool { return p >= 1<<63 }, "off (2^64-1)", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, tc.env, "--data-dir", t.TempDir())
-			p, ok := scrape(t, s.URL+"/metrics")["go_gc_gogc_percent"]
+			m := scrape(t, s.URL+"/metrics")
+			p, ok := m["go_gc_gogc_percent"]
 			if !ok || !tc.ok(p) {
 				t.Errorf("go_gc_gogc_percent is %v (reported: %v), want %s", p, ok, tc.want)
+			}
+			// The goal of the next collection: the floor, with what the
+			// runtime's rounding adds; far under it with GOGC's goal on a
+			// heap of a few megabytes.
+			goal := m["go_memstats_next_gc_bytes"]
+			if atFloor := goal >= heapFloor && goal < heapFloor*1.05; atFloor != tc.goalFloor {
+				t.Errorf("the heap goal is %.0f bytes; at the floor (%d): %v, want %v", goal, heapFloor, atFloor, tc.goalFloor)
 			}
 			expect(t, "healthz", do(t, s.URL, req{Method: "GET", Path: "/healthz"}), 200)
 		})
