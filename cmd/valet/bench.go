@@ -28,12 +28,14 @@ watching memory. Prints a Markdown table (and with --svg draws a chart).
 With --processes it measures what a user can run instead: each target is a
 valet serve process of its own (SQLite sessions, token, hybrid; Postgres and
 Redis sessions with --postgres and --redis), beside a bare net/http floor
-process and the same floor with valet serve's response headers and server
-timeouts, driven by wrk when it is installed (else by a lean HTTP/1.1
-client in this process), with each server's own CPU per request read from
-/proc and that of the load generator beside it; then every target again
+process and the same floor in valet serve's server (its response headers,
+timeouts and heap floor), driven by wrk when it is installed (else by a lean
+HTTP/1.1 client in this process), with each server's own CPU per request
+read from /proc and the load generator's beside it; then every target again
 at one rate, 0.6 of the slowest one's, since a server's CPU per request
-falls as its rate rises. --compare adds baseline
+falls as its rate rises. --go-default-gc adds each valet target and the
+floor as served once more under Go's default garbage collection (GOGC=100).
+--compare adds baseline
 servers that are not valet to the same rounds: name=path, each program
 started with --addr 127.0.0.1:0 --body FILE, answering GET /v1/me with the
 bytes of FILE once the credential from its POST /login is checked (see
@@ -65,6 +67,7 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		burst       int
 		processes   bool
 		compare     listFlag
+		goGC        bool
 	)
 	fs.StringVar(&config, "config", "", "read settings from this YAML `FILE`, whose keys are the flag names")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "how long each target is driven in each round (at most 5m)")
@@ -88,6 +91,7 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.BoolVar(&quiet, "quiet", false, "print no progress lines")
 	fs.BoolVar(&processes, "processes", false, "run every target as a valet serve process of its own, driven by wrk (see above)")
 	fs.Var(&compare, "compare", "with --processes: baseline servers to measure too, as name=path, repeated or comma-separated (see above)")
+	fs.BoolVar(&goGC, "go-default-gc", false, "with --processes: measure each valet target and the floor as served also under Go's default garbage collection (GOGC=100), in the same rounds")
 	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
@@ -100,6 +104,9 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	if len(baselines) > 0 && !processes {
 		return usageError{"--compare needs --processes"}
+	}
+	if goGC && !processes {
+		return usageError{"--go-default-gc needs --processes"}
 	}
 	cfg.Argon2 = password.Params{Memory: uint32(argon[0]), Iterations: uint32(argon[1]), Parallelism: uint8(argon[2])}
 	cfg.Targets, cfg.URLs = targets, urls
@@ -137,7 +144,9 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if !isSet(fs, "concurrency") {
 			conns = 16
 		}
-		if err := procBench(ctx, &md, progress, cfg.Duration, cfg.Rounds, conns, cfg.PostgresURL, cfg.RedisURL, baselines); err != nil {
+		pc := procConfig{dur: cfg.Duration, rounds: cfg.Rounds, conns: conns, pg: cfg.PostgresURL, redis: cfg.RedisURL,
+			baselines: baselines, goDefaultGC: goGC}
+		if err := procBench(ctx, &md, progress, pc); err != nil {
 			return err
 		}
 		if _, err := stdout.Write(md.Bytes()); err != nil {

@@ -104,6 +104,8 @@ func TestBenchFlags(t *testing.T) {
 		{"url without email", []string{"--url", "http://127.0.0.1:1"}, "--email"},
 		{"weak argon2", []string{"--argon2-memory", "1024"}, "argon2 settings too weak"},
 		{"too long", []string{"--duration", "1h"}, "over the limit"},
+		{"Go's default GC in process", []string{"--go-default-gc"}, "--go-default-gc needs --processes"},
+		{"Go's default GC with a value", []string{"--processes", "--go-default-gc=maybe"}, `--go-default-gc: "maybe" is not true or false`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,7 +230,7 @@ func tableAfter(tb testing.TB, md, heading string) [][]string {
 func TestBenchProcesses(t *testing.T) {
 	skipInShort(t)
 	baseline := fakeBaseline(t, "good")
-	sqlite := []string{"floor (bare net/http, same JSON)", "floor as served (the same, with valet serve's headers and timeouts, sent the token target's request)",
+	sqlite := []string{"floor (bare net/http, same JSON)", "floor as served (the same in valet serve's server: its headers, timeouts and heap floor; sent the token target's request)",
 		"session, SQLite (the default)", "token", "hybrid"}
 	all := slices.Clone(sqlite)
 	if os.Getenv(testenv.Postgres) != "" {
@@ -244,9 +246,13 @@ func TestBenchProcesses(t *testing.T) {
 		want []string
 	}{
 		{"wrk", nil, true, append(all, "stand-in (good)")},
-		// The own client alone, on SQLite only: the stores' rows are
-		// the subtest above's.
-		{"own client", []string{"PATH=" + t.TempDir(), testenv.Postgres + "=", testenv.Redis + "="}, false, append(sqlite, "stand-in (good)")},
+		// The own client alone, on SQLite only (the stores' rows are the
+		// subtest above's), and every valet row again under Go's default
+		// garbage collection.
+		{"own client", []string{"PATH=" + t.TempDir(), testenv.Postgres + "=", testenv.Redis + "="}, false, []string{
+			sqlite[0], sqlite[1], sqlite[1] + goDefaultGC,
+			sqlite[2], sqlite[2] + goDefaultGC, sqlite[3], sqlite[3] + goDefaultGC, sqlite[4], sqlite[4] + goDefaultGC,
+			"stand-in (good)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.wrk {
@@ -257,8 +263,11 @@ func TestBenchProcesses(t *testing.T) {
 					t.Skip("no wrk in $PATH")
 				}
 			}
-			out, stderr, code := valetRun(t, tc.env, "bench", "--processes", "--duration", "1s", "--rounds", "1", "--quiet",
-				"--compare", "stand-in="+baseline)
+			args := []string{"bench", "--processes", "--duration", "1s", "--rounds", "1", "--quiet", "--compare", "stand-in=" + baseline}
+			if !tc.wrk {
+				args = append(args, "--go-default-gc")
+			}
+			out, stderr, code := valetRun(t, tc.env, args...)
 			if code != 0 {
 				t.Fatalf("valet bench --processes: exit %d\n%s\n%s", code, out, stderr)
 			}

@@ -44,6 +44,8 @@ type procTarget struct {
 	url  string
 	// header is the credential: a Cookie or an Authorization header.
 	header string
+	// env is added to this process's environment for the target's.
+	env []string
 }
 
 // procResult is one target's figures over the rounds.
@@ -138,8 +140,24 @@ func (b baseline) describe() string {
 	return b.name + " (" + what + ")"
 }
 
+// procConfig is what the process bench measures, and how.
+type procConfig struct {
+	dur           time.Duration // each target's drive in each round
+	rounds, conns int
+	pg, redis     string // the URLs of the stores, or ""
+	baselines     []baseline
+	// goDefaultGC adds a row beside each of valet's (and the floor as
+	// served), the same process under Go's default garbage collection.
+	goDefaultGC bool
+}
+
+// goDefaultGC is the name that a target under Go's default collection adds
+// to its own.
+const goDefaultGC = ", GOGC=100 (Go's default collection)"
+
 // procBench runs the process bench and writes a Markdown table to w.
-func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Duration, rounds, conns int, pg, redis string, baselines []baseline) error {
+func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfig) error {
+	dur, rounds, conns, pg, redis, baselines := c.dur, c.rounds, c.conns, c.pg, c.redis, c.baselines
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -162,6 +180,19 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 	if redis != "" {
 		targets = append(targets, &procTarget{name: "session, SQLite + Redis sessions", mode: "session",
 			args: []string{"--data-dir", filepath.Join(dir, "redis"), "--sessions", redis}})
+	}
+	if c.goDefaultGC {
+		var both []*procTarget
+		for _, t := range targets {
+			twin := *t
+			twin.name, twin.env = t.name+goDefaultGC, []string{"GOGC=100"}
+			twin.args = slices.Clone(t.args)
+			if i := slices.Index(twin.args, "--data-dir"); i >= 0 {
+				twin.args[i+1] += "-gogc"
+			}
+			both = append(both, t, &twin)
+		}
+		targets = both
 	}
 	defer func() {
 		for _, t := range targets {
@@ -203,11 +234,19 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 	// It is sent the token target's request, Authorization header and
 	// all, which it does not read: the token row less this one is what
 	// valet's own work costs.
-	served := &procTarget{header: token.header, name: "floor as served (the same, with valet serve's headers and timeouts, sent the token target's request)", mode: "—"}
-	if err := startProc(ctx, served, self, []string{"bench-floor", "--as-served", bodyFile}); err != nil {
-		return err
+	floors := []*procTarget{floor,
+		{header: token.header, name: "floor as served (the same in valet serve's server: its headers, timeouts and heap floor; sent the token target's request)", mode: "—"}}
+	if c.goDefaultGC {
+		twin := *floors[1]
+		twin.name, twin.env = floors[1].name+goDefaultGC, []string{"GOGC=100"}
+		floors = append(floors, &twin)
 	}
-	defer func() { _ = served.cmd.Process.Kill(); _ = served.cmd.Wait() }()
+	for _, f := range floors[1:] {
+		if err := startProc(ctx, f, self, []string{"bench-floor", "--as-served", bodyFile}); err != nil {
+			return err
+		}
+		defer func() { _ = f.cmd.Process.Kill(); _ = f.cmd.Wait() }()
+	}
 	for _, b := range baselines {
 		t := &procTarget{name: b.describe(), mode: "—"}
 		// Appended before it starts, so that the deferred cleanup above
@@ -221,7 +260,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, dur time.Du
 			return fmt.Errorf("--compare %s: %w", b.name, err)
 		}
 	}
-	all := append([]*procTarget{floor, served}, targets...)
+	all := append(floors, targets...)
 	results := make([]*procResult, len(all))
 	for i, t := range all {
 		results[i] = &procResult{target: t}
@@ -374,6 +413,9 @@ var procListen = regexp.MustCompile(`listening on (https?://\S+)`)
 // startProc runs program with args and waits for its "listening on" line.
 func startProc(ctx context.Context, t *procTarget, program string, args []string) error {
 	t.cmd = exec.CommandContext(ctx, program, args...)
+	if len(t.env) > 0 {
+		t.cmd.Env = append(os.Environ(), t.env...)
+	}
 	t.cmd.Stderr = io.Discard
 	out, err := t.cmd.StdoutPipe()
 	if err != nil {

@@ -104,6 +104,20 @@ that start with ` + "`*`" + `, and keep lists comma-separated or write them as `
 		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s | %s |\n", f.Name, envName(f.Name), docKind(kindOf(f.Value)), def,
 			markdownCell.Replace(usage))
 	})
+	fmt.Fprintf(&b, `
+## Memory
+
+valet serve lets the Go heap grow to %d MiB before it collects garbage;
+once what is live is half of that or more, it collects as Go does, when
+the heap has doubled. Under load a heap of a few megabytes was collected
+many times a second, which cost up to a quarter of a request's CPU (see
+[BENCHMARKS.md](BENCHMARKS.md#garbage-collection-the-heap-floor)). valet
+serve starts in about 33 MiB of resident memory and holds about 100 MiB
+under load (40 MiB with Go's default). The Go runtime's own variables hold
+over this: `+"`GOMEMLIMIT`"+` (`+"`GOMEMLIMIT=80MiB`"+`) bounds the heap where
+memory is short, and `+"`GOGC`"+`, when set (`+"`GOGC=100`"+` is Go's default),
+turns the floor off.
+`, heapFloor>>20)
 	return b.String()
 }
 
