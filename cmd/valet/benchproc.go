@@ -230,7 +230,8 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	}
 	defer func() { _ = floor.cmd.Process.Kill(); _ = floor.cmd.Wait() }()
 	// The floor as valet serve serves: what net/http costs with valet's
-	// response headers and server timeouts, before any work of valet's.
+	// response headers, server timeouts and heap floor, before any work of
+	// valet's.
 	// It is sent the token target's request, Authorization header and
 	// all, which it does not read: the token row less this one is what
 	// valet's own work costs.
