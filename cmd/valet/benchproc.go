@@ -60,7 +60,6 @@ type procResult struct {
 	// pacedRPS and pacedCPU are the figures at the rate every target is
 	// driven at in the end.
 	pacedRPS, pacedCPU []float64
-	requests           int64
 }
 
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -283,7 +282,6 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 			}
 			res := results[i]
 			res.rps = append(res.rps, f.rps)
-			res.requests += f.n
 			if f.n > 0 {
 				res.cpuPerReq = append(res.cpuPerReq, f.cpu)
 				res.genCPU = append(res.genCPU, f.gen)
