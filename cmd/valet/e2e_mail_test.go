@@ -678,3 +678,13 @@ func flipLastChar(v string) string {
 	}
 	return v[:len(v)-1] + string(last)
 }
+
+// flipFirstChar changes the first character of an id, a token or a
+// cookie: "A" + v[1:] would be v itself for one in 64.
+func flipFirstChar(v string) string {
+	first := byte('A')
+	if v[0] == 'A' {
+		first = 'B'
+	}
+	return string(first) + v[1:]
+}

@@ -111,7 +111,7 @@ func TestMFAEnrolInputs(t *testing.T) {
 		{"cross-origin", req{Method: "POST", Path: "/v1/mfa/totp", Cookie: ada, Body: `{}`,
 			Header: map[string]string{"Origin": "https://evil.example"}}, 403, "csrf_failed"},
 		{"no credential", req{Method: "POST", Path: "/v1/mfa/totp", Body: `{}`}, 401, "unauthenticated"},
-		{"unknown cookie", req{Method: "POST", Path: "/v1/mfa/totp", Cookie: "A" + ada[1:], Body: `{}`}, 401, "unauthenticated"},
+		{"unknown cookie", req{Method: "POST", Path: "/v1/mfa/totp", Cookie: flipFirstChar(ada), Body: `{}`}, 401, "unauthenticated"},
 		{"access token as the cookie", req{Method: "POST", Path: "/v1/mfa/totp", Cookie: bobToken.access, Body: `{}`}, 401, "unauthenticated"},
 		{"cookie as the bearer token", req{Method: "POST", Path: "/v1/mfa/totp", Bearer: ada, Body: `{}`}, 401, "invalid_token"},
 		{"garbage bearer token", req{Method: "POST", Path: "/v1/mfa/totp", Bearer: "x.y.z", Body: `{}`}, 401, "invalid_token"},
@@ -138,7 +138,7 @@ func TestMFAEnrolInputs(t *testing.T) {
 		{"code of letters", confirm(map[string]string{"id": pending, "code": "abcdef"}), 400, "invalid_code"},
 		{"code of 60000 digits", confirm(map[string]string{"id": pending, "code": strings.Repeat("1", 60000)}), 400, "invalid_code"},
 		{"code with SQL", confirm(map[string]string{"id": pending, "code": "' OR '1'='1"}), 400, "invalid_code"},
-		{"unknown id", confirm(map[string]string{"id": "A" + pending[1:], "code": code()}), 404, "not_found"},
+		{"unknown id", confirm(map[string]string{"id": flipFirstChar(pending), "code": code()}), 404, "not_found"},
 		{"id with a slash", confirm(map[string]string{"id": "../" + pending, "code": code()}), 404, "not_found"},
 		{"id with NUL", confirm(map[string]string{"id": pending + "\x00", "code": code()}), 404, "not_found"},
 		{"id of 10000 characters", confirm(map[string]string{"id": strings.Repeat("a", 10000), "code": code()}), 404, "not_found"},
@@ -170,7 +170,7 @@ func TestMFAEnrolInputs(t *testing.T) {
 
 	del := func(path string) req { return req{Method: "DELETE", Path: path, Cookie: ada} }
 	runInputTable(t, srv, []inputCase{
-		{"unknown id", del("/v1/mfa/A" + pending[1:]), 404, "not_found"},
+		{"unknown id", del("/v1/mfa/" + flipFirstChar(pending)), 404, "not_found"},
 		{"another user's factor", del("/v1/mfa/" + bobFactor), 404, "not_found"},
 		{"id of 10000 characters", del("/v1/mfa/" + strings.Repeat("a", 10000)), 404, "not_found"},
 		{"escaped NUL", del("/v1/mfa/%00"), 404, "not_found"},
@@ -237,7 +237,7 @@ func TestMFAReauthInputs(t *testing.T) {
 		{"totp, for an account without a factor", reauth(carol.cookie, map[string]string{"method": "totp", "code": "123456"}), 400, "invalid_request"},
 		{"the password as the code", reauth(carol.cookie, map[string]string{"method": "password", "code": withdrawPW}), 401, "invalid_credentials"},
 		{"no credential", reauth("", map[string]string{"method": "password", "password": withdrawPW}), 401, "unauthenticated"},
-		{"unknown cookie", reauth("A"+ada[1:], map[string]string{"method": "totp", "code": "123456"}), 401, "unauthenticated"},
+		{"unknown cookie", reauth(flipFirstChar(ada), map[string]string{"method": "totp", "code": "123456"}), 401, "unauthenticated"},
 		{"access token as the cookie", reauth(carolToken.access, map[string]string{"method": "password", "password": withdrawPW}), 401, "unauthenticated"},
 		{"garbage bearer token", req{Method: "POST", Path: "/v1/reauth", Bearer: "x.y.z",
 			Body: map[string]string{"method": "password", "password": withdrawPW}}, 401, "invalid_token"},
@@ -273,9 +273,9 @@ func TestMFAAdminResetInputs(t *testing.T) {
 		{"another user resetting", reset(adaID, bob.access), 403, "forbidden"},
 		{"no credential", reset(adaID, ""), 401, "unauthenticated"},
 		{"garbage bearer token", reset(adaID, "x.y.z"), 401, "invalid_token"},
-		{"unknown cookie", req{Method: "DELETE", Path: "/v1/admin/users/" + adaID + "/mfa", Cookie: "A" + ada[1:]}, 401, "unauthenticated"},
+		{"unknown cookie", req{Method: "DELETE", Path: "/v1/admin/users/" + adaID + "/mfa", Cookie: flipFirstChar(ada)}, 401, "unauthenticated"},
 		{"access token as the cookie", req{Method: "DELETE", Path: "/v1/admin/users/" + adaID + "/mfa", Cookie: admin.access}, 401, "unauthenticated"},
-		{"unknown user", reset("A"+adaID[1:], admin.access), 404, "not_found"},
+		{"unknown user", reset(flipFirstChar(adaID), admin.access), 404, "not_found"},
 		{"a factor's id", reset(adaFactor, admin.access), 404, "not_found"},
 		{"an email for the id", reset("ada@example.com", admin.access), 404, "not_found"},
 		{"id of 10000 characters", reset(strings.Repeat("a", 10000), admin.access), 404, "not_found"},
@@ -378,7 +378,7 @@ func TestPasskeyInputs(t *testing.T) {
 		deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
 		runInputTable(t, srv, []inputCase{
 			{"begin, garbage mfa_token", begin(map[string]string{"mfa_token": "garbage"}), 401, "invalid_grant"},
-			{"begin, unknown mfa_token", begin(map[string]string{"mfa_token": "A" + tok[1:]}), 401, "invalid_grant"},
+			{"begin, unknown mfa_token", begin(map[string]string{"mfa_token": flipFirstChar(tok)}), 401, "invalid_grant"},
 			{"begin, mfa_token of 60000 characters", begin(map[string]string{"mfa_token": strings.Repeat("A", 60000)}), 401, "invalid_grant"},
 			{"begin, mfa_token a number", begin(map[string]any{"mfa_token": 1}), 400, "invalid_request"},
 			{"begin, mfa_token of an account without a passkey", begin(map[string]string{"mfa_token": tok}), 400, "invalid_request"},

@@ -234,7 +234,7 @@ func TestMFAAttackTable(t *testing.T) {
 		{"case variant", map[string]string{"MFA_TOKEN": tok, "method": "totp"}, 400, "invalid_request"},
 		{"code of the wrong type", map[string]any{"mfa_token": tok, "method": "totp", "code": 123456}, 400, "invalid_request"},
 		{"token twice", `{"mfa_token":"a","mfa_token":"` + tok + `","method":"totp"}`, 400, "invalid_request"},
-		{"unknown token", map[string]string{"mfa_token": "A" + tok[1:], "method": "totp", "code": "123456"}, 401, "invalid_grant"},
+		{"unknown token", map[string]string{"mfa_token": flipFirstChar(tok), "method": "totp", "code": "123456"}, 401, "invalid_grant"},
 		{"token with NUL", map[string]string{"mfa_token": tok + "\x00", "method": "totp", "code": "123456"}, 401, "invalid_grant"},
 		{"huge token", map[string]string{"mfa_token": strings.Repeat("A", 60000), "method": "totp", "code": "1"}, 401, "invalid_grant"},
 		{"over 64 KiB", map[string]string{"mfa_token": strings.Repeat("A", 70000), "method": "totp"}, 413, "payload_too_large"},
