@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -277,7 +278,7 @@ func TestBenchProcesses(t *testing.T) {
 				t.Errorf("the heading %q does not say %q", heading, gen)
 			}
 			checkRows(t, tableAfter(t, out, heading), tc.want, 5)
-			const check = "The check: every round again, driven by this process's own client right after wrk; medians."
+			const check = "The check: every round again, driven by this process's own client right after wrk (the floor once a round); medians, the ratios of each round's pair."
 			if tc.wrk {
 				checkRows(t, tableAfter(t, out, check), tc.want, 7)
 			} else if strings.Contains(out, check) {
@@ -297,6 +298,50 @@ func TestBenchProcesses(t *testing.T) {
 			line, _, _ := strings.Cut(paced, "\n")
 			checkRows(t, tableAfter(t, out, "At the same load: every target driven at "+line), tc.want, 3)
 		})
+	}
+}
+
+// TestBenchBracket: every round drives the floor before the first target,
+// after the last and between every two, in an order rotated each round,
+// and each target's ratio is to the mean of the floor's figures just
+// before and just after it; an error stops the round.
+func TestBenchBracket(t *testing.T) {
+	all := make([]*procTarget, 4)
+	for r, want := range [][]int{{0, 1, 0, 2, 0, 3, 0}, {0, 2, 0, 3, 0, 1, 0}, {0, 3, 0, 1, 0, 2, 0}, {0, 1, 0, 2, 0, 3, 0}} {
+		var order []int
+		floor := 0.0 // the floor's req/s rises by 100 each drive, its CPU falls
+		err := bracket(all, r, func(i int) (figures, error) {
+			order = append(order, i)
+			if i == 0 {
+				floor += 100
+				return figures{rps: floor, n: 10, cpu: 1000 / floor}, nil
+			}
+			return figures{rps: 50 * float64(i), n: 10, cpu: float64(i)}, nil
+		}, func(i int, around, f figures) {
+			// Target i ran between the floor's drives k and k+1, at
+			// 100k and 100(k+1) req/s.
+			k := float64(slices.Index(order, i)+1) / 2
+			if want := (100*k + 100*(k+1)) / 2; around.rps != want || f.rps != 50*float64(i) {
+				t.Errorf("round %d, target %d: floor around %v req/s, target %v; want %v and %v", r, i, around.rps, f.rps, want, 50*float64(i))
+			}
+			if want := (1000/(100*k) + 1000/(100*(k+1))) / 2; math.Abs(around.cpu-want) > 1e-9 || around.n != 10 {
+				t.Errorf("round %d, target %d: floor around %v µs/req over %d requests, want %v over 10", r, i, around.cpu, around.n, want)
+			}
+		})
+		if err != nil || !slices.Equal(order, want) {
+			t.Errorf("round %d: order %v, %v; want %v", r, order, err, want)
+		}
+	}
+	broken := errors.New("the server went away")
+	var drives int
+	err := bracket(all, 0, func(i int) (figures, error) {
+		if drives++; i == 2 {
+			return figures{}, broken
+		}
+		return figures{rps: 1, n: 1, cpu: 1}, nil
+	}, func(int, figures, figures) {})
+	if !errors.Is(err, broken) || drives != 4 {
+		t.Errorf("a failing target: %v after %d drives, want %v after 4", err, drives, broken)
 	}
 }
 

@@ -55,11 +55,19 @@ type procResult struct {
 	cpuPerReq []float64 // µs of the server's CPU per request
 	genCPU    []float64 // µs of the load generator's CPU per request
 	// ownRPS, ownCPU and ownGen are each round again under this
-	// process's own client, right after wrk: the check of wrk's figures.
+	// process's own client, right after wrk: the check of wrk's figures;
+	// ownRatio and ownCPURatio are each round's wrk ÷ own client by req/s
+	// and own client ÷ wrk by CPU per request.
 	ownRPS, ownCPU, ownGen []float64
+	ownRatio, ownCPURatio  []float64
 	// pacedRPS and pacedCPU are the figures at the rate every target is
 	// driven at in the end.
 	pacedRPS, pacedCPU []float64
+	// ratio, cpuRatio and pacedRatio are each round's ratios to the floor
+	// driven just before and just after the target (see bracket): req/s
+	// over the floor's, the floor's CPU per request over the target's,
+	// and the latter again at the same load. None for the floor itself.
+	ratio, cpuRatio, pacedRatio []float64
 }
 
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -267,18 +275,18 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	}
 	_, haveWrk := exec.LookPath("wrk")
 	useWrk := haveWrk == nil
+	drive := leanClient
+	if useWrk {
+		drive = runWrk
+	}
 	for r := range rounds {
-		for j := range all {
-			i := (j + r) % len(all) // a rotated order each round
+		floorChecked := false
+		err := bracket(all, r, func(i int) (figures, error) {
 			t := all[i]
 			fmt.Fprintf(progress, "round %d: %s\n", r+1, t.name)
-			drive := leanClient
-			if useWrk {
-				drive = runWrk
-			}
 			f, err := measure(ctx, t, dur, conns, drive)
 			if err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
+				return f, fmt.Errorf("%s: %w", t.name, err)
 			}
 			res := results[i]
 			res.rps = append(res.rps, f.rps)
@@ -286,17 +294,33 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 				res.cpuPerReq = append(res.cpuPerReq, f.cpu)
 				res.genCPU = append(res.genCPU, f.gen)
 			}
-			if useWrk {
-				// The independent check: this process's own client on the
-				// same target, right after. The server's CPU per request
-				// should not depend on who sends the requests, nor its
-				// rate, for generators that cost about the same.
-				f, err := measure(ctx, t, dur, conns, leanClient)
+			// The independent check: this process's own client on the
+			// same target, right after (on the floor once a round). The
+			// server's CPU per request should not depend on who sends the
+			// requests, nor its rate, for generators that cost about the
+			// same.
+			if useWrk && (i > 0 || !floorChecked) {
+				floorChecked = true
+				o, err := measure(ctx, t, dur, conns, leanClient)
 				if err != nil {
-					return err
+					return f, err
 				}
-				res.ownRPS, res.ownCPU, res.ownGen = append(res.ownRPS, f.rps), append(res.ownCPU, f.cpu), append(res.ownGen, f.gen)
+				res.ownRPS, res.ownCPU, res.ownGen = append(res.ownRPS, o.rps), append(res.ownCPU, o.cpu), append(res.ownGen, o.gen)
+				res.ownRatio = append(res.ownRatio, f.rps/o.rps)
+				if f.n > 0 && o.n > 0 {
+					res.ownCPURatio = append(res.ownCPURatio, o.cpu/f.cpu)
+				}
 			}
+			return f, nil
+		}, func(i int, around figures, f figures) {
+			res := results[i]
+			res.ratio = append(res.ratio, f.rps/around.rps)
+			if f.n > 0 && around.n > 0 {
+				res.cpuRatio = append(res.cpuRatio, around.cpu/f.cpu)
+			}
+		})
+		if err != nil {
+			return err
 		}
 	}
 	// The same load for every target: a server's CPU per request falls as
@@ -310,19 +334,26 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	}
 	rate := 0.6 * slowest
 	for r := range rounds {
-		for j := range all {
-			i := (j + r) % len(all)
+		err := bracket(all, r, func(i int) (figures, error) {
 			t := all[i]
 			fmt.Fprintf(progress, "round %d at %.0f req/s: %s\n", r+1, rate, t.name)
 			f, err := measure(ctx, t, dur, conns, pacedClient(rate))
 			if err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
+				return f, fmt.Errorf("%s: %w", t.name, err)
 			}
 			res := results[i]
 			res.pacedRPS = append(res.pacedRPS, f.rps)
 			if f.n > 0 {
 				res.pacedCPU = append(res.pacedCPU, f.cpu)
 			}
+			return f, nil
+		}, func(i int, around figures, f figures) {
+			if f.n > 0 && around.n > 0 {
+				results[i].pacedRatio = append(results[i].pacedRatio, around.cpu/f.cpu)
+			}
+		})
+		if err != nil {
+			return err
 		}
 	}
 	gen := "wrk -t1 -c" + strconv.Itoa(conns)
@@ -333,32 +364,29 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	if len(baselines) > 0 {
 		servers = "each server a process of its own (`valet serve`, or the baseline named in parentheses, answering the same body)"
 	}
-	fmt.Fprintf(w, "%d round(s) of %v per target, targets interleaved; load from %s, %s; server CPU from /proc.\n\n", rounds, dur, gen, servers)
+	fmt.Fprintf(w, "%d round(s) of %v per target, targets interleaved, the floor driven again before and after each; load from %s, %s; server CPU from /proc. "+
+		"A target's ratios are to the floor's mean figures just before and just after it, medians over the rounds.\n\n", rounds, dur, gen, servers)
 	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU | load generator's CPU µs/req |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
-	floorRPS, floorCPU := medianOf(results[0].rps), medianOf(results[0].cpuPerReq)
-	for _, res := range results {
-		rps, cpu := medianOf(res.rps), medianOf(res.cpuPerReq)
-		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f | %.2f | %.1f |\n", res.target.name, rps, rps/floorRPS, cpu, floorCPU/cpu, medianOf(res.genCPU))
+	for i, res := range results {
+		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f | %.2f | %.1f |\n", res.target.name, medianOf(res.rps), ratioOf(i, res.ratio),
+			medianOf(res.cpuPerReq), ratioOf(i, res.cpuRatio), medianOf(res.genCPU))
 	}
 	if useWrk {
-		fmt.Fprintln(w, "\nThe check: every round again, driven by this process's own client right after wrk; medians.")
+		fmt.Fprintln(w, "\nThe check: every round again, driven by this process's own client right after wrk (the floor once a round); medians, the ratios of each round's pair.")
 		fmt.Fprintln(w, "")
 		fmt.Fprintln(w, "| target | req/s, wrk | req/s, own client | wrk ÷ own client | server CPU µs/req, wrk | server CPU µs/req, own client | own client ÷ wrk, CPU | own client's CPU µs/req |")
 		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 		for _, res := range results {
-			rps, cpu, orps, ocpu := medianOf(res.rps), medianOf(res.cpuPerReq), medianOf(res.ownRPS), medianOf(res.ownCPU)
-			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %.1f |\n", res.target.name, rps, orps, rps/orps,
-				cpu, ocpu, ocpu/cpu, medianOf(res.ownGen))
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %.1f |\n", res.target.name, medianOf(res.rps), medianOf(res.ownRPS),
+				medianOf(res.ownRatio), medianOf(res.cpuPerReq), medianOf(res.ownCPU), medianOf(res.ownCPURatio), medianOf(res.ownGen))
 		}
 	}
 	fmt.Fprintf(w, "\nAt the same load: every target driven at %.0f req/s (0.6 of the slowest one's rate above) by this process's client, %d connections.\n\n", rate, conns)
 	fmt.Fprintln(w, "| target | req/s (median) | server CPU µs/req | × floor by CPU |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- |")
-	floorPaced := medianOf(results[0].pacedCPU)
-	for _, res := range results {
-		cpu := medianOf(res.pacedCPU)
-		fmt.Fprintf(w, "| %s | %.0f | %.1f | %.2f |\n", res.target.name, medianOf(res.pacedRPS), cpu, floorPaced/cpu)
+	for i, res := range results {
+		fmt.Fprintf(w, "| %s | %.0f | %.1f | %.2f |\n", res.target.name, medianOf(res.pacedRPS), medianOf(res.pacedCPU), ratioOf(i, res.pacedRatio))
 	}
 	return nil
 }
@@ -396,6 +424,44 @@ func measure(ctx context.Context, t *procTarget, dur time.Duration, conns int, d
 		f.gen = float64(gen.Microseconds()) / float64(n)
 	}
 	return f, nil
+}
+
+// bracket drives round r of all, whose first target is the floor: every
+// other target in an order rotated by r, the floor before the first, after
+// the last and between every two. do drives target i; ratio is given each
+// other target's figures with the mean of the floor's just before and just
+// after it. A machine whose speed drifts during a run (a VM's neighbours,
+// a CPU's clock) then moves both sides of a ratio alike, where a ratio to
+// the floor's median, driven a minute away, took the drift for a
+// difference between servers.
+func bracket(all []*procTarget, r int, do func(i int) (figures, error), ratio func(i int, around, f figures)) error {
+	before, err := do(0)
+	if err != nil {
+		return err
+	}
+	for j := range len(all) - 1 {
+		i := 1 + (j+r)%(len(all)-1)
+		f, err := do(i)
+		if err != nil {
+			return err
+		}
+		after, err := do(0)
+		if err != nil {
+			return err
+		}
+		ratio(i, figures{rps: (before.rps + after.rps) / 2, n: min(before.n, after.n), cpu: (before.cpu + after.cpu) / 2}, f)
+		before = after
+	}
+	return nil
+}
+
+// ratioOf is the median of target i's ratios to the floor, target 0, which
+// is 1 to itself.
+func ratioOf(i int, xs []float64) float64 {
+	if i == 0 {
+		return 1
+	}
+	return medianOf(xs)
 }
 
 func medianOf(xs []float64) float64 {
