@@ -31,9 +31,10 @@ Redis sessions with --postgres and --redis), beside a bare net/http floor
 process and the same floor in valet serve's server (its response headers,
 timeouts and heap floor), driven by wrk when it is installed (else by a lean
 HTTP/1.1 client in this process), with each server's own CPU per request
-read from /proc and the load generator's beside it; then every target again
-at one rate, 0.6 of the slowest one's, since a server's CPU per request
-falls as its rate rises. --go-default-gc adds each valet target and the
+read from /proc and the load generator's beside it; the floor runs again
+before and after every target, and each ratio is to the floor's figures
+just around the target. Then every target again at one rate, 0.6 of the
+slowest one's, since a server's CPU per request falls as its rate rises. --go-default-gc adds each valet target and the
 floor as served once more under Go's default garbage collection (GOGC=100).
 --compare adds baseline
 servers that are not valet to the same rounds: name=path, each program
