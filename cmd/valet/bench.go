@@ -34,9 +34,9 @@ HTTP/1.1 client in this process), with each server's own CPU per request
 read from /proc and the load generator's beside it; the floor runs again
 before and after every target, and each ratio is to the floor's figures
 just around the target. Then every target again at one rate, 0.6 of the
-slowest one's, since a server's CPU per request falls as its rate rises. --go-default-gc adds each valet target and the
-floor as served once more under Go's default garbage collection (GOGC=100).
---compare adds baseline
+slowest one's, since a server's CPU per request falls as its rate rises.
+--go-default-gc adds each valet target and the floor as served once more
+under Go's default garbage collection (GOGC=100). --compare adds baseline
 servers that are not valet to the same rounds: name=path, each program
 started with --addr 127.0.0.1:0 --body FILE, answering GET /v1/me with the
 bytes of FILE once the credential from its POST /login is checked (see

@@ -306,11 +306,10 @@ func TestBenchProcesses(t *testing.T) {
 // and each target's ratio is to the mean of the floor's figures just
 // before and just after it; an error stops the round.
 func TestBenchBracket(t *testing.T) {
-	all := make([]*procTarget, 4)
 	for r, want := range [][]int{{0, 1, 0, 2, 0, 3, 0}, {0, 2, 0, 3, 0, 1, 0}, {0, 3, 0, 1, 0, 2, 0}, {0, 1, 0, 2, 0, 3, 0}} {
 		var order []int
 		floor := 0.0 // the floor's req/s rises by 100 each drive, its CPU falls
-		err := bracket(all, r, func(i int) (figures, error) {
+		err := bracket(4, r, func(i int) (figures, error) {
 			order = append(order, i)
 			if i == 0 {
 				floor += 100
@@ -334,7 +333,7 @@ func TestBenchBracket(t *testing.T) {
 	}
 	broken := errors.New("the server went away")
 	var drives int
-	err := bracket(all, 0, func(i int) (figures, error) {
+	err := bracket(4, 0, func(i int) (figures, error) {
 		if drives++; i == 2 {
 			return figures{}, broken
 		}

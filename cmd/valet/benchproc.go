@@ -281,7 +281,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	}
 	for r := range rounds {
 		floorChecked := false
-		err := bracket(all, r, func(i int) (figures, error) {
+		err := bracket(len(all), r, func(i int) (figures, error) {
 			t := all[i]
 			fmt.Fprintf(progress, "round %d: %s\n", r+1, t.name)
 			f, err := measure(ctx, t, dur, conns, drive)
@@ -334,7 +334,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	}
 	rate := 0.6 * slowest
 	for r := range rounds {
-		err := bracket(all, r, func(i int) (figures, error) {
+		err := bracket(len(all), r, func(i int) (figures, error) {
 			t := all[i]
 			fmt.Fprintf(progress, "round %d at %.0f req/s: %s\n", r+1, rate, t.name)
 			f, err := measure(ctx, t, dur, conns, pacedClient(rate))
@@ -426,21 +426,21 @@ func measure(ctx context.Context, t *procTarget, dur time.Duration, conns int, d
 	return f, nil
 }
 
-// bracket drives round r of all, whose first target is the floor: every
-// other target in an order rotated by r, the floor before the first, after
+// bracket drives round r of n targets, of which target 0 is the floor:
+// every other target in an order rotated by r, the floor before the first, after
 // the last and between every two. do drives target i; ratio is given each
 // other target's figures with the mean of the floor's just before and just
 // after it. A machine whose speed drifts during a run (a VM's neighbours,
 // a CPU's clock) then moves both sides of a ratio alike, where a ratio to
 // the floor's median, driven a minute away, took the drift for a
 // difference between servers.
-func bracket(all []*procTarget, r int, do func(i int) (figures, error), ratio func(i int, around, f figures)) error {
+func bracket(n, r int, do func(i int) (figures, error), ratio func(i int, around, f figures)) error {
 	before, err := do(0)
 	if err != nil {
 		return err
 	}
-	for j := range len(all) - 1 {
-		i := 1 + (j+r)%(len(all)-1)
+	for j := range n - 1 {
+		i := 1 + (j+r)%(n-1)
 		f, err := do(i)
 		if err != nil {
 			return err

@@ -343,7 +343,7 @@ func shellQuote(s string) string {
 
 // heapFloor is the heap valet serve lets grow before it collects garbage:
 // under load a heap of a few megabytes was collected many times a second,
-// up to a quarter of a request's CPU.
+// up to a third of a request's CPU.
 const heapFloor = 64 << 20
 
 // httpServer is the server valet serve runs h in: its timeouts bound a
