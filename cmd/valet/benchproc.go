@@ -627,7 +627,7 @@ func fetch(url, header string) ([]byte, error) {
 // request with the bytes of FILE as JSON. valet bench starts it. With
 // --as-served it answers as valet serve does, short of valet's own work:
 // the same response headers, and in the server valet serve runs, with its
-// timeouts and its floor for garbage collection.
+// listener, timeouts and floor for garbage collection.
 func benchFloorCmd(args []string, stdout io.Writer) error {
 	asServed := len(args) > 0 && args[0] == "--as-served"
 	if asServed {
@@ -640,7 +640,11 @@ func benchFloorCmd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+	if asServed {
+		listen = serverListen
+	}
+	ln, err := listen("127.0.0.1:0")
 	if err != nil {
 		return err
 	}

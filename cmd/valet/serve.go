@@ -26,6 +26,7 @@ import (
 	"github.com/valetauth/valet/auth"
 	"github.com/valetauth/valet/httpapi"
 	"github.com/valetauth/valet/internal/gcfloor"
+	"github.com/valetauth/valet/internal/writedeadline"
 	"github.com/valetauth/valet/mail"
 	"github.com/valetauth/valet/mail/mailmetrics"
 	"github.com/valetauth/valet/passkey"
@@ -170,7 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Listening before the engine is built gives the default --public-url,
 	// the base of the links in mail, the port that --addr 127.0.0.1:0
 	// picked.
-	ln, err := net.Listen("tcp", addr)
+	ln, err := serverListen(addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", addr, err)
 	}
@@ -346,9 +347,10 @@ func shellQuote(s string) string {
 // up to a third of a request's CPU.
 const heapFloor = 64 << 20
 
-// httpServer is the server valet serve runs h in: its timeouts bound a
-// slow client (a header sent byte by byte, a body never finished, an
-// answer never read) and its header limit a large one. valet bench's floor
+// httpServer is the server valet serve runs h in, on a serverListen
+// listener: its timeouts bound a slow client (a header sent byte by byte,
+// a body never finished, an answer never read) and its header limit a
+// large one. valet bench's floor
 // as served runs in it too.
 func httpServer(h http.Handler) *http.Server {
 	return &http.Server{
@@ -359,6 +361,18 @@ func httpServer(h http.Handler) *http.Server {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
+}
+
+// serverListen listens on addr for httpServer. Its connections keep a
+// write deadline in force for up to a second longer than net/http asks
+// (see package writedeadline), so that WriteTimeout costs two changes to
+// the runtime's timers a second on a busy connection, not two a request.
+func serverListen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return writedeadline.Listener(ln), nil
 }
 
 // serveHandler is what valet serve answers with: the API, the provider
