@@ -278,7 +278,7 @@ func TestBenchProcesses(t *testing.T) {
 				t.Errorf("the heading %q does not say %q", heading, gen)
 			}
 			checkRows(t, tableAfter(t, out, heading), tc.want, 5)
-			const check = "The check: every round again, driven by this process's own client right after wrk (the floor once a round); medians, the ratios of each round's pair."
+			const check = "The check: every round again, driven by this process's own client between two drives by wrk (the floor once a round); medians, the ratios of each round's own client to the mean of wrk's two."
 			if tc.wrk {
 				checkRows(t, tableAfter(t, out, check), tc.want, 7)
 			} else if strings.Contains(out, check) {

@@ -55,9 +55,9 @@ type procResult struct {
 	cpuPerReq []float64 // µs of the server's CPU per request
 	genCPU    []float64 // µs of the load generator's CPU per request
 	// ownRPS, ownCPU and ownGen are each round again under this
-	// process's own client, right after wrk: the check of wrk's figures;
-	// ownRatio and ownCPURatio are each round's wrk ÷ own client by req/s
-	// and own client ÷ wrk by CPU per request.
+	// process's own client, between two drives by wrk: the check of wrk's
+	// figures; ownRatio and ownCPURatio are each round's wrk ÷ own client
+	// by req/s and own client ÷ wrk by CPU per request.
 	ownRPS, ownCPU, ownGen []float64
 	ownRatio, ownCPURatio  []float64
 	// pacedRPS and pacedCPU are the figures at the rate every target is
@@ -289,27 +289,36 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 				return f, fmt.Errorf("%s: %w", t.name, err)
 			}
 			res := results[i]
-			res.rps = append(res.rps, f.rps)
-			if f.n > 0 {
-				res.cpuPerReq = append(res.cpuPerReq, f.cpu)
-				res.genCPU = append(res.genCPU, f.gen)
-			}
 			// The independent check: this process's own client on the
-			// same target, right after (on the floor once a round). The
-			// server's CPU per request should not depend on who sends the
-			// requests, nor its rate, for generators that cost about the
-			// same.
+			// same target, right after (on the floor once a round), then
+			// wrk again. The server's CPU per request should not depend on
+			// who sends the requests, for generators that cost about the
+			// same. wrk's figures are then the mean of its drives just
+			// before and just after the own client's, as the floor's are
+			// around a target: the machine drifts within seconds by as
+			// much as the check allows, and drives centred on the same
+			// moment are compared.
 			if useWrk && (i > 0 || !floorChecked) {
 				floorChecked = true
 				o, err := measure(ctx, t, dur, conns, leanClient)
 				if err != nil {
 					return f, err
 				}
+				again, err := measure(ctx, t, dur, conns, drive)
+				if err != nil {
+					return f, fmt.Errorf("%s: %w", t.name, err)
+				}
+				f = meanOf(f, again)
 				res.ownRPS, res.ownCPU, res.ownGen = append(res.ownRPS, o.rps), append(res.ownCPU, o.cpu), append(res.ownGen, o.gen)
 				res.ownRatio = append(res.ownRatio, f.rps/o.rps)
 				if f.n > 0 && o.n > 0 {
 					res.ownCPURatio = append(res.ownCPURatio, o.cpu/f.cpu)
 				}
+			}
+			res.rps = append(res.rps, f.rps)
+			if f.n > 0 {
+				res.cpuPerReq = append(res.cpuPerReq, f.cpu)
+				res.genCPU = append(res.genCPU, f.gen)
 			}
 			return f, nil
 		}, func(i int, around figures, f figures) {
@@ -373,7 +382,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 			medianOf(res.cpuPerReq), ratioOf(i, res.cpuRatio), medianOf(res.genCPU))
 	}
 	if useWrk {
-		fmt.Fprintln(w, "\nThe check: every round again, driven by this process's own client right after wrk (the floor once a round); medians, the ratios of each round's pair.")
+		fmt.Fprintln(w, "\nThe check: every round again, driven by this process's own client between two drives by wrk (the floor once a round); medians, the ratios of each round's own client to the mean of wrk's two.")
 		fmt.Fprintln(w, "")
 		fmt.Fprintln(w, "| target | req/s, wrk | req/s, own client | wrk ÷ own client | server CPU µs/req, wrk | server CPU µs/req, own client | own client ÷ wrk, CPU | own client's CPU µs/req |")
 		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -449,10 +458,16 @@ func bracket(n, r int, do func(i int) (figures, error), ratio func(i int, around
 		if err != nil {
 			return err
 		}
-		ratio(i, figures{rps: (before.rps + after.rps) / 2, n: min(before.n, after.n), cpu: (before.cpu + after.cpu) / 2}, f)
+		ratio(i, meanOf(before, after), f)
 		before = after
 	}
 	return nil
+}
+
+// meanOf is the mean of two drives' figures; its requests are the fewer
+// of the two's, so that either having none (no CPU figure) shows.
+func meanOf(a, b figures) figures {
+	return figures{rps: (a.rps + b.rps) / 2, n: min(a.n, b.n), cpu: (a.cpu + b.cpu) / 2, gen: (a.gen + b.gen) / 2}
 }
 
 // ratioOf is the median of target i's ratios to the floor, target 0, which
