@@ -350,8 +350,7 @@ const heapFloor = 64 << 20
 // httpServer is the server valet serve runs h in, on a serverListen
 // listener: its timeouts bound a slow client (a header sent byte by byte,
 // a body never finished, an answer never read) and its header limit a
-// large one. valet bench's floor
-// as served runs in it too.
+// large one. valet bench's floor as served runs in it too.
 func httpServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -365,8 +364,8 @@ func httpServer(h http.Handler) *http.Server {
 
 // serverListen listens on addr for httpServer. Its connections keep a
 // write deadline in force for up to a second longer than net/http asks
-// (see package writedeadline), so that WriteTimeout costs two changes to
-// the runtime's timers a second on a busy connection, not two a request.
+// (see package writedeadline), so that on a busy connection WriteTimeout
+// moves the runtime's timers about once a second, not twice a request.
 func serverListen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
