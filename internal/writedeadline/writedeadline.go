@@ -15,7 +15,6 @@ package writedeadline
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -141,19 +140,6 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// ReadFrom copies r to the connection, with the connection underneath's
-// ReadFrom when it has one (sendfile or splice for a TCP connection).
-func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
-	if err := c.begin(); err != nil {
-		return 0, err
-	}
-	defer c.writing.Add(-1)
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(writerOnly{c.Conn}, r)
-}
-
 // CloseWrite shuts down the writing side of the connection, as net/http
 // does before it closes a connection whose request it did not read whole.
 // It returns an error when the connection underneath cannot (a TCP
@@ -164,6 +150,3 @@ func (c *Conn) CloseWrite() error {
 	}
 	return errors.New("writedeadline: the connection cannot close its writing side alone")
 }
-
-// writerOnly hides a writer's other methods from io.Copy.
-type writerOnly struct{ io.Writer }
