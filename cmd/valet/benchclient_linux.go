@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // epollAvailable says that driveEpoll can run here.
@@ -23,6 +24,17 @@ type epollConn struct {
 // driveEpoll sends request over conns connections until the deadline,
 // one at a time on each, from one thread that waits for every connection
 // in one epoll set, as wrk does, and returns how many answers were 200.
+//
+// Its reads, writes and waits are raw system calls, which the runtime
+// does not hear of: through package syscall's ordinary calls, a wait in
+// epoll lets the runtime hand this thread's P to another thread and take
+// one back after, which woke the runtime's other threads about 7 times
+// every 100 requests beside this one's own waits, on the CPUs the server
+// uses; the kernel charges the server for waking a client (a loopback
+// write delivers its bytes in the writer's time), and the server's CPU per
+// request came out 8-10% above wrk's on the same server. The thread keeps
+// its P while it waits, at most 100 ms; a signal from the runtime, to stop
+// the world for a collection, ends the wait early with EINTR.
 func driveEpoll(ctx context.Context, addr string, request []byte, deadline time.Time, conns int) (int64, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
@@ -68,7 +80,7 @@ func driveEpoll(ctx context.Context, addr string, request []byte, deadline time.
 		if left <= 0 {
 			break
 		}
-		ready, err := syscall.EpollWait(ep, events, int(min(left, 100*time.Millisecond)/time.Millisecond)+1)
+		ready, err := epollWait(ep, events, int(min(left, 100*time.Millisecond)/time.Millisecond)+1)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -100,7 +112,7 @@ func (c *epollConn) read() (bool, error) {
 		if len(c.buf) == cap(c.buf) {
 			return false, errors.New("GET /v1/me: an answer larger than 16 KiB")
 		}
-		m, err := syscall.Read(c.fd, c.buf[len(c.buf):cap(c.buf)])
+		m, err := rawIO(syscall.SYS_READ, c.fd, c.buf[len(c.buf):cap(c.buf)])
 		switch {
 		case errors.Is(err, syscall.EAGAIN):
 			return false, nil
@@ -156,7 +168,7 @@ func dialBlocking(ap netip.AddrPort) (int, error) {
 // server has stopped reading.
 func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {
-		m, err := syscall.Write(fd, b)
+		m, err := rawIO(syscall.SYS_WRITE, fd, b)
 		switch {
 		case errors.Is(err, syscall.EINTR):
 			continue
@@ -168,4 +180,23 @@ func writeAll(fd int, b []byte) error {
 		b = b[m:]
 	}
 	return nil
+}
+
+// epollWait is epoll_wait(2) as a raw system call (see driveEpoll).
+func epollWait(ep int, events []syscall.EpollEvent, msec int) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// rawIO is read(2) or write(2) of b on a non-blocking socket, as a raw
+// system call (see driveEpoll); b is not empty.
+func rawIO(trap uintptr, fd int, b []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
