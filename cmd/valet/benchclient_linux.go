@@ -34,7 +34,9 @@ type epollConn struct {
 // write delivers its bytes in the writer's time), and the server's CPU per
 // request came out 8-10% above wrk's on the same server. The thread keeps
 // its P while it waits, at most 100 ms; a signal from the runtime, to stop
-// the world for a collection, ends the wait early with EINTR.
+// the world for a collection, ends the wait early with EINTR. With a
+// single P, the rest of the process runs only when the runtime preempts
+// this goroutine, and a collection may wait for the drive to end.
 func driveEpoll(ctx context.Context, addr string, request []byte, deadline time.Time, conns int) (int64, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
