@@ -110,7 +110,7 @@ that start with ` + "`*`" + `, and keep lists comma-separated or write them as `
 valet serve lets the Go heap grow to %d MiB before it collects garbage;
 once what is live is half of that or more, it collects as Go does, when
 the heap has doubled. Under load a heap of a few megabytes was collected
-many times a second, which cost 15–31%% of a request's CPU in the runs
+many times a second, which cost 10–31%% of a request's CPU in the runs
 measured (see
 [BENCHMARKS.md](BENCHMARKS.md#garbage-collection-the-heap-floor)). valet
 serve starts in about 33 MiB of resident memory and holds about 100 MiB
