@@ -2,9 +2,9 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,8 +150,11 @@ func TestTokenCacheReturnsCopies(t *testing.T) {
 		if got, want := strings.Join(id.User.Roles, ","), "reader"; got != want {
 			t.Fatalf("call %d: roles %q, want %q", i, got, want)
 		}
+		if got, want := strings.Join(id.AMR, ","), "pwd"; got != want {
+			t.Fatalf("call %d: amr %q, want %q", i, got, want)
+		}
 		// A caller that changes what it got must not change the cache.
-		id.User.Roles[0] = "admin"
+		id.User.Roles[0], id.AMR[0] = "admin", "hwk"
 	}
 }
 
@@ -161,12 +164,12 @@ func TestTokenCacheBounded(t *testing.T) {
 	now := time.Now()
 	cl := token.Claims{ExpiresAt: now.Add(time.Hour).Unix(), Roles: []string{"r"}}
 	for i := range 10 * max {
-		c.put(sha256.Sum256([]byte{byte(i), byte(i >> 8)}), cl, now, 0)
-		if got := len(c.entries); got > max {
+		c.put("token-"+strconv.Itoa(i), cl, now, 0)
+		if got := c.entries.Len(); got > max {
 			t.Fatalf("after %d puts the cache holds %d entries, want at most %d", i+1, got, max)
 		}
 	}
-	key := sha256.Sum256([]byte("last"))
+	key := "last"
 	c.put(key, cl, now, 0)
 	if _, ok := c.get(key, now); !ok {
 		t.Fatal("the entry just put is not found")
@@ -188,7 +191,7 @@ func TestTokenCacheRemembersRefusals(t *testing.T) {
 	if !errors.Is(first, token.ErrSignatureInvalid) {
 		t.Fatalf("altered token: %v", first)
 	}
-	if err, ok := s.tokens.refusal(tokenKey(bad), clock.Now()); !ok || err != first {
+	if err, ok := s.tokens.refusal(bad, clock.Now()); !ok || err != first {
 		t.Fatalf("the refusal is not remembered: %v, %v", err, ok)
 	}
 	if _, err := s.IdentifyBearer(ctx, bad); err != first {
@@ -204,7 +207,7 @@ func TestTokenCacheRemembersRefusals(t *testing.T) {
 			t.Fatalf("expired token: %v", err)
 		}
 	}
-	if _, ok := s.tokens.refusal(tokenKey(tok), clock.Now()); !ok {
+	if _, ok := s.tokens.refusal(tok, clock.Now()); !ok {
 		t.Fatal("the expired token's refusal is not remembered")
 	}
 	// An unknown kid may be a key another node has just made.
@@ -217,14 +220,14 @@ func TestTokenCacheRemembersRefusals(t *testing.T) {
 	if _, err := s.IdentifyBearer(ctx, foreign); !errors.Is(err, token.ErrUnknownKey) {
 		t.Fatalf("a token of another server: %v", err)
 	}
-	if _, ok := s.tokens.refusal(tokenKey(foreign), clock.Now()); ok {
+	if _, ok := s.tokens.refusal(foreign, clock.Now()); ok {
 		t.Fatal("an unknown key's refusal is remembered")
 	}
 	// A flood of refused tokens stays bounded and apart.
 	for i := range refusedMax + 10 {
-		s.tokens.refuse([sha256.Size]byte{byte(i), byte(i >> 8), 1}, token.ErrSignatureInvalid, clock.Now())
+		s.tokens.refuse("refused-"+strconv.Itoa(i), token.ErrSignatureInvalid, clock.Now())
 	}
-	if n := len(s.tokens.refused); n > refusedMax {
+	if n := s.tokens.refused.Len(); n > refusedMax {
 		t.Fatalf("%d refusals remembered, more than %d", n, refusedMax)
 	}
 }

@@ -1,0 +1,99 @@
+// Package credmemo remembers what a server worked out from a credential (an
+// access token, a session cookie) so that the same credential presented
+// again, as every client presents its own on every request, costs a hash and
+// a comparison instead of a signature or HMAC check.
+//
+// An entry is found only by the credential's exact bytes: the lookup hash
+// is keyed with a seed made at random for each Memo, and the credential
+// found under it is compared in constant time with the one presented, so
+// neither a collision of the hash nor the time a comparison takes lets a
+// different credential pass for a remembered one. Credentials are held in
+// memory only, where the process already holds the keys that check them;
+// nothing of a Memo is ever written out.
+package credmemo
+
+import (
+	"crypto/subtle"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Memo maps credentials to values, at most max of them. It is safe for
+// concurrent use.
+type Memo[V any] struct {
+	seed    maphash.Seed
+	max     int
+	mu      sync.RWMutex
+	entries map[uint64]entry[V]
+}
+
+type entry[V any] struct {
+	cred  string
+	value V
+	// until is when the entry runs out; zero for never.
+	until time.Time
+}
+
+// New returns an empty Memo that holds at most max entries. It panics if
+// max < 1, which is a programmer error.
+func New[V any](max int) *Memo[V] {
+	if max < 1 {
+		panic("credmemo: max must be at least 1")
+	}
+	return &Memo[V]{seed: maphash.MakeSeed(), max: max, entries: make(map[uint64]entry[V])}
+}
+
+// Get returns the value remembered for cred if there is one that has not
+// run out at now.
+func (m *Memo[V]) Get(cred string, now time.Time) (V, bool) {
+	h := maphash.String(m.seed, cred)
+	m.mu.RLock()
+	e, ok := m.entries[h]
+	m.mu.RUnlock()
+	if !ok || !e.good(now) || subtle.ConstantTimeCompare([]byte(e.cred), []byte(cred)) != 1 {
+		var zero V
+		return zero, false
+	}
+	return e.value, true
+}
+
+func (e *entry[V]) good(now time.Time) bool {
+	return e.until.IsZero() || now.Before(e.until)
+}
+
+// Put remembers v for cred until the time until (zero: until it is pushed
+// out), in place of anything remembered for it before. When the Memo is
+// full it first drops the entries that have run out at now and then, if
+// that was not enough, an arbitrary half of the rest.
+func (m *Memo[V]) Put(cred string, v V, until, now time.Time) {
+	h := maphash.String(m.seed, cred)
+	// A copy, so that an entry does not keep alive the request it came in.
+	e := entry[V]{cred: strings.Clone(cred), value: v, until: until}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.entries[h]; !ok && len(m.entries) >= m.max {
+		for k, old := range m.entries {
+			if !old.good(now) {
+				delete(m.entries, k)
+			}
+		}
+		// Map iteration order is random, so this drops a random half.
+		for k := range m.entries {
+			if len(m.entries) < m.max/2+1 {
+				break
+			}
+			delete(m.entries, k)
+		}
+	}
+	m.entries[h] = e
+}
+
+// Len returns the number of entries, including any that have run out and
+// not yet been dropped.
+func (m *Memo[V]) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.entries)
+}

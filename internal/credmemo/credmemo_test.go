@@ -1,0 +1,168 @@
+package credmemo
+
+import (
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestGet(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	const cred = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl"
+	m := New[string](8)
+	m.Put(cred, "claims", now.Add(time.Minute), now)
+	m.Put("forever", "id", time.Time{}, now)
+	tests := []struct {
+		name, cred string
+		at         time.Time
+		want       string
+		ok         bool
+	}{
+		{"the same credential", cred, now, "claims", true},
+		{"a copy of its bytes", strings.Clone(cred), now.Add(59 * time.Second), "claims", true},
+		{"at the moment it runs out", cred, now.Add(time.Minute), "", false},
+		{"later", cred, now.Add(time.Hour), "", false},
+		{"one byte changed", cred[:len(cred)-1] + "Z", now, "", false},
+		{"one byte short", cred[:len(cred)-1], now, "", false},
+		{"one byte more", cred + "A", now, "", false},
+		{"upper case", strings.ToUpper(cred), now, "", false},
+		{"with a space", " " + cred, now, "", false},
+		{"empty", "", now, "", false},
+		{"a NUL", "\x00", now, "", false},
+		{"never put", "other", now, "", false},
+		{"no end", "forever", now.Add(100 * 365 * 24 * time.Hour), "id", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := m.Get(tc.cred, tc.at)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("Get(%q) = %q, %v; want %q, %v", tc.cred, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestCollision: a credential whose hash is that of a remembered one is not
+// taken for it.
+func TestCollision(t *testing.T) {
+	now := time.Now()
+	m := New[string](8)
+	m.Put("victim's token", "victim", time.Time{}, now)
+	// The hashes are 64 bits and seeded at random: a collision is made
+	// here by filing the entry under the attacker's hash.
+	e := m.entries[maphash.String(m.seed, "victim's token")]
+	m.entries[maphash.String(m.seed, "attacker's token")] = e
+	if v, ok := m.Get("attacker's token", now); ok {
+		t.Fatalf("a colliding credential got %q", v)
+	}
+	if v, ok := m.Get("victim's token", now); !ok || v != "victim" {
+		t.Fatalf("the credential itself: %q, %v", v, ok)
+	}
+}
+
+func TestPutReplaces(t *testing.T) {
+	now := time.Now()
+	m := New[int](8)
+	m.Put("c", 1, now.Add(time.Minute), now)
+	m.Put("c", 2, time.Time{}, now)
+	if v, ok := m.Get("c", now.Add(time.Hour)); !ok || v != 2 {
+		t.Fatalf("Get = %d, %v; want 2, true", v, ok)
+	}
+	if n := m.Len(); n != 1 {
+		t.Fatalf("Len = %d, want 1", n)
+	}
+}
+
+// TestPutKeepsNoReference: what is remembered is a copy of the credential,
+// so the buffer it came in may be reused.
+func TestPutKeepsNoReference(t *testing.T) {
+	now := time.Now()
+	m := New[int](8)
+	b := []byte("Cookie: __Host-valet_session=secret")
+	header := string(b)
+	m.Put(header[len("Cookie: __Host-valet_session="):], 1, time.Time{}, now)
+	for _, e := range m.entries {
+		if len(e.cred) != len("secret") || strings.Contains(e.cred, "Cookie") {
+			t.Fatalf("entry holds %q", e.cred)
+		}
+	}
+}
+
+func TestBounded(t *testing.T) {
+	const max = 64
+	now := time.Now()
+	m := New[int](max)
+	for i := range 10 * max {
+		// Every other entry has run out, so a full Memo drops those first.
+		until := time.Time{}
+		if i%2 == 0 {
+			until = now.Add(-time.Second)
+		}
+		m.Put("cred-"+strconv.Itoa(i), i, until, now)
+		if n := m.Len(); n > max {
+			t.Fatalf("after %d puts the Memo holds %d entries, want at most %d", i+1, n, max)
+		}
+	}
+	m.Put("last", 1, time.Time{}, now)
+	if _, ok := m.Get("last", now); !ok {
+		t.Fatal("the entry just put is not found")
+	}
+	if n := m.Len(); n < max/2 {
+		t.Fatalf("the Memo holds %d entries, fewer than half of %d", n, max)
+	}
+	one := New[int](1)
+	one.Put("a", 1, time.Time{}, now)
+	one.Put("b", 2, time.Time{}, now)
+	if _, ok := one.Get("b", now); !ok || one.Len() != 1 {
+		t.Fatalf("a Memo of one holds %d entries", one.Len())
+	}
+}
+
+func TestNewPanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.HasPrefix(r.(string), "credmemo: ") {
+			t.Fatalf("New(0) panicked with %v", r)
+		}
+	}()
+	New[int](0)
+}
+
+// TestConcurrent is for the race detector, and checks that no entry is
+// found under another credential.
+func TestConcurrent(t *testing.T) {
+	now := time.Now()
+	m := New[int](32)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				// Each credential is only ever put with its own number,
+				// so whatever is found under it must be that number.
+				k := (g*500 + i) % 100
+				c := "cred-" + strconv.Itoa(k)
+				m.Put(c, k, time.Time{}, now)
+				if v, ok := m.Get(c, now); ok && v != k {
+					t.Errorf("Get(%q) = %d, want %d", c, v, k)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func BenchmarkGet(b *testing.B) {
+	now := time.Now()
+	tok := strings.Repeat("t", 484)
+	m := New[int](16384)
+	m.Put(tok, 1, time.Time{}, now)
+	presented := strings.Clone(tok)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := m.Get(presented, now); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
