@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/credmemo"
 )
 
 // ErrNoSession is returned (wrapping valet.ErrUnauthenticated) when the
@@ -28,6 +29,12 @@ type Config struct {
 	// TouchInterval bounds how often "last seen" is written for one session,
 	// so a busy client does not cause a store write per request. Default 1 minute.
 	TouchInterval time.Duration
+	// CookieMemo is how many cookie values a Manager remembers having
+	// checked, with the session id each names, so that a client presenting
+	// its cookie again costs a hash and a comparison instead of an HMAC
+	// check and a SHA-256 (see package credmemo: a value is found only by
+	// its exact bytes). Default 16,384; negative turns it off.
+	CookieMemo int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -48,6 +55,9 @@ func (c *Config) defaults() {
 	if c.TouchInterval <= 0 {
 		c.TouchInterval = time.Minute
 	}
+	if c.CookieMemo == 0 {
+		c.CookieMemo = 16384
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -58,6 +68,10 @@ type Manager struct {
 	store valet.SessionStore
 	codec *Codec
 	cfg   Config
+	// ids maps cookie values that passed the codec to the ids they name:
+	// the codec's key never changes, so neither does the answer. Nil when
+	// CookieMemo is negative.
+	ids *credmemo.Memo[string]
 }
 
 // NewManager returns a Manager over store that signs cookies with codec.
@@ -66,7 +80,11 @@ func NewManager(store valet.SessionStore, codec *Codec, cfg Config) *Manager {
 		panic("session: NewManager needs a store and a codec")
 	}
 	cfg.defaults()
-	return &Manager{store: store, codec: codec, cfg: cfg}
+	m := &Manager{store: store, codec: codec, cfg: cfg}
+	if cfg.CookieMemo > 0 {
+		m.ids = credmemo.New[string](cfg.CookieMemo)
+	}
+	return m
 }
 
 // Config returns the manager's settings with defaults filled in.
@@ -127,11 +145,11 @@ func (m *Manager) CreateSignedIn(ctx context.Context, userID string, mode valet.
 // LoadCookie returns the session named by a cookie value. A value whose
 // HMAC does not match is refused with ErrBadCookie before any store lookup.
 func (m *Manager) LoadCookie(ctx context.Context, value string) (valet.Session, error) {
-	secret, err := m.codec.Decode(value)
+	id, err := m.SessionID(value)
 	if err != nil {
 		return valet.Session{}, err
 	}
-	return m.Load(ctx, valet.HashSecret(secret))
+	return m.Load(ctx, id)
 }
 
 // Load returns the live session with public id, sliding its idle expiry
@@ -171,11 +189,22 @@ func (m *Manager) Touch(ctx context.Context, s valet.Session) (valet.Session, er
 // names, refusing with ErrBadCookie a value whose HMAC does not match. It
 // reads no store.
 func (m *Manager) SessionID(value string) (string, error) {
+	// Entries never run out: a zero time is as good as any.
+	var never time.Time
+	if m.ids != nil {
+		if id, ok := m.ids.Get(value, never); ok {
+			return id, nil
+		}
+	}
 	secret, err := m.codec.Decode(value)
 	if err != nil {
 		return "", err
 	}
-	return valet.HashSecret(secret), nil
+	id := valet.HashSecret(secret)
+	if m.ids != nil {
+		m.ids.Put(value, id, never, never)
+	}
+	return id, nil
 }
 
 // Destroy ends the session with id and reports whether it existed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,11 +31,12 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
-func TestCodecRefuses(t *testing.T) {
-	c := NewCodec(testKey(t))
-	other := NewCodec(testKey(t))
-	secret := valet.NewID()
-	good := c.Encode(secret)
+// badCookie is a cookie value that no codec may accept.
+type badCookie struct{ name, value string }
+
+// badCookies returns the attack table for a cookie value: good bent every
+// way a client could bend it, and good's secret signed by other.
+func badCookies(good string, other *Codec) []badCookie {
 	flip := func(s string, i int) string {
 		b := []byte(s)
 		if b[i] == 'A' {
@@ -44,14 +46,12 @@ func TestCodecRefuses(t *testing.T) {
 		}
 		return string(b)
 	}
-	tests := []struct {
-		name, value string
-	}{
+	return []badCookie{
 		{"empty", ""},
 		{"no dot", strings.Replace(good, ".", "x", 1)},
 		{"secret changed", flip(good, 3)},
 		{"mac changed", flip(good, CookieLen-3)},
-		{"other key", other.Encode(secret)},
+		{"other key", other.Encode(good[:secretLen])},
 		{"truncated", good[:len(good)-1]},
 		{"extended", good + "A"},
 		{"padded mac", good[:len(good)-1] + "="},
@@ -59,8 +59,15 @@ func TestCodecRefuses(t *testing.T) {
 		{"mac only", "." + good[secretLen+1:]},
 		{"dot moved", good[:secretLen-1] + "." + good[secretLen-1:secretLen] + good[secretLen+1:]},
 		{"non-canonical secret", good[:secretLen-1] + "B" + good[secretLen:]},
+		{"upper case", strings.ToUpper(good)},
+		{"with a space", good + " "},
 	}
-	for _, tc := range tests {
+}
+
+func TestCodecRefuses(t *testing.T) {
+	c := NewCodec(testKey(t))
+	good := c.Encode(valet.NewID())
+	for _, tc := range badCookies(good, NewCodec(testKey(t))) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.value == good {
 				t.Skip("mutation produced the original")
@@ -68,6 +75,54 @@ func TestCodecRefuses(t *testing.T) {
 			_, err := c.Decode(tc.value)
 			if !errors.Is(err, ErrBadCookie) || !errors.Is(err, valet.ErrUnauthenticated) {
 				t.Fatalf("Decode(%q) err = %v, want ErrBadCookie", tc.value, err)
+			}
+		})
+	}
+}
+
+// TestManagerRemembersCookies: a cookie value checked once is found again
+// by its exact bytes, with the id it names; every bent form of it is still
+// refused, with the memo holding it or turned off.
+func TestManagerRemembersCookies(t *testing.T) {
+	for _, memo := range []int{0, -1} {
+		t.Run("CookieMemo="+strconv.Itoa(memo), func(t *testing.T) {
+			ctx := context.Background()
+			st, c := newFakeStore(), newClock()
+			m := NewManager(st, NewCodec(testKey(t)), Config{CookieMemo: memo, Now: c.now})
+			s, good, err := m.Create(ctx, "u1", valet.ModeSession, "ua", "10.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				id, err := m.SessionID(good)
+				if err != nil || id != s.ID {
+					t.Fatalf("call %d: SessionID = %q, %v; want %q", i, id, err, s.ID)
+				}
+			}
+			if (m.ids != nil) != (memo == 0) {
+				t.Fatalf("CookieMemo %d: memo %v", memo, m.ids)
+			}
+			if m.ids != nil {
+				if got, ok := m.ids.Get(good, time.Time{}); !ok || got != s.ID {
+					t.Fatalf("the memo holds %q, %v for the cookie; want %q", got, ok, s.ID)
+				}
+			}
+			for _, tc := range badCookies(good, NewCodec(testKey(t))) {
+				if tc.value == good {
+					continue
+				}
+				if _, err := m.SessionID(tc.value); !errors.Is(err, ErrBadCookie) {
+					t.Errorf("%s: SessionID(%q) err = %v, want ErrBadCookie", tc.name, tc.value, err)
+				}
+				if _, err := m.LoadCookie(ctx, tc.value); !errors.Is(err, ErrBadCookie) {
+					t.Errorf("%s: LoadCookie(%q) err = %v, want ErrBadCookie", tc.name, tc.value, err)
+				}
+			}
+			if st.lookups != 0 {
+				t.Fatalf("store lookups = %d, want 0 for bad cookies", st.lookups)
+			}
+			if got, err := m.LoadCookie(ctx, good); err != nil || got.ID != s.ID {
+				t.Fatalf("LoadCookie(good) = %v, %v", got.ID, err)
 			}
 		})
 	}
