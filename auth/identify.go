@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/token"
@@ -57,6 +58,8 @@ func (s *Service) IdentifyBearer(ctx context.Context, tok string) (*valet.Identi
 		}
 	}
 	id := c.Identity()
+	// c's slices may be the token cache's; the caller may change its own.
+	id.User.Roles, id.AMR = slices.Clone(id.User.Roles), slices.Clone(id.AMR)
 	id.MustEnrol = s.mustEnrol(id.User, id.AMR)
 	return id, nil
 }
@@ -143,5 +146,5 @@ func (s *Service) Introspect(ctx context.Context, tok string) (token.Claims, err
 			return token.Claims{}, err
 		}
 	}
-	return c, nil
+	return ownSlices(c), nil
 }

@@ -39,16 +39,10 @@ func newTokenCache(max int) *tokenCache {
 }
 
 // get returns the claims of tok if it was verified and its entry is still
-// good at now.
+// good at now. Their slices are the cache's, which must stay as verified:
+// the caller copies what it hands on.
 func (c *tokenCache) get(tok string, now time.Time) (token.Claims, bool) {
-	cl, ok := c.entries.Get(tok, now)
-	if !ok {
-		return token.Claims{}, false
-	}
-	// The caller may keep and change what it gets; the cache's copy must
-	// stay as verified.
-	cl.Audience, cl.Roles, cl.AMR = slices.Clone(cl.Audience), slices.Clone(cl.Roles), slices.Clone(cl.AMR)
-	return cl, true
+	return c.entries.Get(tok, now)
 }
 
 // put remembers the claims of tok, verified at now, until the token
@@ -58,8 +52,8 @@ func (c *tokenCache) put(tok string, cl token.Claims, now time.Time, leeway time
 	if ttl := now.Add(tokenCacheTTL); ttl.Before(until) {
 		until = ttl
 	}
-	cl.Audience, cl.Roles, cl.AMR = slices.Clone(cl.Audience), slices.Clone(cl.Roles), slices.Clone(cl.AMR)
-	c.entries.Put(tok, cl, until, now)
+	// The caller keeps cl's slices; the cache keeps its own.
+	c.entries.Put(tok, ownSlices(cl), until, now)
 }
 
 // refusal returns the error tok was refused with, if it was refused for
@@ -78,8 +72,17 @@ func (c *tokenCache) refuse(tok string, err error, now time.Time) {
 	c.refused.Put(tok, err, now.Add(tokenCacheTTL), now)
 }
 
+// ownSlices returns cl with copies of its slices, so that what one holder
+// of claims does to them cannot change another's.
+func ownSlices(cl token.Claims) token.Claims {
+	cl.Audience, cl.Roles, cl.AMR, cl.Events = slices.Clone(cl.Audience), slices.Clone(cl.Roles), slices.Clone(cl.AMR), slices.Clone(cl.Events)
+	return cl
+}
+
 // verify checks an access token's signature and claims, or finds that it
-// did so less than tokenCacheTTL ago, with either outcome.
+// did so less than tokenCacheTTL ago, with either outcome. The slices of
+// the claims it sets c to may be the token cache's: the caller must not
+// change them, and copies what it hands on.
 func (s *Service) verify(tok string, c *token.Claims) error {
 	// A token longer than any the server issues is left to the verifier,
 	// which refuses it; it is never remembered.

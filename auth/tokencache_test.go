@@ -156,6 +156,19 @@ func TestTokenCacheReturnsCopies(t *testing.T) {
 		// A caller that changes what it got must not change the cache.
 		id.User.Roles[0], id.AMR[0] = "admin", "hwk"
 	}
+	for i := range 2 {
+		c, err := s.Introspect(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(c.Roles, ",")+" "+strings.Join(c.AMR, ",")+" "+strings.Join(c.Audience, ","), "reader pwd valet"; got != want {
+			t.Fatalf("Introspect %d: roles, amr and aud %q, want %q", i, got, want)
+		}
+		c.Roles[0], c.AMR[0], c.Audience[0] = "admin", "hwk", "other"
+	}
+	if id, err := s.IdentifyBearer(ctx, tok); err != nil || id.User.Roles[0] != "reader" || id.AMR[0] != "pwd" {
+		t.Fatalf("after the callers changed theirs: %v, %v", id, err)
+	}
 }
 
 func TestTokenCacheBounded(t *testing.T) {

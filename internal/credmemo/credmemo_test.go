@@ -2,6 +2,7 @@ package credmemo
 
 import (
 	"hash/maphash"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,6 +152,43 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestEqual: every length up to past two blocks of 32, with the strings
+// equal and with one byte different at every place, agrees with ==.
+func TestEqual(t *testing.T) {
+	for n := range 100 {
+		a := make([]byte, n)
+		for i := range a {
+			a[i] = byte('a' + i%26)
+		}
+		if !equal(string(a), string(a)) {
+			t.Fatalf("length %d: a string is not equal to its copy", n)
+		}
+		if n > 0 && equal(string(a), string(a[:n-1])) {
+			t.Fatalf("length %d: equal to itself one byte short", n)
+		}
+		for i := range n {
+			for _, bit := range []byte{0x01, 0x80} {
+				b := slices.Clone(a)
+				b[i] ^= bit
+				if equal(string(a), string(b)) {
+					t.Fatalf("length %d: equal with byte %d changed by %#x", n, i, bit)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkEqual(b *testing.B) {
+	tok := strings.Repeat("t", 484)
+	presented := strings.Clone(tok)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !equal(tok, presented) {
+			b.Fatal("not equal")
+		}
+	}
 }
 
 func BenchmarkGet(b *testing.B) {
