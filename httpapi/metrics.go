@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,10 +58,13 @@ type metrics struct {
 
 	// observers caches the histogram of each route and status, which
 	// WithLabelValues would find by hashing both labels on every request.
-	// A map under a read lock, not a sync.Map: its key would be boxed, an
-	// allocation per request.
-	mu        sync.RWMutex
-	observers map[routeCode]prometheus.Observer
+	// The map is never changed once published: a pair seen for the first
+	// time publishes a copy with it (there are a few hundred at most), so
+	// a request reads it with neither a lock, whose count every request
+	// on every core would write, nor a sync.Map, whose key would be
+	// boxed, an allocation per request.
+	mu        sync.Mutex // held to publish
+	observers atomic.Pointer[map[routeCode]prometheus.Observer]
 }
 
 type routeCode struct {
@@ -94,8 +99,8 @@ func newMetrics(reg prometheus.Registerer, defaultMode valet.Mode) *metrics {
 			Help: "Requests refused with 429 by the throttle, by action (login, signup, refresh, password).",
 		}, []string{"action"})),
 		defaultMode: string(defaultMode),
-		observers:   map[routeCode]prometheus.Observer{},
 	}
+	m.observers.Store(&map[routeCode]prometheus.Observer{})
 	if m.defaultMode == "" {
 		m.defaultMode = "default"
 	}
@@ -123,16 +128,27 @@ func (m *metrics) observe(route string, code int, d time.Duration) {
 		route = unmatchedRoute
 	}
 	k := routeCode{route, code}
-	m.mu.RLock()
-	o, ok := m.observers[k]
-	m.mu.RUnlock()
+	o, ok := (*m.observers.Load())[k]
 	if !ok {
-		o = m.requests.WithLabelValues(route, strconv.Itoa(code))
-		m.mu.Lock()
-		m.observers[k] = o
-		m.mu.Unlock()
+		o = m.publish(k)
 	}
 	o.Observe(d.Seconds())
+}
+
+// publish returns the histogram of k, publishing a copy of the observers
+// with it if no other request has.
+func (m *metrics) publish(k routeCode) prometheus.Observer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.observers.Load()
+	if o, ok := old[k]; ok {
+		return o
+	}
+	o := m.requests.WithLabelValues(k.route, strconv.Itoa(k.code))
+	next := maps.Clone(old)
+	next[k] = o
+	m.observers.Store(&next)
+	return o
 }
 
 // result is the label of an outcome: "ok" or the error's code.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,6 +198,33 @@ func sorted(m map[string]float64) string {
 		fmt.Fprintf(&b, "\n  %s %v", k, m[k])
 	}
 	return b.String()
+}
+
+// TestMetricsConcurrent: requests on both cores that see route and status
+// pairs for the first time at once lose no count (run with -race).
+func TestMetricsConcurrent(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	api := httpapi.New(stub{}, httpapi.Config{Registerer: reg, Cookie: session.Cookie{Insecure: true}})
+	paths := []string{"/healthz", "/v1/me", "/v1/nope"}
+	const workers, each = 8, 30
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range each {
+				api.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", paths[i%len(paths)], nil))
+			}
+		})
+	}
+	wg.Wait()
+	got := series(t, reg, "valet_http_")
+	want := map[string]float64{
+		`valet_http_request_duration_seconds_count{code="200",route="GET /healthz"}`: workers * each / 3,
+		`valet_http_request_duration_seconds_count{code="401",route="GET /v1/me"}`:   workers * each / 3,
+		`valet_http_request_duration_seconds_count{code="404",route="/"}`:            workers * each / 3,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("series\n got %v\nwant %v", sorted(got), sorted(want))
+	}
 }
 
 // TestMetricsShareARegistry: two APIs on one registry share its series
