@@ -26,7 +26,8 @@ func Deadline(next http.Handler, d time.Duration, long ...string) http.Handler {
 				return
 			}
 		}
-		ctx := &deadlineCtx{Context: r.Context(), deadline: time.Now().Add(d)}
+		now := time.Now()
+		ctx := &deadlineCtx{Context: r.Context(), began: now, deadline: now.Add(d)}
 		defer ctx.end()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -43,6 +44,9 @@ func Deadline(next http.Handler, d time.Duration, long ...string) http.Handler {
 type deadlineCtx struct {
 	context.Context // the request's
 	deadline        time.Time
+	// began is when the request reached Deadline: the metrics take it as
+	// the request's start rather than read the clock again.
+	began time.Time
 
 	once sync.Once
 	// timed and cancel are the context.WithDeadline, once made; nil when
@@ -125,4 +129,12 @@ var PasswordPaths = []string{
 	ImportPath, "/v1/login", "/v1/signup", "/v1/password", "/v1/admin/users",
 	"/v1/recovery", "/v1/recovery/complete", "/v1/email",
 	"/signin", "/signup", "/account/password", "/account/email", "/recovery", "/recovery/reset",
+}
+
+// requestStart returns when r reached Deadline, or now if it did not.
+func requestStart(r *http.Request) time.Time {
+	if c, ok := r.Context().(*deadlineCtx); ok {
+		return c.began
+	}
+	return time.Now()
 }

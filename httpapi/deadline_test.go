@@ -164,3 +164,22 @@ func BenchmarkDeadline(b *testing.B) {
 		h.ServeHTTP(w, r)
 	}
 }
+
+// TestRequestStart: behind Deadline a request's start is the moment it
+// reached Deadline, read once; without Deadline it is the clock's now.
+func TestRequestStart(t *testing.T) {
+	var got []time.Time
+	h := Deadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, requestStart(r), requestStart(r))
+	}), time.Second)
+	before := time.Now()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v1/me", nil))
+	after := time.Now()
+	if len(got) != 2 || !got[0].Equal(got[1]) || got[0].Before(before) || got[0].After(after) {
+		t.Fatalf("behind Deadline: starts %v, want one moment between %v and %v", got, before, after)
+	}
+	bare := requestStart(httptest.NewRequest("GET", "/v1/me", nil))
+	if bare.Before(after) {
+		t.Fatalf("without Deadline: %v, before %v", bare, after)
+	}
+}

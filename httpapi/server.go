@@ -255,7 +255,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var start time.Time
 	if a.metrics != nil {
-		start = time.Now()
+		start = requestStart(r)
 	}
 	rw := newResponseWriter(w, gz)
 	a.serve(rw, r)
