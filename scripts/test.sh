@@ -25,6 +25,7 @@ fuzz() {
   # fails with "context deadline exceeded" though nothing was found.
   local t="${FUZZTIME:-10s}"
   go test -run '^$' -fuzz '^FuzzDecodeCookie$' -fuzztime "$t" -fuzzminimizetime 100x ./session
+  go test -run '^$' -fuzz '^FuzzCookieValue$' -fuzztime "$t" -fuzzminimizetime 100x ./session
   go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$t" -fuzzminimizetime 100x ./token
   go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime "$t" -fuzzminimizetime 100x ./httpapi
   go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$t" -fuzzminimizetime 100x ./revoke

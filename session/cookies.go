@@ -3,6 +3,7 @@ package session
 import (
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -116,8 +117,8 @@ func (c Cookie) Session(value string, expires time.Time) *http.Cookie {
 // none, or only empty ones. The value is not checked here.
 func (c Cookie) SessionValue(r *http.Request) (value string, ok bool) {
 	for _, name := range c.sessionNames() {
-		if k, err := r.Cookie(name); err == nil && k.Value != "" {
-			return k.Value, true
+		if v, ok := cookieValue(r.Header, name); ok && v != "" {
+			return v, true
 		}
 	}
 	return "", false
@@ -144,10 +145,60 @@ func (c Cookie) sessionNames() []string {
 
 // Value returns the value of the cookie name that r carries, or "".
 func Value(r *http.Request, name string) string {
-	if k, err := r.Cookie(name); err == nil {
-		return k.Value
+	v, _ := cookieValue(r.Header, name)
+	return v
+}
+
+// maxCookies is net/http's default bound on the cookies of a request: with
+// more, r.Cookie finds none.
+const maxCookies = 3000
+
+// cookieValue returns the value of the first cookie named name in h, as
+// r.Cookie(name).Value would, without the allocations of r.Cookie, which
+// makes a Cookie and a slice of them for every request that carries one:
+// the same headers, parts, trimming, quotes and refusals, and no cookie
+// from a request with more than net/http's default limit of them (a
+// GODEBUG=httpcookiemaxnum setting does not change that limit here). name
+// must be a valid cookie name.
+func cookieValue(h http.Header, name string) (string, bool) {
+	lines := h["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
 	}
-	return ""
+	if n > maxCookies {
+		return "", false
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		var part string
+		for len(line) > 0 {
+			part, line, _ = strings.Cut(line, ";")
+			part = textproto.TrimString(part)
+			k, v, _ := strings.Cut(part, "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// validCookieValue reports whether every byte of v may be in a cookie
+// value, by net/http's rule.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // ClearAll sets on w the cookies that clear every credential cookie: the
