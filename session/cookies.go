@@ -208,7 +208,7 @@ func (c Cookie) ClearAll(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, c.Session("", time.Time{}))
 	c.ClearStale(w, r)
 	for _, name := range []string{TokenName, RefreshName} {
-		if _, err := r.Cookie(name); err == nil {
+		if _, ok := cookieValue(r.Header, name); ok {
 			http.SetCookie(w, c.New(name, "", time.Time{}))
 		}
 	}
@@ -218,7 +218,7 @@ func (c Cookie) ClearAll(w http.ResponseWriter, r *http.Request) {
 // SessionName, so a browser moved to a new name does not present both.
 func (c Cookie) ClearStale(w http.ResponseWriter, r *http.Request) {
 	for _, name := range c.sessionNames()[1:] {
-		if _, err := r.Cookie(name); err == nil {
+		if _, ok := cookieValue(r.Header, name); ok {
 			http.SetCookie(w, c.New(name, "", time.Time{}))
 		}
 	}
