@@ -121,7 +121,7 @@ type Config struct {
 	// TokenCache is how many verified access tokens are remembered (found
 	// by their exact bytes, for at most a minute and never past their
 	// exp), so that a token presented again skips the signature check;
-	// each takes about 1 KB (16 MB at the default). Default 16384;
+	// each takes about 1 KB (17 MB at the default). Default 16384;
 	// negative turns the cache off.
 	TokenCache int
 	// UserCache is how many users are kept in memory for session requests,

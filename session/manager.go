@@ -33,7 +33,7 @@ type Config struct {
 	// checked, with the session id each names, so that a client presenting
 	// its cookie again costs a hash and a comparison instead of an HMAC
 	// check and a SHA-256 (see package credmemo: a value is found only by
-	// its exact bytes). Each takes about 300 bytes (5 MB at the default).
+	// its exact bytes). Each takes about 310 bytes (5 MB at the default).
 	// Default 16,384; negative turns it off.
 	CookieMemo int
 	// Now is the clock. Default time.Now.

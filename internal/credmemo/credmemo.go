@@ -15,18 +15,22 @@ package credmemo
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 )
 
 // Memo maps credentials to values, at most max of them. It is safe for
-// concurrent use.
+// concurrent use. Get takes no lock: a read-write mutex would have every
+// Get write its reader count, one cache line that every core then takes in
+// turn, and a Get is what every request does.
 type Memo[V any] struct {
 	seed    maphash.Seed
 	max     int
-	mu      sync.RWMutex
-	entries map[uint64]entry[V]
+	entries sync.Map // uint64 → *entry[V], never changed once stored
+	mu      sync.Mutex
+	n       int // the entries stored, under mu
 }
 
 type entry[V any] struct {
@@ -42,17 +46,19 @@ func New[V any](max int) *Memo[V] {
 	if max < 1 {
 		panic("credmemo: max must be at least 1")
 	}
-	return &Memo[V]{seed: maphash.MakeSeed(), max: max, entries: make(map[uint64]entry[V])}
+	return &Memo[V]{seed: maphash.MakeSeed(), max: max}
 }
 
 // Get returns the value remembered for cred if there is one that has not
 // run out at now.
 func (m *Memo[V]) Get(cred string, now time.Time) (V, bool) {
-	h := maphash.String(m.seed, cred)
-	m.mu.RLock()
-	e, ok := m.entries[h]
-	m.mu.RUnlock()
-	if !ok || !e.good(now) || !equal(e.cred, cred) {
+	v, ok := m.entries.Load(maphash.String(m.seed, cred))
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	e := v.(*entry[V])
+	if !e.good(now) || !equal(e.cred, cred) {
 		var zero V
 		return zero, false
 	}
@@ -66,36 +72,44 @@ func (e *entry[V]) good(now time.Time) bool {
 // Put remembers v for cred until the time until (zero: until it is pushed
 // out), in place of anything remembered for it before. When the Memo is
 // full it first drops the entries that have run out at now and then, if
-// that was not enough, an arbitrary half of the rest.
+// that was not enough, each of the rest with even odds (again, until one
+// is gone).
 func (m *Memo[V]) Put(cred string, v V, until, now time.Time) {
 	h := maphash.String(m.seed, cred)
 	// A copy, so that an entry does not keep alive the request it came in.
-	e := entry[V]{cred: strings.Clone(cred), value: v, until: until}
+	e := &entry[V]{cred: strings.Clone(cred), value: v, until: until}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.entries[h]; !ok && len(m.entries) >= m.max {
-		for k, old := range m.entries {
-			if !old.good(now) {
-				delete(m.entries, k)
-			}
-		}
-		// Map iteration order is random, so this drops a random half.
-		for k := range m.entries {
-			if len(m.entries) < m.max/2+1 {
-				break
-			}
-			delete(m.entries, k)
+	if _, ok := m.entries.Load(h); !ok && m.n >= m.max {
+		m.drop(func(old *entry[V]) bool { return !old.good(now) })
+		for m.n >= m.max {
+			// Not the first half in the map's order, which would always
+			// spare the same half of the hashes.
+			m.drop(func(*entry[V]) bool { return rand.Uint64()&1 == 0 })
 		}
 	}
-	m.entries[h] = e
+	if _, loaded := m.entries.Swap(h, e); !loaded {
+		m.n++
+	}
+}
+
+// drop deletes the entries that match; m.mu is held.
+func (m *Memo[V]) drop(match func(*entry[V]) bool) {
+	m.entries.Range(func(k, v any) bool {
+		if match(v.(*entry[V])) {
+			m.entries.Delete(k)
+			m.n--
+		}
+		return true
+	})
 }
 
 // Len returns the number of entries, including any that have run out and
 // not yet been dropped.
 func (m *Memo[V]) Len() int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return len(m.entries)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n
 }
 
 // equal reports whether a and b hold the same bytes, in a time that depends

@@ -54,8 +54,8 @@ func TestCollision(t *testing.T) {
 	m.Put("victim's token", "victim", time.Time{}, now)
 	// The hashes are 64 bits and seeded at random: a collision is made
 	// here by filing the entry under the attacker's hash.
-	e := m.entries[maphash.String(m.seed, "victim's token")]
-	m.entries[maphash.String(m.seed, "attacker's token")] = e
+	e, _ := m.entries.Load(maphash.String(m.seed, "victim's token"))
+	m.entries.Store(maphash.String(m.seed, "attacker's token"), e)
 	if v, ok := m.Get("attacker's token", now); ok {
 		t.Fatalf("a colliding credential got %q", v)
 	}
@@ -85,11 +85,12 @@ func TestPutKeepsNoReference(t *testing.T) {
 	b := []byte("Cookie: __Host-valet_session=secret")
 	header := string(b)
 	m.Put(header[len("Cookie: __Host-valet_session="):], 1, time.Time{}, now)
-	for _, e := range m.entries {
-		if len(e.cred) != len("secret") || strings.Contains(e.cred, "Cookie") {
+	m.entries.Range(func(_, v any) bool {
+		if e := v.(*entry[int]); len(e.cred) != len("secret") || strings.Contains(e.cred, "Cookie") {
 			t.Fatalf("entry holds %q", e.cred)
 		}
-	}
+		return true
+	})
 }
 
 func TestBounded(t *testing.T) {
@@ -202,5 +203,39 @@ func BenchmarkGet(b *testing.B) {
 		if _, ok := m.Get(presented, now); !ok {
 			b.Fatal("miss")
 		}
+	}
+}
+
+// BenchmarkGetParallel is Get from every P at once, with a value the size
+// of an access token's claims: one credential, as a load test sends, and
+// many, as many clients do.
+func BenchmarkGetParallel(b *testing.B) {
+	type claims struct {
+		s     [10]string
+		l     [3][]string
+		n     [5]int64
+		flags bool
+	}
+	now := time.Now()
+	for _, creds := range []int{1, 1024} {
+		b.Run(strconv.Itoa(creds), func(b *testing.B) {
+			m := New[claims](16384)
+			toks := make([]string, creds)
+			for i := range toks {
+				toks[i] = strings.Repeat("t", 480) + strconv.Itoa(1000+i)
+				m.Put(toks[i], claims{s: [10]string{"sub"}, l: [3][]string{{"a"}}, n: [5]int64{int64(i)}, flags: true}, time.Time{}, now)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if c, ok := m.Get(toks[i%creds], now); !ok || !c.flags {
+						b.Error("miss")
+						return
+					}
+					i++
+				}
+			})
+		})
 	}
 }
