@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		goGC        bool
 	)
 	fs.StringVar(&config, "config", "", "read settings from this YAML `FILE`, whose keys are the flag names")
-	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "how long each target is driven in each round (at most 5m)")
+	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "how long each target is driven in each round (at most 5m; with --processes and wrk in $PATH, whole seconds)")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; targets are interleaved within each (at most 20)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "clients sending requests at once (at most 1024)")
 	fs.Var(&targets, "targets", "in-process targets to run, comma-separated (default all: "+strings.Join(loadtest.Targets, ",")+")")
@@ -145,8 +146,13 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if !isSet(fs, "concurrency") {
 			conns = 16
 		}
+		_, wrkErr := exec.LookPath("wrk")
+		haveWrk := wrkErr == nil
+		if err := checkProcDrive(cfg.Duration, cfg.Rounds, haveWrk); err != nil {
+			return err
+		}
 		pc := procConfig{dur: cfg.Duration, rounds: cfg.Rounds, conns: conns, pg: cfg.PostgresURL, redis: cfg.RedisURL,
-			baselines: baselines, goDefaultGC: goGC}
+			baselines: baselines, goDefaultGC: goGC, wrk: haveWrk}
 		if err := procBench(ctx, &md, progress, pc); err != nil {
 			return err
 		}
@@ -188,6 +194,25 @@ func benchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err := os.WriteFile(svg, b.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("cannot write the chart: %v", err)
 		}
+	}
+	return nil
+}
+
+// checkProcDrive refuses a --processes drive that cannot be run as given:
+// wrk takes its duration in whole seconds, and the limits are the in-process
+// bench's. It runs before any server starts.
+func checkProcDrive(dur time.Duration, rounds int, wrk bool) error {
+	switch {
+	case dur <= 0:
+		return usageError{fmt.Sprintf("--duration %s: each target must be driven for some time", dur)}
+	case dur > loadtest.MaxDuration:
+		return usageError{fmt.Sprintf("--duration %s is over the limit of %s", dur, loadtest.MaxDuration)}
+	case wrk && dur%time.Second != 0:
+		return usageError{fmt.Sprintf("--duration %s: wrk, which drives the targets, takes whole seconds (1s, 2s, ...); without wrk in $PATH this process's own client drives, for any duration", dur)}
+	case rounds < 1:
+		return usageError{fmt.Sprintf("--rounds %d: at least one round", rounds)}
+	case rounds > loadtest.MaxRounds:
+		return usageError{fmt.Sprintf("%d rounds is over the limit of %d", rounds, loadtest.MaxRounds)}
 	}
 	return nil
 }

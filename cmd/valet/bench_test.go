@@ -120,6 +120,45 @@ func TestBenchFlags(t *testing.T) {
 	}
 }
 
+// TestBenchProcessDrive: a --processes drive that cannot be run as given is
+// a usage error before any server starts. wrk takes whole seconds, so with
+// wrk in $PATH (here a stand-in that is never run) a fraction is refused.
+func TestBenchProcessDrive(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "wrk"), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no time", []string{"--duration", "0s"}, "--duration 0s: each target must be driven for some time"},
+		{"negative time", []string{"--duration", "-1s"}, `--duration: "-1s" is negative`},
+		{"too long", []string{"--duration", "6m"}, "--duration 6m0s is over the limit of 5m0s"},
+		{"a fraction for wrk", []string{"--duration", "500ms"}, "--duration 500ms: wrk, which drives the targets, takes whole seconds"},
+		{"seconds and a fraction for wrk", []string{"--duration", "1.5s"}, "--duration 1.5s: wrk"},
+		{"a nanosecond over", []string{"--duration", "1000000001ns"}, "takes whole seconds"},
+		{"no rounds", []string{"--rounds", "0"}, "--rounds 0: at least one round"},
+		{"negative rounds", []string{"--rounds", "-3"}, "--rounds -3: at least one round"},
+		{"too many rounds", []string{"--rounds", "21"}, "21 rounds is over the limit of 20"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"bench", "--processes", "--quiet"}, tc.args...)
+			err := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+			if err == nil || !isUsage(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("valet %v: %v, want a usage error about %q", args, err, tc.want)
+			}
+			if out.Len() != 0 || errb.Len() != 0 {
+				t.Errorf("output before the refusal:\n%s%s", out.String(), errb.String())
+			}
+		})
+	}
+}
+
 // TestBenchCompareFlags: every --compare value that cannot name a baseline
 // is a usage error naming the flag, found before any server starts.
 func TestBenchCompareFlags(t *testing.T) {
@@ -265,9 +304,10 @@ func TestBenchProcesses(t *testing.T) {
 					t.Skip("no wrk in $PATH")
 				}
 			}
+			// wrk takes whole seconds; the own client, a fraction.
 			args := []string{"bench", "--processes", "--duration", "1s", "--rounds", "1", "--quiet", "--compare", "stand-in=" + baseline}
 			if !tc.wrk {
-				args = append(args, "--go-default-gc")
+				args = []string{"bench", "--processes", "--duration", "300ms", "--rounds", "1", "--quiet", "--compare", "stand-in=" + baseline, "--go-default-gc"}
 			}
 			out, stderr, code := valetRun(t, tc.env, args...)
 			if code != 0 {

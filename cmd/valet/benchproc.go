@@ -156,6 +156,9 @@ type procConfig struct {
 	// goDefaultGC adds a row beside each of valet's (and the floor as
 	// served), the same process under Go's default garbage collection.
 	goDefaultGC bool
+	// wrk drives the targets with wrk, and this process's own client
+	// checks its figures; without it the own client drives alone.
+	wrk bool
 }
 
 // goDefaultGC is the name that a target under Go's default collection adds
@@ -273,8 +276,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	for i, t := range all {
 		results[i] = &procResult{target: t}
 	}
-	_, haveWrk := exec.LookPath("wrk")
-	useWrk := haveWrk == nil
+	useWrk := c.wrk
 	drive := leanClient
 	if useWrk {
 		drive = runWrk
