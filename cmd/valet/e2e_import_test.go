@@ -129,6 +129,9 @@ func TestImportVectors(t *testing.T) {
 	vectors := referenceVectors(t)
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
+			// The stores side by side: the slow part is hashing, one
+			// core's work each.
+			t.Parallel()
 			db := be.db(t)
 			var in strings.Builder
 			for i, v := range vectors {
