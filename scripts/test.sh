@@ -20,7 +20,7 @@ lint() {
 
 fuzz() {
   # Each fuzz target runs briefly on top of its committed corpus, for a
-  # number of executions (about 8 s of this machine's rate for each) rather
+  # number of executions (about 8 s each on a two-core machine) rather
   # than a time: Go 1.26's engine can fail a timed run that ends while a
   # worker is still busy with "context deadline exceeded", though nothing
   # was found (go.dev/issue/75804, fixed in Go 1.27). A count has no
