@@ -493,12 +493,23 @@ func TestFactorChangeWithoutItsMail(t *testing.T) {
 		}
 	}
 	// wantNotice fails the test unless the next mail is a notice that
-	// says want.
+	// says want. It returns once the outbox has recorded the notice sent,
+	// which the worker does after the inbox has it: until then it is
+	// still pending, and wantFactor would count it.
 	wantNotice := func(t *testing.T, want string) {
 		t.Helper()
 		m := e.in.next(t)
 		if m.Kind != mail.KindNotice || !strings.Contains(m.Text, want) {
 			t.Errorf("mail of kind %q: %q, want a notice that says %q", m.Kind, m.Text, want)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			n, err := st.PendingMail(ctx)
+			if err == nil && n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the notice delivered, %d messages still pending after 10s (%v)", n, err)
+			}
 		}
 	}
 
