@@ -276,9 +276,8 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	for i, t := range all {
 		results[i] = &procResult{target: t}
 	}
-	useWrk := c.wrk
 	drive := leanClient
-	if useWrk {
+	if c.wrk {
 		drive = runWrk
 	}
 	for r := range rounds {
@@ -300,7 +299,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 			// around a target: the machine drifts within seconds by as
 			// much as the check allows, and drives centred on the same
 			// moment are compared.
-			if useWrk && (i > 0 || !floorChecked) {
+			if c.wrk && (i > 0 || !floorChecked) {
 				floorChecked = true
 				o, err := measure(ctx, t, dur, conns, leanClient)
 				if err != nil {
@@ -368,7 +367,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 		}
 	}
 	gen := "wrk -t1 -c" + strconv.Itoa(conns)
-	if !useWrk {
+	if !c.wrk {
 		gen = "this process's HTTP client, " + strconv.Itoa(conns) + " connections (wrk is not installed)"
 	}
 	servers := "each server a `valet serve` process of its own"
@@ -383,7 +382,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f | %.2f | %.1f |\n", res.target.name, medianOf(res.rps), ratioOf(i, res.ratio),
 			medianOf(res.cpuPerReq), ratioOf(i, res.cpuRatio), medianOf(res.genCPU))
 	}
-	if useWrk {
+	if c.wrk {
 		fmt.Fprintln(w, "\nThe check: every round again, driven by this process's own client between two drives by wrk (the floor once a round); medians, the ratios of each round's own client to the mean of wrk's two.")
 		fmt.Fprintln(w, "")
 		fmt.Fprintln(w, "| target | req/s, wrk | req/s, own client | wrk ÷ own client | server CPU µs/req, wrk | server CPU µs/req, own client | own client ÷ wrk, CPU | own client's CPU µs/req |")
