@@ -318,10 +318,15 @@ func TestBenchProcesses(t *testing.T) {
 			if !strings.Contains(heading, gen) {
 				t.Errorf("the heading %q does not say %q", heading, gen)
 			}
-			checkRows(t, tableAfter(t, out, heading), tc.want, 5)
-			const check = "The check: every round again, driven by this process's own client between two drives by wrk (the floor once a round); medians, the ratios of each round's own client to the mean of wrk's two."
+			main := tableAfter(t, out, heading)
+			checkRows(t, main, tc.want, 5)
+			// One round: each ratio's range is that round's ratio alone.
+			checkSpans(t, main, map[int]int{2: 6, 4: 7}, true)
+			const check = "The check: every round again, driven by this process's own client between two drives by wrk (the floor once a round); medians, the ratios of each round's own client to the mean of wrk's two; the last two columns give the lowest and highest of them."
 			if tc.wrk {
-				checkRows(t, tableAfter(t, out, check), tc.want, 7)
+				rows := tableAfter(t, out, check)
+				checkRows(t, rows, tc.want, 7)
+				checkSpans(t, rows, map[int]int{3: 8, 6: 9}, false)
 			} else if strings.Contains(out, check) {
 				t.Errorf("a check of wrk's figures without wrk:\n%s", out)
 			}
@@ -406,6 +411,56 @@ func checkRows(tb testing.TB, rows [][]string, targets []string, n int) {
 	}
 	if !slices.Equal(names, targets) {
 		tb.Errorf("rows %q, want %q", names, targets)
+	}
+}
+
+// checkSpans checks, in each row of a table of one round, that the cell
+// in column spans[m] is the range "lo–hi" of the median in column m, lo
+// and hi that median; the floor's row (the first) has "—" for its ratios
+// to itself when floorDash.
+func checkSpans(tb testing.TB, rows [][]string, spans map[int]int, floorDash bool) {
+	tb.Helper()
+	for j, r := range rows[2:] {
+		for m, c := range spans {
+			if len(r) <= c {
+				tb.Errorf("row %q has no column %d", r, c)
+				continue
+			}
+			if j == 0 && floorDash {
+				if r[c] != "—" {
+					tb.Errorf("the floor's range of its ratio to itself is %q, want —", r[c])
+				}
+				continue
+			}
+			lo, hi, ok := strings.Cut(r[c], "–")
+			if !ok || lo != r[m] || hi != r[m] {
+				tb.Errorf("row %q: range %q, want %s–%s after one round", r[0], r[c], r[m], r[m])
+			}
+		}
+	}
+}
+
+// TestBenchSpan: a ratio's range over the rounds is its lowest and highest
+// value, whatever their order; none for the floor or where no round gave
+// one.
+func TestBenchSpan(t *testing.T) {
+	for _, tc := range []struct {
+		i    int
+		xs   []float64
+		want string
+	}{
+		{1, []float64{0.84, 0.71, 0.8}, "0.71–0.84"},
+		{1, []float64{0.8}, "0.80–0.80"},
+		{2, []float64{1.106, 0.954}, "0.95–1.11"},
+		{1, nil, "—"},
+		{0, []float64{1, 1}, "—"},
+	} {
+		if got := rangeOf(tc.i, tc.xs); got != tc.want {
+			t.Errorf("rangeOf(%d, %v) = %q, want %q", tc.i, tc.xs, got, tc.want)
+		}
+	}
+	if got := spanOf(nil); got != "—" {
+		t.Errorf("spanOf(nil) = %q, want —", got)
 	}
 }
 

@@ -375,21 +375,22 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 		servers = "each server a process of its own (`valet serve`, or the baseline named in parentheses, answering the same body)"
 	}
 	fmt.Fprintf(w, "%d round(s) of %v per target, targets interleaved, the floor driven again before and after each; load from %s, %s; server CPU from /proc. "+
-		"A target's ratios are to the floor's mean figures just before and just after it, medians over the rounds.\n\n", rounds, dur, gen, servers)
-	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU | load generator's CPU µs/req |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
+		"A target's ratios are to the floor's mean figures just before and just after it, medians over the rounds; the last two columns give the lowest and highest of them.\n\n", rounds, dur, gen, servers)
+	fmt.Fprintln(w, "| target | req/s (median) | × floor | server CPU µs/req | × floor by CPU | load generator's CPU µs/req | × floor, rounds | × floor by CPU, rounds |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for i, res := range results {
-		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f | %.2f | %.1f |\n", res.target.name, medianOf(res.rps), ratioOf(i, res.ratio),
-			medianOf(res.cpuPerReq), ratioOf(i, res.cpuRatio), medianOf(res.genCPU))
+		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.1f | %.2f | %.1f | %s | %s |\n", res.target.name, medianOf(res.rps), ratioOf(i, res.ratio),
+			medianOf(res.cpuPerReq), ratioOf(i, res.cpuRatio), medianOf(res.genCPU), rangeOf(i, res.ratio), rangeOf(i, res.cpuRatio))
 	}
 	if c.wrk {
-		fmt.Fprintln(w, "\nThe check: every round again, driven by this process's own client between two drives by wrk (the floor once a round); medians, the ratios of each round's own client to the mean of wrk's two.")
+		fmt.Fprintln(w, "\nThe check: every round again, driven by this process's own client between two drives by wrk (the floor once a round); medians, the ratios of each round's own client to the mean of wrk's two; the last two columns give the lowest and highest of them.")
 		fmt.Fprintln(w, "")
-		fmt.Fprintln(w, "| target | req/s, wrk | req/s, own client | wrk ÷ own client | server CPU µs/req, wrk | server CPU µs/req, own client | own client ÷ wrk, CPU | own client's CPU µs/req |")
-		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+		fmt.Fprintln(w, "| target | req/s, wrk | req/s, own client | wrk ÷ own client | server CPU µs/req, wrk | server CPU µs/req, own client | own client ÷ wrk, CPU | own client's CPU µs/req | wrk ÷ own client, rounds | own client ÷ wrk, CPU, rounds |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 		for _, res := range results {
-			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %.1f |\n", res.target.name, medianOf(res.rps), medianOf(res.ownRPS),
-				medianOf(res.ownRatio), medianOf(res.cpuPerReq), medianOf(res.ownCPU), medianOf(res.ownCPURatio), medianOf(res.ownGen))
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %.1f | %s | %s |\n", res.target.name, medianOf(res.rps), medianOf(res.ownRPS),
+				medianOf(res.ownRatio), medianOf(res.cpuPerReq), medianOf(res.ownCPU), medianOf(res.ownCPURatio), medianOf(res.ownGen),
+				spanOf(res.ownRatio), spanOf(res.ownCPURatio))
 		}
 	}
 	fmt.Fprintf(w, "\nAt the same load: every target driven at %.0f req/s (0.6 of the slowest one's rate above) by this process's client, %d connections.\n\n", rate, conns)
@@ -478,6 +479,25 @@ func ratioOf(i int, xs []float64) float64 {
 		return 1
 	}
 	return medianOf(xs)
+}
+
+// rangeOf is the lowest and highest of target i's ratios to the floor,
+// as "0.78–0.84"; "—" for the floor itself.
+func rangeOf(i int, xs []float64) string {
+	if i == 0 {
+		return "—"
+	}
+	return spanOf(xs)
+}
+
+// spanOf is the lowest and highest of xs, as "0.78–0.84"; "—" when there
+// are none. A median of three rounds hides how far they were apart, and a
+// target judged at 0.8 may lie on either side of it within the rounds.
+func spanOf(xs []float64) string {
+	if len(xs) == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f–%.2f", slices.Min(xs), slices.Max(xs))
 }
 
 func medianOf(xs []float64) float64 {
