@@ -817,3 +817,23 @@ func TestBenchClientRuntime(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchRunBound: the access tokens of the process bench outlast its
+// longest run. A run of 15 servers, five rounds of 3 s, lasted over 15
+// minutes and failed when the token target's token expired.
+func TestBenchRunBound(t *testing.T) {
+	for _, tc := range []struct {
+		n, rounds int
+		dur       time.Duration
+		atLeast   time.Duration
+	}{
+		{15, 5, 3 * time.Second, 15 * 5 * 6 * 3 * time.Second},
+		{15, 3, 3 * time.Second, 15 * time.Minute},
+		{2, 1, 300 * time.Millisecond, 15 * time.Minute},
+		{17, loadtest.MaxRounds, loadtest.MaxDuration, 17 * loadtest.MaxRounds * 6 * loadtest.MaxDuration},
+	} {
+		if got := runBound(tc.n, tc.rounds, tc.dur); got < tc.atLeast || got < 15*time.Minute {
+			t.Errorf("runBound(%d, %d, %v) = %v, want at least %v and the default 15m", tc.n, tc.rounds, tc.dur, got, tc.atLeast)
+		}
+	}
+}

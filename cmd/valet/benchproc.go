@@ -214,6 +214,13 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 	}()
 	const email, pw = "bench@example.com", "a benchmark passphrase"
 	var body []byte
+	// An access token that expired during the run would turn the token
+	// and hybrid targets' answers into 401s: the default lifetime is 15
+	// minutes, and five rounds of 3 s take longer. Every target's tokens
+	// outlast the run; the check of a token does not depend on its
+	// lifetime.
+	procs := len(targets) + 3 + len(baselines) // the floor and the floors as served
+	common = append(common, "--access-ttl", runBound(procs, rounds, dur).String())
 	for _, t := range targets {
 		fmt.Fprintf(progress, "starting %s\n", t.name)
 		if err := startProc(ctx, t, self, append(append([]string{"serve"}, common...), t.args...)); err != nil {
@@ -400,6 +407,17 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 		fmt.Fprintf(w, "| %s | %.0f | %.1f | %.2f |\n", res.target.name, medianOf(res.pacedRPS), medianOf(res.pacedCPU), ratioOf(i, res.pacedRatio))
 	}
 	return nil
+}
+
+// runBound is more than a process bench of n servers, rounds rounds and
+// drives of dur can last, and no less than the default access token
+// lifetime. In each round a target is driven at most three times at full
+// rate (wrk, the own client, wrk again) and once at one rate, the floor
+// once after each of these; a second a drive is left for starting and
+// reading figures, and ten minutes for starting the servers.
+func runBound(n, rounds int, dur time.Duration) time.Duration {
+	const drives = 6 // per target and round, the floor's after it included
+	return max(15*time.Minute, time.Duration(n*rounds*drives)*(dur+time.Second)+10*time.Minute)
 }
 
 // figures are what one drive of a target measured.
