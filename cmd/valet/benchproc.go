@@ -417,7 +417,7 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 // reading figures, and ten minutes for starting the servers.
 func runBound(n, rounds int, dur time.Duration) time.Duration {
 	const drives = 6 // per target and round, the floor's after it included
-	return max(15*time.Minute, time.Duration(n*rounds*drives)*(dur+time.Second)+10*time.Minute)
+	return max(defaultAccessTTL, time.Duration(n*rounds*drives)*(dur+time.Second)+10*time.Minute)
 }
 
 // figures are what one drive of a target measured.

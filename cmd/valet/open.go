@@ -46,6 +46,9 @@ type storeFlags struct {
 	log *slog.Logger
 }
 
+// defaultAccessTTL is valet serve's --access-ttl when none is given.
+const defaultAccessTTL = 15 * time.Minute
+
 func (o *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.config, "config", "", "read settings from this YAML `FILE`, whose keys are the flag names (see docs/config.md)")
 	fs.StringVar(&o.db, "db", "", "database: sqlite:PATH or postgres://... (default sqlite:<data-dir>/valet.db)")
@@ -229,7 +232,7 @@ type serviceFlags struct {
 
 func (o *serviceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.mode, "mode", "session", "default login mode: session, token or hybrid")
-	fs.DurationVar(&o.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&o.accessTTL, "access-ttl", defaultAccessTTL, "access token lifetime")
 	fs.DurationVar(&o.refreshGrace, "refresh-grace", 10*time.Second, "window in which a used refresh token returns the same successor")
 	fs.DurationVar(&o.refreshLifetime, "refresh-lifetime", 30*24*time.Hour, "absolute lifetime of a refresh-token family")
 	fs.DurationVar(&o.refreshIdle, "refresh-idle", 7*24*time.Hour, "idle lifetime of a refresh-token family")
