@@ -40,8 +40,9 @@ slowest one's, since a server's CPU per request falls as its rate rises.
 under Go's default garbage collection (GOGC=100). --compare adds baseline
 servers that are not valet to the same rounds: name=path, each program
 started with --addr 127.0.0.1:0 --body FILE, answering GET /v1/me with the
-bytes of FILE once the credential from its POST /login is checked (see
-bench/README.md for two: alexedwards/scs and golang-jwt).
+bytes of FILE once the credential from its POST /login is checked, which
+is asked for again before each drive (see bench/README.md for two:
+alexedwards/scs and golang-jwt).
 
 With --url it drives your deployment instead, logging in with --email and
 the password read from standard input. Only loopback addresses are driven

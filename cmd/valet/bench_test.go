@@ -499,7 +499,9 @@ func TestBenchCompareRefuses(t *testing.T) {
 
 // fakeBaselineSrc is a baseline server on the standard library alone, which
 // misbehaves as its --mode says: "good" logs in with a cookie and answers
-// GET /v1/me only with it, as a baseline must.
+// GET /v1/me only with it, as a baseline must. Its cookies are good for
+// 3 s, shorter than a run: the bench must log in again before each drive,
+// as it must for jwt-server, whose tokens live 15 minutes.
 const fakeBaselineSrc = `package main
 
 import (
@@ -508,7 +510,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 )
+
+// lifetime is how long a cookie is good for.
+const lifetime = 3 * time.Second
 
 func main() {
 	mode := flag.String("mode", "good", "")
@@ -534,12 +542,15 @@ func main() {
 			http.NotFound(w, r)
 		case "no-credential":
 		default:
-			http.SetCookie(w, &http.Cookie{Name: "s", Value: "secret"})
+			http.SetCookie(w, &http.Cookie{Name: "s", Value: "t" + strconv.FormatInt(time.Now().UnixNano(), 10)})
 		}
 	})
 	mux.HandleFunc("GET /v1/me", func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie("s")
-		ok := err == nil && c.Value == "secret"
+		ok := false
+		if c, err := r.Cookie("s"); err == nil && strings.HasPrefix(c.Value, "t") {
+			issued, err := strconv.ParseInt(c.Value[1:], 10, 64)
+			ok = err == nil && time.Since(time.Unix(0, issued)) < lifetime
+		}
 		switch {
 		case *mode == "error":
 			http.Error(w, "broken", 500)

@@ -46,6 +46,9 @@ type procTarget struct {
 	header string
 	// env is added to this process's environment for the target's.
 	env []string
+	// login, when set, renews header before each drive: a baseline's
+	// tokens live as long as it chooses, which the bench does not set.
+	login func() error
 }
 
 // procResult is one target's figures over the rounds.
@@ -78,7 +81,9 @@ var wrkRequests = regexp.MustCompile(`(\d+) requests in`)
 // (the bytes to answer GET /v1/me with), prints "listening on URL" on
 // standard output as the floor does, and hands out its credential on POST
 // /login: a session cookie, or {"access_token": "..."} for a Bearer header.
-// bench/cmd/scs-server and bench/cmd/jwt-server are two.
+// It is logged in to again before each drive, so that a credential may
+// live less than the run. bench/cmd/scs-server and bench/cmd/jwt-server
+// are two.
 type baseline struct {
 	name string // the row's name, as given
 	path string // the program, as exec.LookPath found it
@@ -277,6 +282,12 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 		if err := checkBaseline(t, body); err != nil {
 			return fmt.Errorf("--compare %s: %w", b.name, err)
 		}
+		t.login = func() error {
+			if err := checkBaseline(t, body); err != nil {
+				return fmt.Errorf("--compare %s: %w", b.name, err)
+			}
+			return nil
+		}
 	}
 	all := append(floors, targets...)
 	results := make([]*procResult, len(all))
@@ -435,6 +446,12 @@ type driver func(ctx context.Context, t *procTarget, dur time.Duration, conns in
 // measure drives t with drive and returns its figures, the server's CPU
 // read from /proc before and after.
 func measure(ctx context.Context, t *procTarget, dur time.Duration, conns int, drive driver) (figures, error) {
+	if t.login != nil {
+		// Before the CPU is read: the login is not the request measured.
+		if err := t.login(); err != nil {
+			return figures{}, err
+		}
+	}
 	before, err := procCPU(t.cmd.Process.Pid)
 	if err != nil {
 		return figures{}, err
