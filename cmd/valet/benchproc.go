@@ -279,14 +279,14 @@ func procBench(ctx context.Context, w io.Writer, progress io.Writer, c procConfi
 		if err := startProc(ctx, t, b.path, []string{"--addr", "127.0.0.1:0", "--body", bodyFile}); err != nil {
 			return fmt.Errorf("--compare %s: %w", b.name, err)
 		}
-		if err := checkBaseline(t, body); err != nil {
-			return fmt.Errorf("--compare %s: %w", b.name, err)
-		}
 		t.login = func() error {
 			if err := checkBaseline(t, body); err != nil {
 				return fmt.Errorf("--compare %s: %w", b.name, err)
 			}
 			return nil
+		}
+		if err := t.login(); err != nil {
+			return err
 		}
 	}
 	all := append(floors, targets...)
