@@ -269,6 +269,7 @@ func tableAfter(tb testing.TB, md, heading string) [][]string {
 // wrk, whose figures this process's own client checks, and without it
 // (wrk not in $PATH), where the own client drives alone.
 func TestBenchProcesses(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	baseline := fakeBaseline(t, "good")
 	sqlite := []string{"floor (bare net/http, same JSON)", "floor as served (the same in valet serve's server: its headers, timeouts and heap floor; sent the token target's request)",
@@ -468,6 +469,7 @@ func TestBenchSpan(t *testing.T) {
 // another body, or answers without checking the credential fails the bench
 // with its name, and is never measured.
 func TestBenchCompareRefuses(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	for _, tc := range []struct{ mode, want string }{
 		{"error", "/v1/me: 500 broken"},

@@ -126,6 +126,7 @@ func TestAttackHostileJSON(t *testing.T) {
 // match anything they should not, and leave the data as it was. It runs on
 // SQLite and, when configured, on Postgres.
 func TestAttackInjection(t *testing.T) {
+	t.Parallel()
 	payloads := []string{
 		`' OR '1'='1`, `' OR 1=1 --`, `"; DROP TABLE users; --`, `'); DELETE FROM sessions; --`,
 		`' UNION SELECT password_hash, email FROM users --`, `admin'--`, `%`, `_`, `\`, `$1`, `?`,

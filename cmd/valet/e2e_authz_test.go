@@ -12,6 +12,7 @@ import (
 // in Remote-* headers, 401 for scripts, a redirect for browsers, and 403
 // where an access rule wants a role the caller lacks.
 func TestForwardAuth(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startServer(t, nil, "--data-dir", dir, "--trusted-proxies", "127.0.0.1",
 		"--access-rule", "*/admin admin;app.example.com/ops ops,admin")

@@ -82,6 +82,7 @@ func TestSessionsPerDevice(t *testing.T) {
 // user, list and search, create, roles, disabling (which ends the user's
 // sessions at once), ending sessions, deleting; and /metrics.
 func TestAdminEndpoints(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startServer(t, nil, "--data-dir", dir)
 	cmd := exec.Command(binPath, "user", "create", "--email", "root@example.com", "--role", "admin", "--data-dir", dir,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,10 +23,24 @@ import (
 	"github.com/valetauth/valet/api/apitest"
 )
 
+// parallelTests lets twice as many parallel tests run at once as there
+// are CPUs, unless -parallel says otherwise: a parallel test here spends
+// about half its time waiting on the servers, browsers and proxies it
+// starts, so one per CPU leaves them half idle.
+func parallelTests() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", strconv.Itoa(2*runtime.GOMAXPROCS(0)))
+	}
+}
+
 // binPath is the valet binary built once for the end-to-end tests.
 var binPath string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelTests()
 	dir, err := os.MkdirTemp("", "valet-e2e-")
 	if err != nil {
 		panic(err)

@@ -194,6 +194,7 @@ func TestImportVectors(t *testing.T) {
 // with a reason, and the others are imported; the command exits 1, and
 // the server running beside it keeps serving.
 func TestImportAttackLines(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	dir := t.TempDir()
 	s := startServer(t, nil, append([]string{"--data-dir", dir}, noThrottle...)...)
@@ -285,6 +286,7 @@ func TestImportAttackLines(t *testing.T) {
 // (The binary is built with -race, which makes each line cost ten times
 // what it does in production: hence no more lines than that takes.)
 func TestImportRoundTrip(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	src, dst := []string{"--data-dir", t.TempDir()}, []string{"--data-dir", t.TempDir()}
 	const n = 10_500
@@ -354,6 +356,7 @@ func TestImportRoundTrip(t *testing.T) {
 // administrators only, a dry run stores nothing, and an import stores the
 // good lines and reports the bad ones.
 func TestAdminImportEndpoint(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	dir := t.TempDir()
 	db := []string{"--data-dir", dir}

@@ -254,6 +254,7 @@ func TestMFAReauthInputs(t *testing.T) {
 // administrator, of a user that exists; anything else is refused and
 // resets nothing.
 func TestMFAAdminResetInputs(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	dir := t.TempDir()
 	srv := startServer(t, nil, "--data-dir", dir)
@@ -322,6 +323,7 @@ func challengeOf(t *testing.T, r response) string {
 // error, on a server that takes passkeys and on one that does not, and a
 // good begin step still answers afterwards.
 func TestPasskeyInputs(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	t.Run("off", func(t *testing.T) {
 		// At an IP address, valet takes no passkeys.
@@ -447,6 +449,7 @@ func TestPasskeyInputs(t *testing.T) {
 // TestServeMFAFlagInputs: a bad value of a flag about second factors stops
 // valet at start, with an error that names the flag.
 func TestServeMFAFlagInputs(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	store := []string{"--data-dir", t.TempDir()}
 	for _, tc := range []struct{ flag, value string }{

@@ -349,6 +349,7 @@ func TestMFAThrottleAndReauth(t *testing.T) {
 // without a factor signs in but may do nothing but add one, and a user
 // without the role is not held; with --mfa required, every user is.
 func TestMFARequiredPolicy(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	dir := t.TempDir()
 	store := []string{"--data-dir", dir}

@@ -693,6 +693,7 @@ func wantGrantError(t *testing.T, what string, err error) {
 // see the subtest "the sign-in page's policy lets its form lead to the
 // client" of TestOIDCThroughTheBinary for one without.
 func TestBrowserOIDC(t *testing.T) {
+	t.Parallel()
 	chromiumPath(t)
 	dir := t.TempDir()
 	createUser(t, dir, "ada@example.com")

@@ -30,6 +30,7 @@ import (
 // __Host-valet_session when Secure and valet_session when not, and the old
 // name is still read.
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, nil, "--data-dir", t.TempDir())
 	signupUser(t, s.URL, "ada@example.com")
 	loginR := login(t, s.URL, "ada@example.com", "", req{})

@@ -9,6 +9,7 @@ import (
 // TestSessionLifecycle walks the foundation's end-to-end story against the
 // real binary on SQLite: signup, login, me, tamper, restart, logout.
 func TestSessionLifecycle(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startServer(t, nil, "--data-dir", dir)
 	creds := map[string]string{"email": "  Ada@Example.com ", "password": "correct horse battery"}
@@ -105,6 +106,7 @@ func TestSessionLifecycle(t *testing.T) {
 // TestServeBadConfig: a bad flag or an unreachable database fails at start
 // with one clear sentence.
 func TestServeBadConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string

@@ -179,6 +179,7 @@ func recoveryMail(t *testing.T, smtp *smtptest.Server, addr string) string {
 // second on the other nodes); a token-mode access token lives until its exp,
 // as the answer's Valet-Tokens-Until says, and its refresh token is dead.
 func TestWithdrawals(t *testing.T) {
+	t.Parallel()
 	skipInShort(t)
 	type outcome struct{ session, token, hybrid bool } // whether each device keeps working
 	ended := outcome{}
